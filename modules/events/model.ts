@@ -1,0 +1,104 @@
+import { t } from "elysia";
+
+export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("sold_out"), t.Literal("closed")]);
+export type EventStatus = "scheduled" | "open" | "sold_out" | "closed";
+
+const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time", examples: ["2026-12-01T12:00:00Z"] });
+const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+
+export const CreateEventBody = t.Object(
+  {
+    name: t.String({ minLength: 1, maxLength: 200 }),
+    stock: t.Integer({ minimum: 1, maximum: 10_000_000 }),
+    trafficRpm: t.Integer({ minimum: 0, maximum: 1_000_000_000, description: "0 = everyone goes through the waiting room" }),
+    runningCapacity: t.Integer({ minimum: 1, maximum: 10_000_000 }),
+    admitPerSecond: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
+    startsAt: t.Optional(IsoDate),
+    endsAt: t.Optional(NullableIsoDate),
+  },
+  { additionalProperties: false },
+);
+
+export const PatchEventBody = t.Object(
+  {
+    trafficRpm: t.Optional(t.Integer({ minimum: 0, maximum: 1_000_000_000 })),
+    runningCapacity: t.Optional(t.Integer({ minimum: 1, maximum: 10_000_000 })),
+    admitPerSecond: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000 })),
+    endsAt: t.Optional(NullableIsoDate),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const EventIdParams = t.Object({ id: t.String({ maxLength: 32 }) });
+
+const Config = {
+  id: t.Integer(),
+  name: t.String(),
+  stock: t.Integer(),
+  trafficRpm: t.Integer(),
+  runningCapacity: t.Integer(),
+  admitPerSecond: t.Integer(),
+  startsAt: t.String(),
+  endsAt: t.Union([t.String(), t.Null()]),
+  status: EventStatus,
+};
+export const AdminEvent = t.Object(Config);
+export const EventStats = t.Object({
+  ...Config,
+  remaining: t.Integer(),
+  issued: t.Integer({ description: "accepted by Redis" }),
+  persisted: t.Integer({ description: "rows in MySQL" }),
+  pending: t.Integer({ description: "accepted, not yet persisted" }),
+  dead: t.Integer({ description: "dead-lettered" }),
+  waiting: t.Integer(),
+  running: t.Integer(),
+  admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s)" }),
+});
+export const PublicEvent = t.Object({
+  id: t.Integer(),
+  name: t.String(),
+  stock: t.Integer(),
+  remaining: t.Integer(),
+  status: EventStatus,
+  startsAt: t.String(),
+  endsAt: t.Union([t.String(), t.Null()]),
+});
+export const ErrorReply = t.Object({ error: t.String(), message: t.String() });
+
+/** The event as kept in its Redis meta hash (times in ms since epoch; endsAt 0 = none). */
+export type EventMeta = {
+  id: number;
+  name: string;
+  stock: number;
+  remaining: number;
+  trafficRpm: number;
+  runningCapacity: number;
+  admitPerSecond: number;
+  startsAt: number;
+  endsAt: number;
+  closed: boolean;
+  admitRate: number;
+};
+
+/** Same rule as `eventStatus` in lua/event.lua. */
+export function eventStatus(ev: EventMeta, now = Date.now()): EventStatus {
+  if (ev.closed || (ev.endsAt > 0 && now >= ev.endsAt)) return "closed";
+  if (now < ev.startsAt) return "scheduled";
+  if (ev.remaining <= 0) return "sold_out";
+  return "open";
+}
+
+const MAX_ID = 2 ** 31 - 1;
+/** Event ids are positive integers; anything else names no event. */
+export function parseEventId(raw: string): number | null {
+  if (!/^[1-9][0-9]{0,9}$/.test(raw)) return null;
+  const id = Number(raw);
+  return id <= MAX_ID ? id : null;
+}
+
+export function parseDate(raw: string | null | undefined, field: string): Date | null | undefined {
+  if (raw === undefined || raw === null) return raw;
+  const ms = Date.parse(raw);
+  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(raw)) throw new RangeError(`${field} must be an ISO-8601 date-time`);
+  return new Date(ms);
+}

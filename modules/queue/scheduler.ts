@@ -1,0 +1,28 @@
+import type { QueueService } from "./service";
+
+/**
+ * Walks every known event once per tick. Ticks never overlap within a process; several processes
+ * may tick at once because each per-event step is one atomic script sharing its budget in Redis.
+ */
+export class AdmissionScheduler {
+  private running: Promise<void> | null = null;
+  lastTick = { events: 0, admitted: 0, expired: 0, stale: 0, at: 0 };
+
+  constructor(
+    private readonly queue: QueueService,
+    private readonly listEvents: () => Promise<number[]>,
+  ) {}
+
+  tick(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.run().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async run() {
+    const ids = await this.listEvents();
+    const results = await Promise.all(ids.map((id) => this.queue.tick(id)));
+    const sum = (f: "admitted" | "expired" | "stale") => results.reduce((a, r) => a + r[f], 0);
+    this.lastTick = { events: ids.length, admitted: sum("admitted"), expired: sum("expired"), stale: sum("stale"), at: Date.now() };
+  }
+}

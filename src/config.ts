@@ -1,0 +1,101 @@
+// Configuration comes only from the environment; every value is checked once at start so a bad
+// deployment fails with one clear line instead of misbehaving under load.
+
+export const ROLES = ["router", "queue", "coupon", "issuer"] as const;
+export type Role = (typeof ROLES)[number];
+
+export class ConfigError extends Error {}
+
+function int(env: Record<string, string | undefined>, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer in ${min}..${max}, got "${raw}"`);
+  return n;
+}
+
+function url(env: Record<string, string | undefined>, name: string, def: string | undefined, protocols: string[]): string | undefined {
+  const raw = env[name] || def;
+  if (raw === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(`${name} must use ${protocols.join(" or ")}, got "${u.protocol}"`);
+  return raw.replace(/\/$/, "");
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  const dev = env.NODE_ENV === "development";
+  const roleRaw = (env.ROLE || "all").trim();
+  const roles = new Set<Role>();
+  if (roleRaw === "all") ROLES.forEach((r) => roles.add(r));
+  else
+    for (const part of roleRaw.split(",").map((s) => s.trim())) {
+      if (!(ROLES as readonly string[]).includes(part)) throw new ConfigError(`ROLE must be "all" or a comma list of ${ROLES.join(", ")}, got "${roleRaw}"`);
+      roles.add(part as Role);
+    }
+
+  const adminToken = env.ADMIN_TOKEN || (dev ? "dev-admin-token" : undefined);
+  if (!adminToken) throw new ConfigError("ADMIN_TOKEN is required (or set NODE_ENV=development)");
+  if (adminToken.length < 8) throw new ConfigError("ADMIN_TOKEN must be at least 8 characters");
+  const jwtSecret = env.AUTH_JWT_SECRET || (dev ? "dev-jwt-secret-change-me" : undefined);
+  if (!jwtSecret) throw new ConfigError("AUTH_JWT_SECRET is required (or set NODE_ENV=development)");
+  if (jwtSecret.length < 16) throw new ConfigError("AUTH_JWT_SECRET must be at least 16 characters");
+
+  const strategy = env.ISSUE_STRATEGY || "redis";
+  if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
+
+  let clusterNodes: { host: string; port: number }[] | undefined;
+  if (env.REDIS_CLUSTER_NODES) {
+    clusterNodes = env.REDIS_CLUSTER_NODES.split(",").map((hp) => {
+      const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(hp);
+      if (!m) throw new ConfigError(`REDIS_CLUSTER_NODES must be host:port,host:port…, got "${env.REDIS_CLUSTER_NODES}"`);
+      return { host: m[1]!, port: Number(m[2]) };
+    });
+  }
+
+  return {
+    dev,
+    roles,
+    port: int(env, "PORT", 3000, 0, 65535),
+    redisUrl: url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ["redis:", "rediss:"])!,
+    redisClusterNodes: clusterNodes,
+    // Every key the app writes lives under this prefix, so tests and tenants can share one Redis.
+    keyPrefix: env.REDIS_KEY_PREFIX ?? "cp",
+    databaseUrl: url(env, "DATABASE_URL", "mysql://root@127.0.0.1:3306/coupon", ["mysql:"])!,
+    adminToken,
+    jwtSecret,
+    queueUrl: url(env, "QUEUE_URL", undefined, ["http:", "https:"]),
+    couponUrl: url(env, "COUPON_URL", undefined, ["http:", "https:"]),
+    issueStrategy: strategy as "redis" | "db-lock",
+    upstreamTimeoutMs: int(env, "UPSTREAM_TIMEOUT_MS", 5000, 100, 120000),
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10 * 1024 * 1024),
+    queue: {
+      // How long an admitted user may hold a running slot without issuing.
+      slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000),
+      // A waiter who has not polled for this long is dropped from the line.
+      waiterTimeoutMs: int(env, "QUEUE_WAITER_TIMEOUT_MS", 30_000, 1000),
+      schedulerCron: env.QUEUE_SCHEDULER_CRON || "* * * * * *",
+      schedulerEnabled: env.QUEUE_SCHEDULER !== "off",
+      minPollMs: int(env, "QUEUE_MIN_POLL_MS", 300, 50),
+      maxPollMs: int(env, "QUEUE_MAX_POLL_MS", 5000, 100),
+    },
+    router: {
+      // How often each router flushes its local request counts and reads the aggregate back.
+      rateFlushMs: int(env, "RATE_FLUSH_MS", 250, 20, 5000),
+    },
+    issuer: {
+      enabled: env.ISSUER !== "off",
+      batchSize: int(env, "ISSUER_BATCH_SIZE", 500, 1, 10000),
+      // Entries a dead consumer left pending are reclaimed once idle this long.
+      claimIdleMs: int(env, "ISSUER_CLAIM_IDLE_MS", 30_000, 10),
+      maxDeliveries: int(env, "ISSUER_MAX_DELIVERIES", 5, 1, 1000),
+      consumerName: env.ISSUER_CONSUMER || `issuer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    },
+  };
+}
+
+export type Config = ReturnType<typeof loadConfig>;

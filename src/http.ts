@@ -1,0 +1,79 @@
+import { Elysia } from "elysia";
+
+/** An error with a status and a stable machine code; every non-2xx reply is `{error, message}`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export const errorBody = (code: string, message: string, extra?: Record<string, unknown>) => ({ error: code, message, ...extra });
+
+function isUnavailable(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? err);
+  return /ECONNREFUSED|ETIMEDOUT|ECONNRESET|Connection is closed|MaxRetriesPerRequest|PROTOCOL_CONNECTION_LOST|Pool is closed|CLUSTERDOWN|connect ETIMEDOUT/i.test(msg);
+}
+
+/**
+ * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
+ * input is a 4xx, an unreachable dependency is a 503, and nothing else ever leaks a stack trace.
+ */
+export const errors = (maxBodyBytes: number) =>
+  new Elysia({ name: "errors" })
+  // Bun's own limit (set higher) answers with an empty body; this one answers in the contract's shape.
+  .onRequest(({ request, set }) => {
+    const len = Number(request.headers.get("content-length") ?? 0);
+    if (len > maxBodyBytes) {
+      set.status = 413;
+      set.headers["content-type"] = "application/json";
+      return errorBody("payload_too_large", `request body over ${maxBodyBytes} bytes`);
+    }
+  })
+  .onError({ as: "global" }, ({ code, error, set }) => {
+    set.headers["content-type"] = "application/json";
+    if (error instanceof ApiError) {
+      set.status = error.status;
+      return errorBody(error.code, error.message, error.extra);
+    }
+    switch (code) {
+      case "VALIDATION":
+        set.status = 400;
+        return errorBody("bad_request", validationMessage(error));
+      case "PARSE":
+        set.status = 400;
+        return errorBody("invalid_json", "the request body is not valid JSON");
+      case "NOT_FOUND":
+        set.status = 404;
+        return errorBody("not_found", "no such route");
+      case "INVALID_COOKIE_SIGNATURE":
+        set.status = 400;
+        return errorBody("bad_request", "invalid cookie");
+    }
+    const status = (error as { status?: unknown })?.status;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      set.status = status;
+      return errorBody(status === 413 ? "payload_too_large" : "bad_request", String((error as Error).message || "bad request"));
+    }
+    if (isUnavailable(error)) {
+      set.status = 503;
+      return errorBody("unavailable", "a backing service is unavailable, try again shortly");
+    }
+    console.error("unhandled error:", error);
+    set.status = 500;
+    return errorBody("internal", "internal error");
+  });
+
+function validationMessage(error: unknown): string {
+  try {
+    const first = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all?.[0];
+    if (first) return `${first.path || "body"}: ${first.summary || first.message}`.slice(0, 300);
+  } catch {
+    /* fall through to a generic message */
+  }
+  return "invalid request";
+}

@@ -1,0 +1,31 @@
+import { createApp } from "./app";
+import { ConfigError, loadConfig } from "./config";
+
+let config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(`config error: ${e.message}`);
+    process.exit(1);
+  }
+  throw e;
+}
+
+const roles = [...config.roles].join(",");
+const app = await createApp(config).catch((e) => {
+  console.error(`start failed: ${(e as Error).message}`);
+  process.exit(1);
+});
+const port = await app.start();
+console.log(`massive-coupon [${roles}] listening on :${port} (swagger: /swagger)`);
+
+let stopping = false;
+for (const sig of ["SIGTERM", "SIGINT"] as const)
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${sig}: draining…`);
+    await app.stop();
+    process.exit(0);
+  });

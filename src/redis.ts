@@ -1,0 +1,61 @@
+import { Cluster, Redis } from "ioredis";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "./config";
+
+export type RedisClient = Redis | Cluster;
+
+export function createRedis(config: Config, name = "main"): RedisClient {
+  const common = { connectionName: `coupon-${name}`, maxRetriesPerRequest: 2, enableAutoPipelining: true };
+  if (config.redisClusterNodes) {
+    return new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: true });
+  }
+  return new Redis(config.redisUrl, common);
+}
+
+/** Key builder: every key of one event shares the `{eventId}` hash tag, so all its scripts run on one Cluster slot. */
+export function eventKeys(prefix: string, eventId: number) {
+  const base = `${prefix}:{${eventId}}`;
+  return {
+    meta: `${base}:meta`,
+    issuedUsers: `${base}:users`,
+    stream: `${base}:stream`,
+    dead: `${base}:dead`,
+    waiting: `${base}:waiting`,
+    waitSeen: `${base}:seen`,
+    waitSeq: `${base}:seq`,
+    running: `${base}:running`,
+    admitLog: `${base}:admits`,
+    rate: `${base}:rate`,
+  };
+}
+export type EventKeys = ReturnType<typeof eventKeys>;
+
+/** Keys that are not per event (never used inside a per-event script). */
+export function globalKeys(prefix: string) {
+  return { events: `${prefix}:events` };
+}
+
+/**
+ * Loads every `<name>-<numberOfKeys>.lua` in `dir` as a custom command (BullMQ's convention), after
+ * inlining `--@include "<path>"` lines (relative to `dir`, without `.lua`) so shared Lua lives in one place.
+ */
+export function defineScripts(redis: RedisClient, dir: string): void {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".lua"))) {
+    const m = /^(.+)-(\d+)\.lua$/.exec(file);
+    if (!m) throw new Error(`Lua file ${file} must be named <name>-<numberOfKeys>.lua`);
+    const lua = readFileSync(join(dir, file), "utf8").replace(/^--@include "([\w./-]+)"$/gm, (_, inc: string) =>
+      readFileSync(join(dir, `${inc}.lua`), "utf8"),
+    );
+    const command = m[1]!.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+    redis.defineCommand(command, { numberOfKeys: Number(m[2]), lua });
+  }
+}
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+/** A command defined by `defineScripts`; each module wraps the raw reply in a typed result. */
+export function runScript(redis: RedisClient, name: string): ScriptFn {
+  const fn = (redis as unknown as Record<string, ScriptFn>)[name];
+  if (typeof fn !== "function") throw new Error(`Lua command ${name} is not defined`);
+  return fn.bind(redis);
+}
