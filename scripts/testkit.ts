@@ -1,0 +1,135 @@
+// Shared by the tests, the demo and the benchmarks: start a real server on a free port with its own
+// Redis key prefix and MySQL schema, mint tokens, call the API, and check the contract's invariants.
+import { Redis } from "ioredis";
+import mysql from "mysql2/promise";
+import { createApp } from "../src/app";
+import { signJwt } from "../src/auth";
+import { loadConfig } from "../src/config";
+
+export const JWT_SECRET = "test-jwt-secret-0123456789";
+export const ADMIN_TOKEN = "test-admin-token";
+export const TEST_DB = process.env.TEST_DATABASE_URL ?? "mysql://root@127.0.0.1:3306/coupon_test";
+export const TEST_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/9";
+
+export type Started = Awaited<ReturnType<typeof startServer>>;
+
+/** A real server (HTTP on loopback, real Redis and MariaDB) in this process. */
+export async function startServer(env: Record<string, string> = {}) {
+  const prefix = env.REDIS_KEY_PREFIX ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const fullEnv = {
+    ROLE: "all",
+    REDIS_URL: TEST_REDIS,
+    DATABASE_URL: TEST_DB,
+    ADMIN_TOKEN,
+    AUTH_JWT_SECRET: JWT_SECRET,
+    REDIS_KEY_PREFIX: prefix,
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const app = await createApp(config);
+  const port = await app.start(0);
+  const url = `http://127.0.0.1:${port}`;
+  return { ...app, config, url, prefix, api: client(url) };
+}
+
+export function token(userId: string, ttlSeconds = 3600, secret = JWT_SECRET) {
+  return signJwt(secret, userId, ttlSeconds);
+}
+
+export type Reply = { status: number; body: any };
+
+export function client(url: string) {
+  async function call(method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] = "application/json";
+    }
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* keep the raw text */
+    }
+    return { status: res.status, body: parsed };
+  }
+  const admin = { token: ADMIN_TOKEN };
+  return {
+    call,
+    createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
+    stats: (id: number) => call("GET", `/admin/events/${id}`, admin),
+    patch: (id: number, body: Record<string, unknown>) => call("PATCH", `/admin/events/${id}`, { ...admin, body }),
+    enter: (id: number, user: string) => call("POST", `/api/events/${id}/enter`, { token: token(user) }),
+    poll: (id: number, user: string) => call("GET", `/api/events/${id}/queue`, { token: token(user) }),
+    leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
+    issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
+    coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight at once. */
+export async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
+  return out;
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await Bun.sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function mysqlConn(url = TEST_DB) {
+  const u = new URL(url);
+  return mysql.createPool({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password, database: u.pathname.slice(1), connectionLimit: 4 });
+}
+
+export type Invariants = { rows: number; duplicates: number; overIssue: number; lost: string[]; phantom: string[] };
+
+/** Checks the contract's invariants for one event against MySQL, given the users that got a 201. */
+export async function checkInvariants(db: mysql.Pool, eventId: number, stock: number, issuedUsers: Iterable<string>): Promise<Invariants> {
+  const [rows] = (await db.query("SELECT user_id FROM coupon_issues WHERE event_id = ?", [eventId])) as [{ user_id: string }[], unknown];
+  const inDb = new Map<string, number>();
+  for (const r of rows) inDb.set(r.user_id, (inDb.get(r.user_id) ?? 0) + 1);
+  const promised = new Set(issuedUsers);
+  return {
+    rows: rows.length,
+    duplicates: [...inDb.values()].filter((n) => n > 1).length,
+    overIssue: Math.max(0, rows.length - stock),
+    lost: [...promised].filter((u) => !inDb.has(u)),
+    phantom: [...inDb.keys()].filter((u) => !promised.has(u)),
+  };
+}
+
+/** Deletes this server's Redis keys (never FLUSHALL: the Redis is shared). */
+export async function dropKeys(redisUrl: string, prefix: string) {
+  const r = new Redis(redisUrl);
+  let cursor = "0";
+  do {
+    const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length) await r.del(...keys);
+  } while (cursor !== "0");
+  r.disconnect();
+}
+
+export async function stopServer(s: Started) {
+  await s.stop();
+  await dropKeys(TEST_REDIS, s.prefix);
+}
