@@ -129,13 +129,13 @@ export class IssuerService {
     const fresh = pending.filter((p) => p[3] < this.cfg.maxDeliveries).map((p) => p[0]);
     let n = 0;
     if (fresh.length) {
-      const claimed = ((await this.redis.xclaim(k.stream, GROUP, this.cfg.consumerName, idle, ...fresh)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
+      const claimed = ((await this.redis.call("XCLAIM", k.stream, GROUP, this.cfg.consumerName, idle, ...fresh)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
       this.stats.reclaimed += claimed.length;
       if (claimed.length) await this.persist(eventId, claimed);
       n += claimed.length;
     }
     if (worn.length) {
-      const claimed = ((await this.redis.xclaim(k.stream, GROUP, this.cfg.consumerName, idle, ...worn)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
+      const claimed = ((await this.redis.call("XCLAIM", k.stream, GROUP, this.cfg.consumerName, idle, ...worn)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
       for (const entry of claimed) await this.lastChance(eventId, entry);
       n += claimed.length;
     }

@@ -4,13 +4,13 @@ import type { Auth } from "../../src/auth";
 import { ApiError } from "../../src/http";
 import { eventId } from "../events";
 import { ErrorReply, EventIdParams } from "../events/model";
-import { PollReply, type PollResult } from "./model";
+import { PollReply, type PollResult, type QueueEnded, type QueueState } from "./model";
 import type { AdmissionScheduler } from "./scheduler";
 import type { QueueService } from "./service";
 
 const doc = { tags: ["user"], security: [{ bearer: [] }] };
 
-function pollReply(r: PollResult) {
+function pollReply(r: PollResult): QueueState | QueueEnded {
   switch (r.status) {
     case "event_not_found":
       throw new ApiError(404, "event_not_found", "no such event");

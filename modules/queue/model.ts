@@ -16,7 +16,8 @@ export type QueueState =
 
 /** Outcome of entering an event; the non-state kinds become the contract's 4xx errors. */
 export type EnterResult = QueueState | { status: "sold_out" | "not_open" | "event_not_found" | "already_issued" };
-export type PollResult = QueueState | { status: "sold_out" | "closed" | "event_not_found" | "not_in_queue" };
+export type QueueEnded = { status: "sold_out" | "closed" };
+export type PollResult = QueueState | QueueEnded | { status: "event_not_found" | "not_in_queue" };
 
 /**
  * What the router (and anyone else) needs from the waiting room. `QueueService` implements it in

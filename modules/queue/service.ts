@@ -29,7 +29,7 @@ export class QueueService implements QueueApi {
   async poll(eventId: number, userId: string): Promise<PollResult> {
     const k = eventKeys(this.prefix, eventId);
     const r = (await this.pollScript(k.meta, k.waiting, k.waitSeen, k.running, userId, Date.now())) as Reply;
-    return this.state(r) ?? { status: r[0] as "sold_out" | "closed" | "event_not_found" | "not_in_queue" };
+    return this.state(r) ?? ({ status: r[0] } as PollResult);
   }
 
   async leave(eventId: number, userId: string): Promise<void> {

@@ -1,10 +1,10 @@
-import { drizzle } from "drizzle-orm/mysql2";
+import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import { migrate } from "drizzle-orm/mysql2/migrator";
 import mysql from "mysql2/promise";
 import { join } from "node:path";
 import * as schema from "./schema";
 
-export type Db = ReturnType<typeof drizzle<typeof schema>>;
+export type Db = MySql2Database<typeof schema>;
 export type Mysql = { db: Db; pool: mysql.Pool; close(): Promise<void> };
 
 function parse(url: string) {
