@@ -2,52 +2,99 @@ import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { join } from "node:path";
 import { couponModule } from "../modules/coupon";
+import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
 import { IssuerService } from "../modules/issuer/service";
 import { queueModule } from "../modules/queue";
+import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
+import type { QueueApi } from "../modules/queue/model";
 import { AdmissionScheduler } from "../modules/queue/scheduler";
 import { QueueService } from "../modules/queue/service";
 import { routerModule } from "../modules/router";
+import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, type Mysql } from "./db";
 import { errors } from "./http";
-import { createRedis, defineScripts } from "./redis";
+import { createMetrics } from "./metrics";
+import { createRedis, defineScripts, eventKeys, scriptTimer } from "./redis";
 
 const MODULES = join(import.meta.dir, "..", "modules");
 
 /**
- * Composes the process: one Redis client, MySQL when a role needs it, and the modules its roles
- * own. In ROLE=all every module talks to the others in process.
+ * Composes the process from its roles. Each module is mounted where its role runs; a router without
+ * a local queue or coupon module reaches them through QUEUE_URL / COUPON_URL. In ROLE=all every
+ * module talks to the others in process and nothing goes over HTTP.
  */
 export async function createApp(config: Config) {
-  const has = (r: string) => config.roles.has(r as never);
+  const has = (r: "router" | "queue" | "coupon" | "issuer") => config.roles.has(r);
+  const remoteQueue = has("router") && !has("queue") && !!config.queueUrl;
+  const remoteCoupon = has("router") && !has("coupon") && !!config.couponUrl;
+  // a router with no upstream configured serves that part itself
+  const serveQueue = has("queue") || (has("router") && !remoteQueue);
+  const serveCoupon = has("coupon") || (has("router") && !remoteCoupon);
+
+  const metrics = createMetrics();
+  scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
   const redis = createRedis(config);
   for (const m of ["events", "queue", "router", "coupon"]) defineScripts(redis, join(MODULES, m));
 
-  const needsMysql = has("coupon") || has("issuer");
   let mysql: Mysql | null = null;
-  if (needsMysql) {
+  if (serveCoupon || has("issuer")) {
     await migrateDatabase(config.databaseUrl);
     mysql = connectMysql(config.databaseUrl);
   }
 
   const auth = createAuth(config.jwtSecret, config.adminToken);
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix) : null;
   const listEvents = () => eventIds(redis, config.keyPrefix);
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
+  const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
+  if (issuer)
+    issuer.onBatch = (size, lagMs, durationMs) => {
+      metrics.issuerPersisted.inc(size);
+      metrics.issuerBatch.observe(size);
+      metrics.issuerLag.set(lagMs / 1000);
+      metrics.mysqlDuration.observe({ query: "issuer_insert" }, durationMs / 1000);
+    };
+  if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
 
+  // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
+  metrics.eventSource = async () => {
+    const ids = await listEvents();
+    if (events) return Promise.all(ids.map(async (id) => ({ eventId: id, ...(await events.stats(id)) })));
+    if (!serveQueue) return [];
+    const now = Date.now();
+    return Promise.all(
+      ids.map(async (id) => {
+        const k = eventKeys(config.keyPrefix, id);
+        const [waiting, running] = await Promise.all([redis.zcard(k.waiting), redis.zcount(k.running, `(${now}`, "+inf")]);
+        return { eventId: id, waiting, running };
+      }),
+    );
+  };
+
+  const started = new WeakMap<Request, number>();
   const app = new Elysia({ serve: { maxRequestBodySize: config.maxBodyBytes * 4 } })
+    .onRequest(({ request }) => void started.set(request, performance.now()))
+    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+      const t0 = started.get(request);
+      if (t0 === undefined) return;
+      const labels = { method: request.method, route: route || "unmatched", status: String(set.status ?? 200) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, (performance.now() - t0) / 1000);
+    })
     .use(errors(config.maxBodyBytes))
     .use(
       swagger({
         path: "/swagger",
+        exclude: [/^\/internal/],
         documentation: {
           info: { title: "massive coupon", version: "0.1.0", description: "First-come-first-served coupon events: router, waiting room, coupon API, issuer." },
           components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
@@ -78,19 +125,33 @@ export async function createApp(config: Config) {
         return ok ? { status: "ready", checks } : { error: "not_ready", message: JSON.stringify(checks) };
       },
       { detail: { tags: ["ops"] } },
-    );
+    )
+    .get("/metrics", async ({ set }) => {
+      set.headers["content-type"] = metrics.registry.contentType;
+      return metrics.registry.metrics();
+    }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
-  if (has("router")) app.use(routerModule(queue, meter, auth));
-  if (has("queue")) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
-  if (has("coupon") && events && mysql) {
+  if (has("router")) app.use(routerModule(queueApi, meter, auth));
+  if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
+  if (has("queue")) app.use(queueInternalModule(queue, auth));
+  if (serveCoupon && events && mysql) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
         : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs);
-    app.use(eventsModule(events, auth)).use(couponModule(coupons, auth));
+    const counted: CouponApi = {
+      issue: async (eventId, userId) => {
+        const r = await coupons.issue(eventId, userId);
+        metrics.issueOutcomes.inc({ outcome: r.status });
+        return r;
+      },
+      coupon: (eventId, userId) => coupons.coupon(eventId, userId),
+    };
+    app.use(eventsModule(events, auth)).use(couponModule(counted, auth));
   }
+  if (remoteQueue || remoteCoupon)
+    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));
 
-  let server: ReturnType<typeof app.listen> | null = null;
   return {
     app,
     redis,
@@ -99,11 +160,12 @@ export async function createApp(config: Config) {
     scheduler,
     issuer,
     events,
+    metrics,
     async start(port = config.port) {
       if (events) await events.loadAll();
       if (has("router")) meter.start();
       issuer?.start();
-      server = app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
+      app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
       return app.server!.port as number;
     },
     /** Graceful: stop taking requests, let in-flight ones finish, let the issuer ack its batch. */
@@ -113,7 +175,6 @@ export async function createApp(config: Config) {
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
-      server = null;
     },
   };
 }

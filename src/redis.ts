@@ -53,9 +53,21 @@ export function defineScripts(redis: RedisClient, dir: string): void {
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-/** A command defined by `defineScripts`; each module wraps the raw reply in a typed result. */
+
+/** Where script latencies go (set once by the composition to feed /metrics). */
+export const scriptTimer: { observe: ((name: string, seconds: number) => void) | null } = { observe: null };
+
+/** A command defined by `defineScripts`, timed; each module wraps the raw reply in a typed result. */
 export function runScript(redis: RedisClient, name: string): ScriptFn {
   const fn = (redis as unknown as Record<string, ScriptFn>)[name];
   if (typeof fn !== "function") throw new Error(`Lua command ${name} is not defined`);
-  return fn.bind(redis);
+  const bound = fn.bind(redis);
+  return async (...args) => {
+    const t0 = performance.now();
+    try {
+      return await bound(...args);
+    } finally {
+      scriptTimer.observe?.(name, (performance.now() - t0) / 1000);
+    }
+  };
 }
