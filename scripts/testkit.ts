@@ -133,3 +133,41 @@ export async function stopServer(s: Started) {
   await s.stop();
   await dropKeys(TEST_REDIS, s.prefix);
 }
+
+export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log: () => string; kill(signal?: NodeJS.Signals): Promise<number> };
+
+/** Starts `bun run src/main.ts` as its own process with the test env, and waits until it listens. */
+export async function spawnServer(env: Record<string, string>): Promise<Proc> {
+  const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { ...process.env, NODE_ENV: "production", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, PORT: "0", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let out = "";
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) out += dec.decode(chunk);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const end = Date.now() + 30_000;
+  let port = 0;
+  while (!port) {
+    const m = /listening on :(\d+)/.exec(out);
+    if (m) port = Number(m[1]);
+    else if (proc.exitCode !== null || Date.now() > end) throw new Error(`server did not start (exit ${proc.exitCode}):\n${out}`);
+    else await Bun.sleep(50);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    proc,
+    log: () => out,
+    async kill(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// One build, four servers: every role as its own process on loopback, clients talking to the router only.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
+
+const prefix = `split${Date.now().toString(36)}`;
+const db = mysqlConn();
+const env = { REDIS_KEY_PREFIX: prefix, UPSTREAM_TIMEOUT_MS: "2000", ISSUER_CLAIM_IDLE_MS: "3000" };
+let queue: Proc, coupon: Proc, router: Proc;
+let issuers: Proc[] = [];
+const procs = () => [queue, coupon, router, ...issuers];
+
+const routerEnv = () => ({ ...env, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+
+beforeAll(async () => {
+  [queue, coupon] = await Promise.all([spawnServer({ ...env, ROLE: "queue" }), spawnServer({ ...env, ROLE: "coupon" })]);
+  issuers = await Promise.all([1, 2].map((i) => spawnServer({ ...env, ROLE: "issuer", ISSUER_CONSUMER: `issuer-${i}` })));
+  router = await spawnServer(routerEnv());
+});
+
+afterAll(async () => {
+  await Promise.all(procs().map((p) => p?.kill("SIGKILL")));
+  await dropKeys(TEST_REDIS, prefix);
+  await db.end();
+});
+
+/** enter → poll (at the server's pace) → issue, all through the router. */
+async function rushUser(api: ReturnType<typeof client>, id: number, user: string) {
+  let r = await api.enter(id, user);
+  while (r.body?.status === "waiting") {
+    await Bun.sleep(Math.min(r.body.pollAfterMs, 300));
+    r = await api.poll(id, user);
+  }
+  if (r.body?.status !== "admitted") return { user, status: r.status, via: r.body?.status ?? r.body?.error };
+  const i = await api.issue(id, user);
+  return { user, status: i.status, via: i.body?.status ?? i.body?.error };
+}
+
+function parseProm(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+describe("split deployment: router, queue, coupon and two issuers as separate processes", () => {
+  test("a rush through the router keeps every invariant, and /metrics agrees with the stats", async () => {
+    const api = client(router.url);
+    const ev = await api.createEvent({ name: "split rush", stock: 300, trafficRpm: 600, runningCapacity: 60, admitPerSecond: 200 });
+    expect(ev.status).toBe(201);
+    const id = ev.body.id as number;
+    const users = Array.from({ length: 1500 }, (_, i) => `split-${id}-${i}`);
+    const results = await pool(users, 300, (u) => rushUser(api, id, u));
+    const winners = results.filter((r) => r.status === 201).map((r) => r.user);
+    const by: Record<string, number> = {};
+    for (const r of results) by[`${r.status} ${r.via}`] = (by[`${r.status} ${r.via}`] ?? 0) + 1;
+    console.log("split rush outcomes:", by);
+    expect(winners.length).toBe(300);
+    expect(results.every((r) => r.status < 500)).toBe(true);
+
+    let st: any;
+    const end = Date.now() + 30_000;
+    do {
+      await Bun.sleep(100);
+      st = (await api.stats(id)).body;
+    } while ((st.pending > 0 || st.persisted < 300) && Date.now() < end);
+    expect(st).toMatchObject({ issued: 300, persisted: 300, pending: 0, dead: 0, remaining: 0, status: "sold_out" });
+    const inv = await checkInvariants(db, id, 300, winners);
+    expect(inv).toEqual({ rows: 300, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+
+    // the user's token and the owner's status/body come back untouched
+    const c = await api.coupon(id, winners[0]!);
+    expect(c).toEqual({ status: 200, body: { issued: true, persisted: true } });
+    expect((await api.call("GET", `/api/events/${id}/coupon`, { token: "garbage" })).status).toBe(401);
+
+    const cm = parseProm(await (await fetch(`${coupon.url}/metrics`)).text());
+    expect(cm.get('coupon_issue_total{outcome="issued"}')).toBe(300);
+    expect(cm.get(`coupon_event_issued{event_id="${id}"}`)).toBe(st.issued);
+    expect(cm.get(`coupon_event_persisted{event_id="${id}"}`)).toBe(st.persisted);
+    const persistedByIssuers = (await Promise.all(issuers.map(async (p) => parseProm(await (await fetch(`${p.url}/metrics`)).text()).get("coupon_issuer_persisted_total") ?? 0))).reduce((a, b) => a + b, 0);
+    expect(persistedByIssuers).toBeGreaterThanOrEqual(300);
+    const rm = parseProm(await (await fetch(`${router.url}/metrics`)).text());
+    expect(rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="200"}')! + (rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="202"}') ?? 0)).toBeGreaterThan(0);
+  });
+
+  test("an upstream that is down gets a prompt 503 upstream_unavailable, and service resumes when it is back", async () => {
+    const api = client(router.url);
+    const id = (await api.createEvent({ name: "outage", stock: 10, trafficRpm: 1_000_000, runningCapacity: 100 })).body.id as number;
+    expect((await api.enter(id, "o1")).status).toBe(200);
+
+    const port = coupon.port;
+    await coupon.kill("SIGKILL");
+    const t0 = performance.now();
+    const down = await api.issue(id, "o1");
+    expect(down.status).toBe(503);
+    expect(down.body.error).toBe("upstream_unavailable");
+    expect((await api.call("GET", `/api/events/${id}`)).status).toBe(503);
+    console.log(`503 while coupon is down after ${(performance.now() - t0).toFixed(0)} ms`);
+
+    coupon = await spawnServer({ ...env, ROLE: "coupon", PORT: String(port) });
+    const up = await api.issue(id, "o1");
+    expect(up.status).toBe(201);
+
+    const qport = queue.port;
+    await queue.kill("SIGKILL");
+    const qdown = await api.enter(id, "o2");
+    expect(qdown.status).toBe(503);
+    expect(qdown.body.error).toBe("upstream_unavailable");
+    expect((await api.poll(id, "o2")).body.error).toBe("upstream_unavailable");
+    queue = await spawnServer({ ...env, ROLE: "queue", PORT: String(qport) });
+    expect((await api.enter(id, "o2")).status).toBe(200);
+  });
+
+  test("an upstream that accepts but never answers is cut off by the timeout, not waited on", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const r2 = await spawnServer({ ...routerEnv(), COUPON_URL: `http://127.0.0.1:${silent.port}`, UPSTREAM_TIMEOUT_MS: "500" });
+    try {
+      const res = await client(r2.url).call("GET", "/api/events/1");
+      expect(res.status).toBe(503);
+      expect(res.body.error).toBe("upstream_unavailable");
+    } finally {
+      await r2.kill("SIGKILL");
+      silent.stop(true);
+    }
+  });
+
+  test("SIGTERM to an issuer mid-drain: it acks its batch and exits 0; nothing lost or duplicated", async () => {
+    await Promise.all(issuers.map((p) => p.kill("SIGTERM")));
+    const api = client(router.url);
+    const id = (await api.createEvent({ name: "drain", stock: 3000, trafficRpm: 1_000_000_000, runningCapacity: 1_000_000 })).body.id as number;
+    const users = Array.from({ length: 3000 }, (_, i) => `drain-${id}-${i}`);
+    const replies = await pool(users, 300, async (u) => {
+      await api.enter(id, u);
+      return { u, r: await api.issue(id, u) };
+    });
+    const winners = replies.filter((x) => x.r.status === 201).map((x) => x.u);
+    expect(winners.length).toBe(3000);
+    expect((await api.stats(id)).body.pending).toBe(3000);
+
+    const slow = await spawnServer({ ...env, ROLE: "issuer", ISSUER_BATCH_SIZE: "20", ISSUER_CONSUMER: "slow" });
+    let st: any;
+    do st = (await api.stats(id)).body;
+    while (st.persisted === 0);
+    const code = await slow.kill("SIGTERM");
+    expect(code).toBe(0);
+    expect(slow.log()).toContain("draining");
+    const after = (await api.stats(id)).body;
+    console.log(`issuer stopped by SIGTERM after persisting ${after.persisted} of 3000; pending ${after.pending}`);
+    expect(after.persisted).toBeLessThan(3000);
+    expect(after.persisted + after.pending).toBe(3000);
+
+    issuers = [await spawnServer({ ...env, ROLE: "issuer", ISSUER_CONSUMER: "finisher" })];
+    const end = Date.now() + 30_000;
+    do {
+      await Bun.sleep(100);
+      st = (await api.stats(id)).body;
+    } while (st.pending > 0 && Date.now() < end);
+    expect(st).toMatchObject({ issued: 3000, persisted: 3000, pending: 0 });
+    const inv = await checkInvariants(db, id, 3000, winners);
+    expect(inv).toEqual({ rows: 3000, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+  });
+});
