@@ -20,6 +20,7 @@ import type { Config } from "./config";
 import { connectMysql, migrateDatabase, type Mysql } from "./db";
 import { errors } from "./http";
 import { createMetrics } from "./metrics";
+import { rateLimit } from "./ratelimit";
 import { createRedis, defineScripts, eventKeys, scriptTimer } from "./redis";
 
 const MODULES = join(import.meta.dir, "..", "modules");
@@ -131,7 +132,8 @@ export async function createApp(config: Config) {
       return metrics.registry.metrics();
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
-  if (has("router")) app.use(routerModule(queueApi, meter, auth));
+  // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
+  if (has("router")) app.use(rateLimit(config.rateLimit, config.jwtSecret)).use(routerModule(queueApi, meter, auth));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {

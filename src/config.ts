@@ -83,6 +83,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minPollMs: int(env, "QUEUE_MIN_POLL_MS", 300, 50),
       maxPollMs: int(env, "QUEUE_MAX_POLL_MS", 5000, 100),
     },
+    rateLimit: {
+      // a real user polls every 300 ms at most and issues once: 10/s with a burst of 20 leaves room
+      userPerSec: int(env, "RATE_LIMIT_USER_PER_SEC", 10, 0),
+      userBurst: int(env, "RATE_LIMIT_USER_BURST", 20, 1),
+      ipPerSec: int(env, "RATE_LIMIT_IP_PER_SEC", 1000, 0),
+      ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
+      limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
+      trustProxy: env.TRUST_PROXY === "on",
+    },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.
       rateFlushMs: int(env, "RATE_FLUSH_MS", 250, 20, 5000),
