@@ -82,7 +82,11 @@ export async function createApp(config: Config) {
   };
 
   const started = new WeakMap<Request, number>();
-  const app = new Elysia({ serve: { maxRequestBodySize: config.maxBodyBytes * 4 } })
+  const app = new Elysia({
+    // reject unknown fields instead of silently dropping them (bad input is a 4xx, never a partial change)
+    normalize: false,
+    serve: { maxRequestBodySize: config.maxBodyBytes * 4 },
+  })
     .onRequest(({ request }) => void started.set(request, performance.now()))
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
       const t0 = started.get(request);
@@ -133,7 +137,7 @@ export async function createApp(config: Config) {
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, config.jwtSecret)).use(routerModule(queueApi, meter, auth));
+  if (has("router")) app.use(rateLimit(config.rateLimit, config.jwtSecret)).use(routerModule(queueApi, meter, auth)).use((await import("../modules/web")).webModule(config));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {

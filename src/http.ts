@@ -33,6 +33,13 @@ export const errors = (maxBodyBytes: number) =>
       set.headers["content-type"] = "application/json";
       return errorBody("payload_too_large", `request body over ${maxBodyBytes} bytes`);
     }
+    // the API speaks JSON only: a form or text body must not be coerced into a valid-looking request
+    const type = request.headers.get("content-type");
+    if (len > 0 && type && !/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type)) {
+      set.status = 415;
+      set.headers["content-type"] = "application/json";
+      return errorBody("unsupported_media_type", "request bodies must be application/json");
+    }
   })
   .onError({ as: "global" }, ({ code, error, set }) => {
     set.headers["content-type"] = "application/json";

@@ -1,5 +1,8 @@
 import { t } from "elysia";
 
+// Elysia's t.Integer also accepts numeric strings ("10"); the API takes JSON numbers only.
+const Int = (opts: { minimum?: number; maximum?: number; description?: string } = {}) => t.Number({ multipleOf: 1, ...opts });
+
 export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("sold_out"), t.Literal("closed")]);
 export type EventStatus = "scheduled" | "open" | "sold_out" | "closed";
 
@@ -9,10 +12,10 @@ const NullableIsoDate = t.Union([IsoDate, t.Null()]);
 export const CreateEventBody = t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 200 }),
-    stock: t.Integer({ minimum: 1, maximum: 10_000_000 }),
-    trafficRpm: t.Integer({ minimum: 0, maximum: 1_000_000_000, description: "0 = everyone goes through the waiting room" }),
-    runningCapacity: t.Integer({ minimum: 1, maximum: 10_000_000 }),
-    admitPerSecond: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
+    stock: Int({ minimum: 1, maximum: 10_000_000 }),
+    trafficRpm: Int({ minimum: 0, maximum: 1_000_000_000, description: "0 = everyone goes through the waiting room" }),
+    runningCapacity: Int({ minimum: 1, maximum: 10_000_000 }),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
     startsAt: t.Optional(IsoDate),
     endsAt: t.Optional(NullableIsoDate),
   },
@@ -21,9 +24,9 @@ export const CreateEventBody = t.Object(
 
 export const PatchEventBody = t.Object(
   {
-    trafficRpm: t.Optional(t.Integer({ minimum: 0, maximum: 1_000_000_000 })),
-    runningCapacity: t.Optional(t.Integer({ minimum: 1, maximum: 10_000_000 })),
-    admitPerSecond: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000 })),
+    trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
+    runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
     endsAt: t.Optional(NullableIsoDate),
   },
   { additionalProperties: false, minProperties: 1 },
