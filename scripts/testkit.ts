@@ -171,3 +171,68 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
     },
   };
 }
+
+/**
+ * A TCP proxy on loopback that a test can cut (every open connection dropped, new ones refused) and
+ * restore — a database outage without touching the shared MariaDB.
+ */
+export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1") {
+  // loose socket types: Bun's generics add nothing to a test utility
+  type Pair = { client: any; upstream?: any };
+  const pairs = new Set<Pair>();
+  let down = false;
+  const server = Bun.listen<any>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      async open(client) {
+        if (down) return void client.end();
+        const pair: Pair = { client: client as never };
+        client.data = { pair, buf: [] };
+        pairs.add(pair);
+        try {
+          pair.upstream = await Bun.connect({
+            hostname: targetHost,
+            port: targetPort,
+            socket: {
+              data: (_s: unknown, chunk: Uint8Array) => void client.write(chunk),
+              close: () => void client.end(),
+              error: () => void client.end(),
+            },
+          });
+          for (const b of client.data.buf) pair.upstream.write(b);
+          client.data.buf = [];
+        } catch {
+          client.end();
+        }
+      },
+      data(client, chunk) {
+        const up = client.data.pair.upstream;
+        if (up) up.write(chunk);
+        else client.data.buf.push(new Uint8Array(chunk));
+      },
+      close(client) {
+        client.data?.pair.upstream?.end();
+        if (client.data) pairs.delete(client.data.pair);
+      },
+    },
+  });
+  return {
+    port: server.port,
+    cut() {
+      down = true;
+      for (const p of pairs) {
+        p.upstream?.terminate();
+        p.client.terminate();
+      }
+      pairs.clear();
+    },
+    restore() {
+      down = false;
+    },
+    stop() {
+      this.cut();
+      server.stop(true);
+    },
+  };
+}

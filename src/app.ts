@@ -168,7 +168,12 @@ export async function createApp(config: Config) {
     events,
     metrics,
     async start(port = config.port) {
-      if (events) await events.loadAll();
+      if (events) {
+        await events.loadAll();
+        // a Redis that comes back empty (restart without AOF, failover to an empty replica) gets every
+        // event rebuilt from MySQL before it can sell stock that is already gone
+        redis.on("ready", () => void events.loadAll().catch((e) => console.error(`reload after reconnect failed: ${e.message}`)));
+      }
       if (has("router")) meter.start();
       issuer?.start();
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });

@@ -14,9 +14,14 @@ export class ApiError extends Error {
 
 export const errorBody = (code: string, message: string, extra?: Record<string, unknown>) => ({ error: code, message, ...extra });
 
+/** A dependency that is down or unreachable (checked through wrapped causes, e.g. drizzle's query errors). */
 function isUnavailable(err: unknown): boolean {
-  const msg = String((err as Error)?.message ?? err);
-  return /ECONNREFUSED|ETIMEDOUT|ECONNRESET|Connection is closed|MaxRetriesPerRequest|PROTOCOL_CONNECTION_LOST|Pool is closed|CLUSTERDOWN|connect ETIMEDOUT/i.test(msg);
+  for (let e = err as { code?: unknown; fatal?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.fatal === true) return true;
+    if (typeof e.code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR|ER_SERVER_SHUTDOWN)$/.test(e.code)) return true;
+    if (/ECONNREFUSED|ETIMEDOUT|ECONNRESET|Connection is closed|Connection lost|MaxRetriesPerRequest|Pool is closed|CLUSTERDOWN|LOADING|connect ETIMEDOUT/i.test(String(e.message ?? ""))) return true;
+  }
+  return false;
 }
 
 /**
