@@ -137,7 +137,7 @@ export async function createApp(config: Config) {
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, config.jwtSecret)).use(routerModule(queueApi, meter, auth)).use((await import("../modules/web")).webModule(config));
+  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use((await import("../modules/web")).webModule(config));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {

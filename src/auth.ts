@@ -47,12 +47,31 @@ export type Auth = ReturnType<typeof createAuth>;
 
 export function createAuth(jwtSecret: string, adminToken: string) {
   const adminBuf = Buffer.from(adminToken);
+  // A user sends the same token for enter, every poll and issue: remember verified tokens (until they
+  // expire) so the HMAC runs once per token, not once per request. Bounded: cleared when full.
+  const verified = new Map<string, { sub: string; expMs: number }>();
+  const userOrNull = (header: string | null | undefined): string | null => {
+    const token = bearer(header);
+    if (!token) return null;
+    const hit = verified.get(token);
+    if (hit) {
+      if (hit.expMs > Date.now()) return hit.sub;
+      verified.delete(token);
+      return null;
+    }
+    const sub = verifyJwt(jwtSecret, token);
+    if (sub) {
+      if (verified.size >= 100_000) verified.clear();
+      verified.set(token, { sub, expMs: jwtExpMs(token) });
+    }
+    return sub;
+  };
   return {
+    userOrNull,
     /** The user id behind `Authorization: Bearer <jwt>`, or a 401. */
     user(header: string | null | undefined): string {
-      const token = bearer(header);
-      const sub = token ? verifyJwt(jwtSecret, token) : null;
-      if (!sub) throw new ApiError(401, "unauthorized", token ? "invalid or expired token" : "missing bearer token");
+      const sub = userOrNull(header);
+      if (!sub) throw new ApiError(401, "unauthorized", bearer(header) ? "invalid or expired token" : "missing bearer token");
       return sub;
     },
     /** Throws a 401 unless the header carries the admin token. */
@@ -63,4 +82,9 @@ export function createAuth(jwtSecret: string, adminToken: string) {
         throw new ApiError(401, "unauthorized", "admin token required");
     },
   };
+}
+
+/** `exp` of a token that verifyJwt already accepted. */
+function jwtExpMs(token: string): number {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")).exp * 1000;
 }

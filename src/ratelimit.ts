@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { verifyJwt } from "./auth";
+import type { Auth } from "./auth";
 import { errorBody } from "./http";
 
 type Bucket = { tokens: number; at: number };
@@ -46,7 +46,7 @@ export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec:
  * limit is `429 {"error":"rate_limited","retryAfter":<s>}` with a Retry-After header. Loopback
  * clients are exempt from the per-IP limit unless RATE_LIMIT_LOOPBACK=on (load tests run there).
  */
-export const rateLimit = (cfg: RateLimitConfig, jwtSecret: string) => {
+export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
   const users = cfg.userPerSec > 0 ? new TokenBuckets(cfg.userPerSec, cfg.userBurst) : null;
   const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
   return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, server, set }) => {
@@ -59,9 +59,8 @@ export const rateLimit = (cfg: RateLimitConfig, jwtSecret: string) => {
       if (cfg.limitLoopback || !LOOPBACK.test(ip)) wait = ips.take(ip);
     }
     if (!wait && users) {
-      const header = request.headers.get("authorization");
       // invalid tokens are rejected by the route itself; only real users have a bucket
-      const sub = header?.startsWith("Bearer ") ? verifyJwt(jwtSecret, header.slice(7)) : null;
+      const sub = auth.userOrNull(request.headers.get("authorization"));
       if (sub) wait = users.take(sub);
     }
     if (!wait) return;
