@@ -57,6 +57,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
 
+  const waiterTimeoutMs = int(env, "QUEUE_WAITER_TIMEOUT_MS", 30_000, 1000);
+  const maxPollMs = int(env, "QUEUE_MAX_POLL_MS", Math.max(100, Math.min(5000, Math.floor(waiterTimeoutMs / 3))), 100);
+  const minPollMs = int(env, "QUEUE_MIN_POLL_MS", Math.min(300, maxPollMs), 50);
+  // a waiter told to come back later than the timeout would be dropped for obeying
+  if (maxPollMs * 2 > waiterTimeoutMs) throw new ConfigError(`QUEUE_MAX_POLL_MS (${maxPollMs}) must be at most half of QUEUE_WAITER_TIMEOUT_MS (${waiterTimeoutMs})`);
+  if (minPollMs > maxPollMs) throw new ConfigError(`QUEUE_MIN_POLL_MS (${minPollMs}) must not exceed QUEUE_MAX_POLL_MS (${maxPollMs})`);
+
   return {
     dev,
     roles,
@@ -77,11 +84,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // How long an admitted user may hold a running slot without issuing.
       slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000),
       // A waiter who has not polled for this long is dropped from the line.
-      waiterTimeoutMs: int(env, "QUEUE_WAITER_TIMEOUT_MS", 30_000, 1000),
+      waiterTimeoutMs,
       schedulerCron: env.QUEUE_SCHEDULER_CRON || "* * * * * *",
       schedulerEnabled: env.QUEUE_SCHEDULER !== "off",
-      minPollMs: int(env, "QUEUE_MIN_POLL_MS", 300, 50),
-      maxPollMs: int(env, "QUEUE_MAX_POLL_MS", 5000, 100),
+      minPollMs,
+      maxPollMs,
     },
     rateLimit: {
       // a real user polls every 300 ms at most and issues once: 10/s with a burst of 20 leaves room
