@@ -181,7 +181,7 @@ export async function createApp(config: Config) {
     },
     /** Graceful: stop taking requests, let in-flight ones finish, let the issuer ack its batch. */
     async stop() {
-      await app.server?.stop(false);
+      await app.stop(false);
       meter.stop();
       await issuer?.stop();
       await mysql?.close().catch(() => {});

@@ -35,8 +35,13 @@ export const queueModule = (queue: QueueService, auth: Auth, scheduler: Admissio
       set.status = 204;
     }, {
       params: EventIdParams,
+      response: { 401: ErrorReply, 404: ErrorReply },
       detail: { ...doc, summary: "Leave the line or give up the running slot" },
     });
   if (!scheduler) return app;
-  return app.use(cron({ name: "admission-scheduler", pattern: cronPattern, protect: true, run: () => scheduler.tick().catch((e) => console.error("scheduler tick failed:", e?.message ?? e)) }));
+  // ticks only while the server runs: from listen() until Elysia stop(), never while the app is being composed
+  return app
+    .use(cron({ name: "admission-scheduler", pattern: cronPattern, protect: true, paused: true, run: () => scheduler.tick().catch((e) => console.error("scheduler tick failed:", e?.message ?? e)) }))
+    .onStart(({ store }) => void store.cron["admission-scheduler"].resume())
+    .onStop(({ store }) => store.cron["admission-scheduler"].stop());
 };

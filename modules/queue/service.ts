@@ -1,4 +1,5 @@
 import type { Config } from "../../src/config";
+import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import type { EnterResult, PollResult, QueueApi, QueueState } from "./model";
 
@@ -22,7 +23,7 @@ export class QueueService implements QueueApi {
 
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
     const k = eventKeys(this.prefix, eventId);
-    const r = (await this.enterScript(k.meta, k.issuedUsers, k.waiting, k.waitSeen, k.waitSeq, k.running, k.admitLog, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
+    const r = (await this.enterScript(k.meta, k.issuedUsers, k.waiting, k.waitSeen, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
     return this.state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" };
   }
 
@@ -32,9 +33,14 @@ export class QueueService implements QueueApi {
     return this.state(r) ?? ({ status: r[0] } as PollResult);
   }
 
+  /** Frees the user's place or slot; an unknown event is a 404 (over HTTP to a remote queue too). */
   async leave(eventId: number, userId: string): Promise<void> {
     const k = eventKeys(this.prefix, eventId);
-    await this.redis.multi().zrem(k.waiting, userId).zrem(k.waitSeen, userId).zrem(k.running, userId).exec();
+    // without the event's meta its line and slots are empty, so the removals change nothing
+    const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.waitSeen, userId).zrem(k.running, userId).exec();
+    const [err, exists] = res![0]!;
+    if (err) throw err;
+    if (!exists) throw new ApiError(404, "event_not_found", "no such event");
   }
 
   /** One scheduler tick for one event (see admit-5.lua). */

@@ -16,7 +16,14 @@ local sec = math.floor(now / 1000)
 if add > 0 then
   redis.call('HINCRBY', KEYS[1], sec, add)
   redis.call('PEXPIRE', KEYS[1], 70000)
-  redis.call('HDEL', KEYS[1], sec - 61, sec - 62, sec - 63)
+  -- more fields than the window holds: some slid out (once a second under steady traffic, or after a gap)
+  if redis.call('HLEN', KEYS[1]) > 61 then
+    local old = {}
+    for _, s in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if tonumber(s) < sec - 60 then old[#old + 1] = s end
+    end
+    if #old > 0 then redis.call('HDEL', KEYS[1], unpack(old)) end
+  end
 end
 local fields = {}
 for s = sec - 60, sec do fields[#fields + 1] = s end

@@ -1,12 +1,17 @@
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 
-type Counter = { local: number; aggregate: number; lastHit: number; known: boolean };
+/**
+ * Per event: `aggregate` is the all-routers rate Redis returned at the last flush, `flushing` the
+ * local counts on their way there, `local` what was counted since. `firstRead` is the one read
+ * that a burst of first requests shares.
+ */
+type Counter = { local: number; flushing: number; aggregate: number; lastHit: number; firstRead: Promise<void> | null; known: boolean };
 
 /**
  * Measures each event's live request rate without a Redis round trip per request: requests are
  * counted in memory, and every `flushMs` each router adds its counts to shared per-second buckets and
  * reads back the sliding-window total of all routers (rate-1.lua). The rate seen by a request is
- * that total plus what this router counted since its last flush.
+ * that total plus what this router counted since (including counts still in flight to Redis).
  */
 export class RateMeter {
   private readonly counters = new Map<number, Counter>();
@@ -33,10 +38,14 @@ export class RateMeter {
   /** Counts one request and returns the event's rate per minute before it. */
   async hit(eventId: number): Promise<number> {
     let c = this.counters.get(eventId);
-    if (!c) this.counters.set(eventId, (c = { local: 0, aggregate: 0, lastHit: 0, known: false }));
-    // the first request for an event in this process reads the shared rate before deciding
-    if (!c.known) await this.flush(eventId, c);
-    const rpm = c.aggregate + c.local;
+    // lastHit starts now so the idle sweep in flushAll cannot drop a counter whose first read is in flight
+    if (!c) this.counters.set(eventId, (c = { local: 0, flushing: 0, aggregate: 0, lastHit: Date.now(), firstRead: null, known: false }));
+    // the first requests for an event in this process read the shared rate before deciding
+    if (!c.known) {
+      const counter = c;
+      await (c.firstRead ??= this.flush(eventId, c).finally(() => (counter.firstRead = null)));
+    }
+    const rpm = c.aggregate + c.flushing + c.local;
     c.local++;
     c.lastHit = Date.now();
     return rpm;
@@ -44,13 +53,16 @@ export class RateMeter {
 
   private async flush(eventId: number, c: Counter) {
     const add = c.local;
-    c.local -= add;
+    c.local = 0;
+    c.flushing += add;
     try {
       c.aggregate = Number(await this.rateScript(eventKeys(this.prefix, eventId).rate, Date.now(), add));
       c.known = true;
     } catch (e) {
       c.local += add; // counted again at the next flush rather than lost
       throw e;
+    } finally {
+      c.flushing -= add;
     }
   }
 

@@ -1,5 +1,7 @@
 --[[
   A user asks to enter an event. Decides, atomically: admit now (take a running slot) or queue.
+  A direct admission is not an admission from the line: it uses none of the scheduler's
+  admitPerSecond budget and is not part of the measured rate waiters' ETAs come from.
   Idempotent: a user who holds a live slot or a place in line gets that back, never a second place.
 
   Input:
@@ -9,7 +11,6 @@
     KEYS[4] waiter liveness (zset: user -> last seen ms)
     KEYS[5] arrival sequence counter
     KEYS[6] running slots (zset: user -> slot expiry ms)
-    KEYS[7] admissions per second (hash)
     ARGV[1] user id
     ARGV[2] now (ms)
     ARGV[3] running slot ttl (ms)
