@@ -33,6 +33,13 @@ export const errors = (maxBodyBytes: number) =>
   // Bun's own limit (set higher) answers with an empty body; this one answers in the contract's shape.
   .onRequest(({ request, set }) => {
     const len = Number(request.headers.get("content-length") ?? 0);
+    // A body must declare its length, so the limit here holds before a single byte is read: a
+    // streamed (chunked) body would otherwise be parsed whatever its size and content type.
+    if (request.headers.has("transfer-encoding") && !request.headers.has("content-length")) {
+      set.status = 411;
+      set.headers["content-type"] = "application/json";
+      return errorBody("length_required", "request bodies must be sent with a Content-Length");
+    }
     if (len > maxBodyBytes) {
       set.status = 413;
       set.headers["content-type"] = "application/json";

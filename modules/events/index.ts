@@ -11,49 +11,54 @@ export function eventId(raw: string): number {
   return id;
 }
 
+const ADMIN_URL = /^[a-z]+:\/\/[^/]+\/admin\//i;
+
 /** Public event info and the admin API (owned by the coupon role). */
 export const eventsModule = (events: EventService, auth: Auth) =>
   new Elysia({ name: "events" })
+    // Before routing and body parsing (a request hook is process-wide): a caller without the admin
+    // token gets a 401 for anything under /admin/, never a hint about bodies, ids or routes.
+    .onRequest(({ request }) => {
+      if (ADMIN_URL.test(request.url)) auth.admin(request.headers.get("authorization"));
+    })
     .get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
       params: EventIdParams,
       response: { 200: PublicEvent, 404: ErrorReply },
       detail: { tags: ["user"], summary: "Public event info (no token)" },
     })
-    .guard(
-      // runs before body validation, so a caller without the token learns nothing about the API
-      { transform: ({ request }) => auth.admin(request.headers.get("authorization")) },
-      (app) =>
-        app
-          .post(
-            "/admin/events",
-            async ({ body, set }) => {
-              set.status = 201;
-              return events.create(body);
-            },
-            {
-              body: CreateEventBody,
-              response: { 201: AdminEvent, 400: ErrorReply, 401: ErrorReply },
-              detail: { ...adminDoc, summary: "Create an event" },
-            },
-          )
-          .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
-            params: EventIdParams,
-            response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-            detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running" },
-          })
-          .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
-            params: EventIdParams,
-            body: PatchEventBody,
-            response: { 200: AdminEvent, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
-            detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond or endsAt at run time" },
-          })
-          .post("/admin/events/:id/restore", async ({ params }) => {
-            const id = eventId(params.id);
-            await events.restore(id);
-            return events.stats(id);
-          }, {
-            params: EventIdParams,
-            response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-            detail: { ...adminDoc, summary: "Rebuild the event's Redis state from MySQL and its streams if Redis lost it" },
-          }),
+    .post(
+      "/admin/events",
+      async ({ body, set }) => {
+        set.status = 201;
+        return events.create(body);
+      },
+      {
+        body: CreateEventBody,
+        response: { 201: AdminEvent, 400: ErrorReply, 401: ErrorReply },
+        detail: { ...adminDoc, summary: "Create an event" },
+      },
+    )
+    .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
+      params: EventIdParams,
+      response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
+      detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running" },
+    })
+    .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
+      params: EventIdParams,
+      body: PatchEventBody,
+      response: { 200: AdminEvent, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
+      detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond or endsAt at run time" },
+    })
+    .post(
+      "/admin/events/:id/restore",
+      async ({ params }) => {
+        const id = eventId(params.id);
+        await events.restore(id);
+        return events.stats(id);
+      },
+      {
+        params: EventIdParams,
+        response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
+        detail: { ...adminDoc, summary: "Rebuild the event's Redis state from MySQL and its streams if Redis lost it" },
+      },
     );

@@ -32,7 +32,8 @@ export const PatchEventBody = t.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const EventIdParams = t.Object({ id: t.String({ maxLength: 32 }) });
+// Any string: `parseEventId` decides, so every garbage id is the same 404 on every route.
+export const EventIdParams = t.Object({ id: t.String() });
 
 const Config = {
   id: t.Integer(),
@@ -99,9 +100,24 @@ export function parseEventId(raw: string): number | null {
   return id <= MAX_ID ? id : null;
 }
 
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+// MySQL DATETIME ends with year 9999; nothing in this system predates 1970.
+const MIN_DATE = Date.UTC(1970, 0, 1);
+const MAX_DATE = Date.UTC(10000, 0, 1) - 1;
+
+/**
+ * An RFC 3339 date-time with an explicit offset ("2026-12-01T12:00:00Z"). `Date.parse` alone would
+ * roll 2030-02-30 over into March and read an offset-less time in the server's own time zone.
+ */
 export function parseDate(raw: string | null | undefined, field: string): Date | null | undefined {
   if (raw === undefined || raw === null) return raw;
+  const m = ISO_DATE_TIME.exec(raw);
+  const bad = () => new RangeError(`${field} must be an ISO-8601 date-time with an offset, like 2026-12-01T12:00:00Z`);
+  if (!m) throw bad();
+  const [y, mo, d, h, mi, sec = 0, oh = 0, om = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  const daysInMonth = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth || h! > 23 || mi! > 59 || sec > 59 || oh > 23 || om > 59) throw bad();
   const ms = Date.parse(raw);
-  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(raw)) throw new RangeError(`${field} must be an ISO-8601 date-time`);
+  if (!(ms >= MIN_DATE && ms <= MAX_DATE)) throw new RangeError(`${field} must be between 1970 and 9999`);
   return new Date(ms);
 }

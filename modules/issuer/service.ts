@@ -9,21 +9,36 @@ export const GROUP = "issuers";
 type Entry = [id: string, fields: string[]];
 type Issuance = { streamId: string; eventId: number; userId: string; issuedAt: Date };
 
-/** A MySQL failure that says nothing about the entry itself: retry later, never dead-letter for it. */
-export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; fatal?: boolean; message?: string };
-  return (
-    !!e?.fatal ||
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT|ER_SERVER_SHUTDOWN|ER_ACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|ER_NO_SUCH_TABLE)$/.test(e?.code ?? "") ||
-    /Pool is closed|Connection lost|connect ETIMEDOUT|Can't add new command/i.test(e?.message ?? "")
-  );
+// MySQL errors about the row's own data: retrying the same entry can never succeed.
+const ENTRY_FAULTS = new Set([
+  "ER_DATA_TOO_LONG",
+  "ER_TRUNCATED_WRONG_VALUE",
+  "ER_TRUNCATED_WRONG_VALUE_FOR_FIELD",
+  "ER_WARN_DATA_OUT_OF_RANGE",
+  "ER_DATETIME_FUNCTION_OVERFLOW",
+  "ER_BAD_NULL_ERROR",
+  "ER_INVALID_CHARACTER_STRING",
+  "ER_WRONG_VALUE",
+]);
+
+/**
+ * True only for a MySQL failure caused by the entry itself. Anything else — the server down or
+ * unreachable, a closed pool, a read-only failover, a lock timeout, an error we do not know — says
+ * nothing about the entry, so it is retried and never dead-lettered: a promised coupon is only
+ * given up on for a reason of its own.
+ */
+export function isEntryFault(err: unknown): boolean {
+  return ENTRY_FAULTS.has((err as { code?: string })?.code ?? "");
 }
+
+// DATETIME holds years up to 9999; a time past that is a malformed entry, not a MySQL problem.
+const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
 
 function parse(eventId: number, [streamId, fields]: Entry): Issuance | null {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
   const t = Number(f.t);
-  if (f.e !== String(eventId) || !f.u || !USER_ID.test(f.u) || !Number.isSafeInteger(t) || t <= 0) return null;
+  if (f.e !== String(eventId) || !f.u || !USER_ID.test(f.u) || !Number.isSafeInteger(t) || t <= 0 || t > MAX_ISSUED_AT) return null;
   return { streamId, eventId, userId: f.u, issuedAt: new Date(t) };
 }
 
@@ -34,7 +49,8 @@ export type IssuerStats = { persisted: number; batches: number; lastBatchSize: n
  * acknowledged (and deleted from the stream) only after its row is committed; the insert is
  * idempotent on (event_id, user_id), so a redelivered entry never makes a second row. Entries a
  * dead consumer left pending are reclaimed after `claimIdleMs`; an entry that still fails for a
- * reason of its own after `maxDeliveries` goes to the event's dead-letter stream.
+ * reason of its own on its `maxDeliveries`-th delivery goes to the event's dead-letter
+ * stream. A MySQL outage never dead-letters anything: entries wait in the stream.
  */
 export class IssuerService {
   private loop: Promise<void> | null = null;
@@ -86,8 +102,22 @@ export class IssuerService {
     }
   }
 
-  private async ensureGroup(eventId: number) {
-    if (this.groups.has(eventId)) return;
+  /** Runs `fn` on the event's stream, (re)creating the consumer group first if it is missing. */
+  private async withGroup<T>(eventId: number, fn: (stream: string) => Promise<T>): Promise<T> {
+    const stream = eventKeys(this.prefix, eventId).stream;
+    if (!this.groups.has(eventId)) await this.createGroup(eventId);
+    try {
+      return await fn(stream);
+    } catch (e) {
+      // The stream (and its group) vanished: Redis restarted without its data, or the key was deleted.
+      if (!String((e as Error)?.message).startsWith("NOGROUP")) throw e;
+      this.groups.delete(eventId);
+      await this.createGroup(eventId);
+      return fn(stream);
+    }
+  }
+
+  private async createGroup(eventId: number) {
     try {
       await this.redis.xgroup("CREATE", eventKeys(this.prefix, eventId).stream, GROUP, "0", "MKSTREAM");
     } catch (e) {
@@ -97,86 +127,108 @@ export class IssuerService {
   }
 
   /** Reads one batch of new entries per event and persists them. Returns how many were read. */
-  async drainOnce(): Promise<number> {
-    let total = 0;
-    for (const eventId of await this.listEvents()) {
-      await this.ensureGroup(eventId);
-      const stream = eventKeys(this.prefix, eventId).stream;
-      const res = (await this.redis.xreadgroup("GROUP", GROUP, this.cfg.consumerName, "COUNT", this.cfg.batchSize, "STREAMS", stream, ">")) as [string, Entry[]][] | null;
+  drainOnce(): Promise<number> {
+    return this.forEachEvent(async (eventId) => {
+      const res = (await this.withGroup(eventId, (stream) =>
+        this.redis.xreadgroup("GROUP", GROUP, this.cfg.consumerName, "COUNT", this.cfg.batchSize, "STREAMS", stream, ">"),
+      )) as [string, Entry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
-      if (entries.length) await this.persist(eventId, entries);
-      total += entries.length;
-    }
-    return total;
+      // a first delivery is also the last one allowed when maxDeliveries is 1
+      if (entries.length) await this.persist(eventId, entries, new Set(this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : []));
+      return entries.length;
+    });
   }
 
-  /** Takes over entries other consumers left pending; dead-letters those that keep failing. */
-  async reclaimAll(): Promise<number> {
+  /** Takes over entries that have been pending for `claimIdleMs` (a dead consumer's, or ones that failed). */
+  reclaimAll(): Promise<number> {
+    return this.forEachEvent((eventId) => this.withGroup(eventId, (stream) => this.reclaim(eventId, stream)));
+  }
+
+  /**
+   * Runs `fn` for every event. One event whose batch keeps failing (its entries wait in the stream
+   * for the next reclaim) must not hold back the others, so a failure is thrown only when every
+   * event failed — an outage — and the loop backs off.
+   */
+  private async forEachEvent(fn: (eventId: number) => Promise<number>): Promise<number> {
     let total = 0;
+    let succeeded = 0;
+    const failures: [number, unknown][] = [];
     for (const eventId of await this.listEvents()) {
-      await this.ensureGroup(eventId);
-      total += await this.reclaim(eventId);
+      try {
+        total += await fn(eventId);
+        succeeded++;
+      } catch (e) {
+        failures.push([eventId, e]);
+      }
     }
+    if (failures.length && !succeeded) throw failures[0]![1];
+    for (const [eventId, e] of failures) console.error(`issuer: event ${eventId}: ${(e as Error)?.message ?? e}; its entries stay pending`);
     return total;
   }
 
-  private async reclaim(eventId: number): Promise<number> {
-    const k = eventKeys(this.prefix, eventId);
+  private async reclaim(eventId: number, stream: string): Promise<number> {
     const idle = this.cfg.claimIdleMs;
-    const pending = (await this.redis.xpending(k.stream, GROUP, "IDLE", idle, "-", "+", this.cfg.batchSize)) as [string, string, number, number][];
+    const pending = (await this.redis.xpending(stream, GROUP, "IDLE", idle, "-", "+", this.cfg.batchSize)) as [string, string, number, number][];
     if (!pending.length) return 0;
-    const worn = pending.filter((p) => p[3] >= this.cfg.maxDeliveries).map((p) => p[0]);
-    const fresh = pending.filter((p) => p[3] < this.cfg.maxDeliveries).map((p) => p[0]);
-    let n = 0;
-    if (fresh.length) {
-      const claimed = ((await this.redis.call("XCLAIM", k.stream, GROUP, this.cfg.consumerName, idle, ...fresh)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
-      this.stats.reclaimed += claimed.length;
-      if (claimed.length) await this.persist(eventId, claimed);
-      n += claimed.length;
-    }
-    if (worn.length) {
-      const claimed = ((await this.redis.call("XCLAIM", k.stream, GROUP, this.cfg.consumerName, idle, ...worn)) as (Entry | null)[]).filter((e): e is Entry => !!e?.[1]);
-      for (const entry of claimed) await this.lastChance(eventId, entry);
-      n += claimed.length;
-    }
-    return n;
+    // XCLAIM counts one more delivery: for some entries it is the last one allowed
+    const lastTry = new Set(pending.filter((p) => p[3] + 1 >= this.cfg.maxDeliveries).map((p) => p[0]));
+    // min-idle makes the claim atomic: an entry another issuer claimed a moment ago is skipped
+    const claimed = ((await this.redis.call("XCLAIM", stream, GROUP, this.cfg.consumerName, idle, ...pending.map((p) => p[0]))) as (Entry | null)[]).filter(
+      (e): e is Entry => !!e?.[1],
+    );
+    this.stats.reclaimed += claimed.length;
+    if (claimed.length) await this.persist(eventId, claimed, lastTry);
+    return claimed.length;
   }
 
-  /** Inserts a batch in one statement, then acks and deletes exactly the entries now in MySQL. */
-  private async persist(eventId: number, entries: Entry[]) {
+  /**
+   * Inserts the entries in one statement, then acks and deletes exactly those now in MySQL. An entry
+   * that is malformed or that MySQL rejects for its own data stays pending to be retried, unless it
+   * is in `lastTry`: then it is dead-lettered. Any other failure is thrown, leaving all of them pending.
+   */
+  private async persist(eventId: number, entries: Entry[], lastTry: Set<string>) {
     const started = Date.now();
-    const rows = entries.map((e) => parse(eventId, e)).filter((r): r is Issuance => r !== null);
-    // Unparseable entries stay pending: reclaim retries them, then dead-letters them.
-    if (!rows.length) return;
-    try {
-      await this.insert(rows);
-    } catch (err) {
-      if (isTransient(err)) throw err;
-      // one bad row must not hold back the others: fall back to one statement per row
-      const ok: Issuance[] = [];
-      for (const row of rows) {
-        try {
-          await this.insert([row]);
-          ok.push(row);
-        } catch (e) {
-          if (isTransient(e)) throw e;
-          console.error(`issuer: entry ${row.streamId} of event ${eventId} failed: ${(e as Error).message}`);
+    const rows: Issuance[] = [];
+    const faults: [Entry, string][] = [];
+    for (const e of entries) {
+      const row = parse(eventId, e);
+      if (row) rows.push(row);
+      else faults.push([e, "malformed entry"]);
+    }
+    let ok = rows;
+    if (rows.length) {
+      try {
+        await this.insert(rows);
+      } catch (err) {
+        if (!isEntryFault(err)) throw err;
+        // one bad row must not hold back the others: fall back to one statement per row
+        ok = [];
+        for (const row of rows) {
+          try {
+            await this.insert([row]);
+            ok.push(row);
+          } catch (e) {
+            if (!isEntryFault(e)) throw e;
+            faults.push([entries.find((x) => x[0] === row.streamId)!, String((e as Error).message).slice(0, 500)]);
+          }
         }
       }
       await this.ack(eventId, ok.map((r) => r.streamId));
-      return this.count(ok.length, rows, started);
+      this.count(ok, started);
     }
-    await this.ack(eventId, rows.map((r) => r.streamId));
-    this.count(rows.length, rows, started);
+    for (const [entry, reason] of faults) {
+      if (lastTry.has(entry[0])) await this.deadLetter(eventId, entry, reason);
+      else console.error(`issuer: entry ${entry[0]} of event ${eventId} failed (${reason}); will retry`);
+    }
   }
 
-  private count(n: number, rows: Issuance[], started: number) {
-    if (!n) return;
-    this.stats.persisted += n;
+  private count(rows: Issuance[], started: number) {
+    if (!rows.length) return;
+    this.stats.persisted += rows.length;
     this.stats.batches++;
-    this.stats.lastBatchSize = n;
-    this.stats.lagMs = Date.now() - Math.min(...rows.map((r) => r.issuedAt.getTime()));
-    this.onBatch?.(n, this.stats.lagMs, Date.now() - started);
+    this.stats.lastBatchSize = rows.length;
+    this.stats.lagMs = Date.now() - rows.reduce((min, r) => Math.min(min, r.issuedAt.getTime()), Infinity);
+    this.onBatch?.(rows.length, this.stats.lagMs, Date.now() - started);
   }
 
   private async insert(rows: Issuance[]) {
@@ -194,21 +246,8 @@ export class IssuerService {
     await this.redis.multi().xack(k.stream, GROUP, ...ids).xdel(k.stream, ...ids).exec();
   }
 
-  /** An entry that failed `maxDeliveries` times gets one more try; if it fails for its own reasons it is dead-lettered. */
-  private async lastChance(eventId: number, entry: Entry) {
-    const row = parse(eventId, entry);
-    let reason = "unparseable entry";
-    if (row) {
-      try {
-        await this.insert([row]);
-        await this.ack(eventId, [row.streamId]);
-        this.count(1, [row], Date.now());
-        return;
-      } catch (e) {
-        if (isTransient(e)) throw e;
-        reason = (e as Error).message.slice(0, 500);
-      }
-    }
+  /** Moves an entry to the event's dead-letter stream (with why) and out of the issuance stream, atomically. */
+  private async deadLetter(eventId: number, entry: Entry, reason: string) {
     const k = eventKeys(this.prefix, eventId);
     await this.redis
       .multi()
