@@ -133,7 +133,8 @@ function generate(): Req[] {
 
 async function snapshot() {
   const k = eventKeys(s.prefix, ev);
-  const [[counts]] = (await db.query("SELECT (SELECT COUNT(*) FROM coupon_events) AS events, (SELECT COUNT(*) FROM coupon_issues) AS rows_, (SELECT traffic_rpm FROM coupon_events WHERE id = ?) AS rpm", [ev])) as any;
+  // only this server's rows: other test files may write to the shared schema meanwhile
+  const [[counts]] = (await db.query("SELECT (SELECT COUNT(*) FROM coupon_events WHERE id >= ?) AS events, (SELECT COUNT(*) FROM coupon_issues WHERE event_id >= ?) AS rows_, (SELECT traffic_rpm FROM coupon_events WHERE id = ?) AS rpm", [ev, ev, ev])) as any;
   const keys: string[] = [];
   let cursor = "0";
   do {

@@ -20,6 +20,7 @@ export const couponIssues = mysqlTable(
   {
     id: bigint("id", { mode: "number", unsigned: true }).autoincrement().primaryKey(),
     eventId: int("event_id").notNull(),
+    // ascii_bin (migration 0001): ids are case-sensitive, like everywhere else in the system
     userId: varchar("user_id", { length: 64 }).notNull(),
     issuedAt: datetime("issued_at", { fsp: 3 }).notNull(),
     // The Redis stream entry that produced the row (null for the db-lock strategy): lets an operator
