@@ -6,6 +6,7 @@ import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
+import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
 import { IssuerService } from "../modules/issuer/service";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
@@ -41,7 +42,7 @@ export async function createApp(config: Config) {
   const metrics = createMetrics();
   scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
   const redis = createRedis(config);
-  for (const m of ["events", "queue", "router", "coupon"]) defineScripts(redis, join(MODULES, m));
+  for (const m of ["events", "queue", "router", "coupon", "issuer"]) defineScripts(redis, join(MODULES, m));
 
   let mysql: Mysql | null = null;
   if (serveCoupon || has("issuer")) {
@@ -154,7 +155,7 @@ export async function createApp(config: Config) {
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(eventsModule(events, auth)).use(couponModule(counted, auth));
+    app.use(eventsModule(events, auth)).use(couponModule(counted, auth)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
   }
   if (remoteQueue || remoteCoupon)
     app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));

@@ -21,6 +21,7 @@ export function eventKeys(prefix: string, eventId: number) {
     issuedUsers: `${base}:users`,
     stream: `${base}:stream`,
     dead: `${base}:dead`,
+    replayed: `${base}:replayed`,
     waiting: `${base}:waiting`,
     waitSeen: `${base}:seen`,
     waitSeq: `${base}:seq`,

@@ -6,7 +6,7 @@ import type { Config } from "../../src/config";
 
 export const GROUP = "issuers";
 
-type Entry = [id: string, fields: string[]];
+export type Entry = [id: string, fields: string[]];
 type Issuance = { streamId: string; eventId: number; userId: string; issuedAt: Date };
 
 // MySQL errors about the row's own data: retrying the same entry can never succeed.
@@ -34,7 +34,7 @@ export function isEntryFault(err: unknown): boolean {
 // DATETIME holds years up to 9999; a time past that is a malformed entry, not a MySQL problem.
 const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
 
-function parse(eventId: number, [streamId, fields]: Entry): Issuance | null {
+export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance | null {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
   const t = Number(f.t);
@@ -191,7 +191,7 @@ export class IssuerService {
     const rows: Issuance[] = [];
     const faults: [Entry, string][] = [];
     for (const e of entries) {
-      const row = parse(eventId, e);
+      const row = parseEntry(eventId, e);
       if (row) rows.push(row);
       else faults.push([e, "malformed entry"]);
     }

@@ -1,0 +1,85 @@
+import { Elysia, t } from "elysia";
+import type { Auth } from "../../src/auth";
+import { ApiError } from "../../src/http";
+import { eventKeys, runScript, type RedisClient } from "../../src/redis";
+import { eventId } from "../events";
+import { ErrorReply } from "../events/model";
+import type { EventService } from "../events/service";
+import { parseEntry, type Entry } from "./service";
+
+const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+
+/** Dead-lettered issuances: promised coupons the issuer could not store, listed and replayable by an admin. */
+export class DeadLetters {
+  private readonly replayScript;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly events: EventService,
+    private readonly prefix: string,
+  ) {
+    this.replayScript = runScript(redis, "replayDead");
+  }
+
+  private async keys(id: number) {
+    if (!(await this.events.ensureLoaded(id))) throw new ApiError(404, "event_not_found", "no such event");
+    return eventKeys(this.prefix, id);
+  }
+
+  async list(id: number, limit: number) {
+    const k = await this.keys(id);
+    const [entries, total] = await Promise.all([this.redis.xrange(k.dead, "-", "+", "COUNT", limit) as Promise<Entry[]>, this.redis.xlen(k.dead)]);
+    return {
+      total,
+      entries: entries.map(([entry, fields]) => {
+        const f: Record<string, string> = {};
+        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+        return {
+          entry,
+          userId: f.u ?? null,
+          issuedAt: Number(f.t) > 0 && Number(f.t) < 253402300800000 ? new Date(Number(f.t)).toISOString() : null,
+          source: f.source ?? null,
+          reason: f.reason ?? null,
+          deadAt: f.deadAt ? new Date(Number(f.deadAt)).toISOString() : null,
+        };
+      }),
+    };
+  }
+
+  async replay(id: number, entry: string) {
+    if (!ENTRY_ID.test(entry)) throw new ApiError(404, "not_found", "no such dead-letter entry");
+    const k = await this.keys(id);
+    const found = (await this.redis.xrange(k.dead, entry, entry)) as Entry[];
+    // an entry that could never become a row stays dead rather than going round again
+    if (found[0] && !parseEntry(id, [entry, found[0][1]])) throw new ApiError(422, "unprocessable_entry", "the entry is malformed and cannot be stored; it stays dead-lettered");
+    const [status, streamId] = (await this.replayScript(k.dead, k.stream, k.replayed, entry)) as [string, string?];
+    if (status === "not_found") throw new ApiError(404, "not_found", "no such dead-letter entry");
+    return { status: status as "replayed" | "already_replayed", entry, streamId: streamId! };
+  }
+}
+
+const doc = { tags: ["admin"], security: [{ bearer: [] }] };
+const Params = t.Object({ id: t.String({ maxLength: 32 }), entry: t.String({ maxLength: 64 }) });
+
+export const deadLettersModule = (dead: DeadLetters, auth: Auth) =>
+  new Elysia({ name: "dead-letters" }).guard({ transform: ({ request }) => auth.admin(request.headers.get("authorization")) }, (app) =>
+    app
+      .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
+        params: t.Object({ id: t.String({ maxLength: 32 }) }),
+        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
+        response: {
+          200: t.Object({
+            total: t.Integer(),
+            entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
+          }),
+          401: ErrorReply,
+          404: ErrorReply,
+        },
+        detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
+      })
+      .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
+        params: Params,
+        response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
+        detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+      }),
+  );
