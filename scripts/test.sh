@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
 mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS coupon_test" 2>/dev/null || true
 bunx tsc --noEmit
-bun test "$@"
+# the race and fault tests start real servers and processes; no test asserts a duration
+bun test --timeout 120000 "$@"

@@ -1,8 +1,11 @@
 // Hostile input: thousands of generated bad requests → never a 5xx, always the JSON error shape, no state change.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { eventKeys } from "./redis";
 import { ADMIN_TOKEN, JWT_SECRET, mysqlConn, startServer, stopServer, token, type Started } from "../scripts/testkit";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 let s: Started;
 const db = mysqlConn();

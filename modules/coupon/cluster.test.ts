@@ -1,11 +1,14 @@
 // Every Lua script on a real 3-master Redis Cluster (one hash tag per event), and the rush invariants.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Cluster } from "ioredis";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventKeys } from "../../src/redis";
 import { checkInvariants, mysqlConn, pool, startServer, type Started } from "../../scripts/testkit";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const base = 7100 + Math.floor(Math.random() * 300) * 3;
 const ports = [base, base + 1, base + 2];

@@ -373,6 +373,8 @@ describe("admin API and event view", () => {
       "GET /admin/events/{id}",
       "PATCH /admin/events/{id}",
       "POST /admin/events/{id}/restore",
+      "GET /admin/events/{id}/dead",
+      "POST /admin/events/{id}/dead/{entry}/retry",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
     // admin routes say they need the bearer token

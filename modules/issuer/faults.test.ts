@@ -1,9 +1,12 @@
 // Faults during the rush lose nothing: issuer SIGKILLed, MariaDB cut, Redis restarted (AOF) or wiped.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkInvariants, client, cuttableProxy, dropKeys, mysqlConn, pool, spawnServer, TEST_DB, TEST_REDIS, type Proc } from "../../scripts/testkit";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const db = mysqlConn();
 const procs: Proc[] = [];

@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { eventKeys } from "../../src/redis";
 import { checkInvariants, mysqlConn, pool, startServer, stopServer, TEST_REDIS, waitFor, type Reply, type Started } from "../../scripts/testkit";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const r = new Redis(TEST_REDIS);
 const db = mysqlConn();

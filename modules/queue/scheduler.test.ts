@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { defineScripts, eventKeys } from "../../src/redis";
 import { pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
 import { QueueService } from "./service";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const connections: Redis[] = [];
 /** Another process's connection, with the queue's scripts loaded. */

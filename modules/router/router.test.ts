@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { join } from "node:path";
 import { defineScripts, eventKeys, runScript } from "../../src/redis";
 import { dropKeys, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
 import { RateMeter } from "./rate";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const prefix = `rt${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const connections: Redis[] = [];

@@ -1,6 +1,9 @@
 // One build, four servers: every role as its own process on loopback, clients talking to the router only.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
+
+// real servers and processes: generous time (no test asserts a duration)
+setDefaultTimeout(120_000);
 
 const prefix = `split${Date.now().toString(36)}`;
 const db = mysqlConn();
