@@ -16,6 +16,7 @@ import { QueueService } from "../modules/queue/service";
 import { routerModule } from "../modules/router";
 import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
+import { webModule } from "../modules/web";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, type Mysql } from "./db";
@@ -139,7 +140,7 @@ export async function createApp(config: Config) {
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use((await import("../modules/web")).webModule(config));
+  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use(webModule(config));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {

@@ -12,8 +12,8 @@ const db = mysqlConn();
 let ev: number;
 
 beforeAll(async () => {
-  // limits off: this test is about input handling, not throttling
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  // limits and scheduler off: this test is about input handling, and the state must stand still
+  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SCHEDULER: "off" });
   ev = (await s.api.createEvent({ name: "fuzz target", stock: 50, trafficRpm: 0, runningCapacity: 5 })).body.id;
   // some state worth protecting: a waiter and an admitted user in another event
   await s.api.enter(ev, "resident");

@@ -145,22 +145,21 @@ export class IssuerService {
   }
 
   /**
-   * Runs `fn` for every event. One event whose batch keeps failing (its entries wait in the stream
+   * Runs `fn` for every event, concurrently. One event whose batch keeps failing (its entries wait in the stream
    * for the next reclaim) must not hold back the others, so a failure is thrown only when every
    * event failed — an outage — and the loop backs off.
    */
   private async forEachEvent(fn: (eventId: number) => Promise<number>): Promise<number> {
+    const ids = await this.listEvents();
+    // all events at once: their reads share one auto-pipelined round trip to Redis
+    const results = await Promise.allSettled(ids.map(fn));
     let total = 0;
     let succeeded = 0;
     const failures: [number, unknown][] = [];
-    for (const eventId of await this.listEvents()) {
-      try {
-        total += await fn(eventId);
-        succeeded++;
-      } catch (e) {
-        failures.push([eventId, e]);
-      }
-    }
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") (total += r.value), succeeded++;
+      else failures.push([ids[i]!, r.reason]);
+    });
     if (failures.length && !succeeded) throw failures[0]![1];
     for (const [eventId, e] of failures) console.error(`issuer: event ${eventId}: ${(e as Error)?.message ?? e}; its entries stay pending`);
     return total;

@@ -1,0 +1,40 @@
+// Shared by the browser tests and the README screenshot: Debian's chromium driven by playwright-core,
+// and a crowd of API users standing in line ahead of the person in the browser.
+import { chromium } from "playwright-core";
+import { pool, type client } from "../../scripts/testkit";
+
+export const launchChromium = () =>
+  chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run", "--disable-component-update", "--disable-sync"],
+  });
+
+export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+/**
+ * Plays the crowd: polls every user in `users` (so nobody is dropped from the line) and issues for each
+ * one admitted, which frees its running slot for the next in line. Runs until stopped or all are through.
+ */
+export function driveLine(api: ReturnType<typeof client>, eventId: number, users: string[], everyMs = 250) {
+  const left = new Set(users);
+  let stopped = false;
+  const running = (async () => {
+    while (!stopped && left.size) {
+      await pool([...left], 8, async (u) => {
+        const r = await api.poll(eventId, u);
+        const state = r.status === 404 ? "gone" : r.body?.status;
+        if (state === "admitted") await api.issue(eventId, u);
+        // anything else (a 429, say) is asked again next round
+        if (state === "admitted" || state === "sold_out" || state === "closed" || state === "gone") left.delete(u);
+      });
+      await Bun.sleep(everyMs);
+    }
+  })();
+  return {
+    left,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}

@@ -1,0 +1,300 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { CSP } from ".";
+import { driveLine, launchChromium, PHONE } from "./browser-kit";
+
+const shots = mkdtempSync(join(tmpdir(), "coupon-web-"));
+let s: Started;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const problems: string[] = [];
+
+beforeAll(async () => {
+  s = await startServer();
+  browser = await launchChromium();
+  console.log("screenshots in", shots);
+}, 30_000);
+afterAll(async () => {
+  await browser?.close();
+  await stopServer(s);
+});
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  // a CSP violation or an uncaught script error fails the test that caused it
+  expect(problems.splice(0)).toEqual([]);
+});
+
+async function open(url: string, opts: { phone?: boolean } = {}): Promise<Page> {
+  const ctx = await browser.newContext(opts.phone ? PHONE : { viewport: { width: 1024, height: 768 } });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // a 4xx answer to fetch is logged as "Failed to load resource", and 4xx answers are part of the flow
+  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && problems.push(m.text()));
+  await page.goto(url);
+  return page;
+}
+
+/** Waits until the element's text matches; on timeout says what the text was. */
+async function seeText(page: Page, selector: string, re: RegExp, timeoutMs = 15_000) {
+  try {
+    await page.waitForFunction(([sel, src, flags]) => new RegExp(src!, flags).test(document.querySelector(sel!)?.textContent ?? ""), [selector, re.source, re.flags] as const, { timeout: timeoutMs, polling: 50 });
+  } catch (e) {
+    const actual = await page.locator(selector).textContent().catch(() => "(gone)");
+    throw new Error(`${selector} never matched ${re}: it says "${actual}" (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+async function createEvent(body: Record<string, unknown>): Promise<number> {
+  const r = await s.api.createEvent(body);
+  expect(r.status).toBe(201);
+  return r.body.id;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+const getCoupon = (page: Page) => page.getByRole("button", { name: "Get coupon" });
+
+describe("event page", () => {
+  test("low traffic: the user presses Get coupon and is told it is issued; the stock updates live", async () => {
+    const id = await createEvent({ name: "Spring sale", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 });
+    const user = `web-low-${id}`;
+    const jwt = token(user);
+    const page = await open(`${s.url}/events/${id}?token=${jwt}`);
+    await seeText(page, "h1", /^Spring sale$/);
+    // the token moved from the address bar into this tab's sessionStorage
+    expect(page.url()).toBe(`${s.url}/events/${id}`);
+    expect(await page.evaluate(() => sessionStorage.getItem("coupon.token"))).toBe(jwt);
+    await seeText(page, "#remaining", /^10$/);
+
+    await getCoupon(page).click();
+    await seeText(page, "#result", /^Coupon issued/);
+    expect(await page.getByRole("status").filter({ hasText: "Coupon issued" }).count()).toBe(1);
+    expect((await s.api.coupon(id, user)).body.issued).toBe(true);
+    await seeText(page, "#remaining", /^9$/);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+    // someone else's coupon shows up without a reload
+    await s.api.enter(id, `web-other-${id}`);
+    expect((await s.api.issue(id, `web-other-${id}`)).status).toBe(201);
+    await seeText(page, "#remaining", /^8$/, 10_000);
+    await shot(page, "event-issued");
+
+    await page.reload();
+    await seeText(page, "#result", /^Already issued/);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+    expect((await s.api.stats(id)).body).toMatchObject({ issued: 2, remaining: 8 });
+  }, 60_000);
+
+  test("a sold-out event says sold out and offers no button to press", async () => {
+    const id = await createEvent({ name: "Gone in a second", stock: 1, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    expect((await s.api.enter(id, `web-first-${id}`)).status).toBe(200);
+    expect((await s.api.issue(id, `web-first-${id}`)).status).toBe(201);
+
+    const page = await open(`${s.url}/events/${id}?token=${token(`web-late-${id}`)}`, { phone: true });
+    await seeText(page, "#result", /^Sold out/);
+    await seeText(page, "#event-status", /^Sold out$/);
+    await seeText(page, "#remaining", /^0$/);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+    expect(await fitsWidth(page)).toBe(true);
+    await shot(page, "event-sold-out-phone");
+  }, 60_000);
+
+  test("a scheduled event says not open yet; an event closed while the page is open says so", async () => {
+    const later = await createEvent({ name: "Tomorrow", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
+    const page = await open(`${s.url}/events/${later}?token=${token(`web-early-${later}`)}`);
+    await seeText(page, "#result", /^Not open yet/);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+
+    // endsAt must come after startsAt
+    const id = await createEvent({ name: "Closing soon", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() - 5000).toISOString() });
+    await page.goto(`${s.url}/events/${id}`);
+    await seeText(page, "#event-status", /^Open$/);
+    expect((await s.api.patch(id, { endsAt: new Date(Date.now() - 1000).toISOString() })).status).toBe(200);
+    await seeText(page, "#result", /^Not open: this event has closed/, 10_000);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+  }, 60_000);
+
+  test("an event whose coupons run out while the user waits: the waiting room says sold out", async () => {
+    const id = await createEvent({ name: "Last one", stock: 1, trafficRpm: 0, runningCapacity: 1 });
+    const first = `web-ahead-${id}`;
+    expect((await s.api.enter(id, first)).status).toBe(202);
+    await waitFor("the first user admitted", async () => (await s.api.poll(id, first)).body.status === "admitted", 15_000);
+
+    const page = await open(`${s.url}/events/${id}?token=${token(`web-behind-${id}`)}`);
+    await seeText(page, "#event-status", /^Open$/);
+    await getCoupon(page).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^1$/);
+
+    expect((await s.api.issue(id, first)).status).toBe(201);
+    await seeText(page, "#message", /^Sold out/);
+    expect(await page.getByRole("link", { name: "Back to the event" }).isVisible()).toBe(true);
+    await shot(page, "waiting-sold-out");
+  }, 60_000);
+
+  test("a user who leaves the line goes back to the event page and is out of the line", async () => {
+    const id = await createEvent({ name: "Changed my mind", stock: 5, trafficRpm: 0, runningCapacity: 1 });
+    const first = `web-holder-${id}`;
+    expect((await s.api.enter(id, first)).status).toBe(202);
+    await waitFor("the first user admitted", async () => (await s.api.poll(id, first)).body.status === "admitted", 15_000);
+
+    const user = `web-leaver-${id}`;
+    const page = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await getCoupon(page).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^1$/);
+    await page.getByRole("button", { name: "Leave the line" }).click();
+    await page.waitForURL(`${s.url}/events/${id}`);
+    expect((await s.api.poll(id, user)).body.error).toBe("not_in_queue");
+  }, 60_000);
+});
+
+describe("waiting room under a flood", () => {
+  test("a browser user lands in line, watches the position fall, is admitted, returns and gets a coupon", async () => {
+    const id = await createEvent({ name: "Flash sale", stock: 1000, trafficRpm: 0, runningCapacity: 4 });
+    const crowd = Array.from({ length: 40 }, (_, i) => `web-crowd-${id}-${i}`);
+    const entered = await pool(crowd, 8, (u) => s.api.enter(id, u));
+    expect(entered.every((r) => r.status === 202)).toBe(true);
+
+    const user = `web-phone-${id}`;
+    const page = await open(`${s.url}/events/${id}?token=${token(user)}`, { phone: true });
+    await seeText(page, "#event-status", /^Open$/);
+    await getCoupon(page).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^\d+$/);
+    expect(await page.getByRole("progressbar", { name: "Progress to the front" }).count()).toBe(1);
+    expect(await fitsWidth(page)).toBe(true);
+    await shot(page, "waiting-room-phone");
+
+    // the crowd ahead moves only now: each admitted crowd user takes a coupon, freeing a slot
+    const line = driveLine(s.api, id, crowd);
+    const seen: number[] = [];
+    try {
+      const back = `${s.url}/events/${id}`;
+      const end = Date.now() + 90_000;
+      while (page.url() !== back) {
+        if (Date.now() > end) throw new Error(`never admitted; positions seen: ${seen.join(", ")}`);
+        // the page may navigate away between two looks
+        const text = await page.locator("#position").textContent({ timeout: 500 }).catch(() => null);
+        const n = Number(text);
+        if (text && Number.isInteger(n) && n > 0 && seen.at(-1) !== n) seen.push(n);
+        await Bun.sleep(100);
+      }
+    } finally {
+      await line.stop();
+    }
+    console.log("positions seen in the waiting room:", seen.join(" → "));
+    expect(seen[0]!).toBeGreaterThan(1);
+    expect(seen.some((p, i) => i > 0 && p < seen[i - 1]!)).toBe(true);
+
+    // back on the event page, told it is their turn, with focus on the button
+    await seeText(page, "#result", /^It is your turn/);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("get-coupon");
+    await getCoupon(page).click();
+    await seeText(page, "#result", /^Coupon issued/);
+    expect((await s.api.coupon(id, user)).body.issued).toBe(true);
+    await shot(page, "event-after-waiting-phone");
+  }, 120_000);
+});
+
+describe("admin page", () => {
+  test("sign in with the admin token, create an event, watch it live, change its settings", async () => {
+    const page = await open(`${s.url}/admin`, { phone: true });
+    await page.getByLabel("ADMIN_TOKEN").fill("not-the-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await seeText(page, "#token-status", /rejected/);
+
+    await page.getByLabel("ADMIN_TOKEN").fill(ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await seeText(page, "#token-status", /^Signed in/);
+    expect(await page.evaluate(() => sessionStorage.getItem("coupon.adminToken"))).toBe(ADMIN_TOKEN);
+
+    await page.getByLabel("Name").fill("Made in the browser");
+    await page.getByLabel("Stock").fill("50");
+    await page.getByLabel("Traffic (requests/min)").first().fill("600");
+    await page.getByLabel("Running capacity").first().fill("5");
+    await page.getByRole("button", { name: "Create event" }).click();
+    await seeText(page, "#create-status", /^Created event #\d+/);
+    const id = Number(/#(\d+)/.exec((await page.locator("#create-status").textContent())!)![1]);
+    expect((await s.api.stats(id)).body).toMatchObject({ name: "Made in the browser", stock: 50, trafficRpm: 600, runningCapacity: 5 });
+
+    const card = page.getByRole("article", { name: `#${id} Made in the browser` });
+    await seeText(page, `li[data-id="${id}"] [data-stat="remaining"]`, /^50 of 50$/);
+    // a coupon taken through the API shows up on the page without a reload
+    await s.api.enter(id, `web-admin-${id}`);
+    expect((await s.api.issue(id, `web-admin-${id}`)).status).toBe(201);
+    await seeText(page, `li[data-id="${id}"] [data-stat="issued"]`, /^1$/);
+    await seeText(page, `li[data-id="${id}"] [data-stat="persisted"]`, /^1$/);
+
+    await card.getByLabel("Running capacity").fill("7");
+    await card.getByLabel("Traffic (requests/min)").fill("1200");
+    await card.getByRole("button", { name: "Save" }).click();
+    await seeText(page, `li[data-id="${id}"] .patch-status`, /^Saved/);
+    expect((await s.api.stats(id)).body).toMatchObject({ trafficRpm: 1200, runningCapacity: 7 });
+    expect(await fitsWidth(page)).toBe(true);
+    await shot(page, "admin-phone");
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await shot(page, "admin-desktop");
+
+    // the watch list survives a reload of the tab
+    await page.reload();
+    await seeText(page, `li[data-id="${id}"] [data-stat="issued"]`, /^1$/);
+  }, 60_000);
+});
+
+describe("serving", () => {
+  test("pages and assets have their content types and a strict CSP; unknown names are 404", async () => {
+    for (const [path, type] of [
+      ["/events/1", "text/html"],
+      ["/events/1/waiting", "text/html"],
+      ["/admin", "text/html"],
+      ["/assets/event.js", "text/javascript"],
+      ["/assets/app.css", "text/css"],
+    ] as const) {
+      const res = await fetch(s.url + path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toStartWith(type);
+      expect(res.headers.get("content-security-policy")).toBe(CSP);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      await res.body?.cancel();
+    }
+    for (const path of ["/events/abc", "/events/0/waiting", "/assets/nope.js", "/assets/event.html", "/assets/..%2Findex.ts"]) {
+      const res = await fetch(s.url + path);
+      expect(res.status).toBe(404);
+      await res.body?.cancel();
+    }
+    expect(CSP).toContain("script-src 'self'");
+    expect(CSP).not.toContain("unsafe-inline");
+  }, 60_000);
+
+  test("demo tokens exist only in development", async () => {
+    expect((await s.api.call("POST", "/dev/token")).status).toBe(404);
+
+    const dev = await startServer({ NODE_ENV: "development" });
+    try {
+      const id = (await dev.api.createEvent({ name: "Try it", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id;
+      // no ?token: the page mints a demo identity when the button is pressed
+      const page = await open(`${dev.url}/events/${id}`);
+      await getCoupon(page).click();
+      await seeText(page, "#result", /^Coupon issued/);
+      const jwt = await page.evaluate(() => sessionStorage.getItem("coupon.token"));
+      const sub = JSON.parse(Buffer.from(jwt!.split(".")[1]!, "base64url").toString()).sub;
+      expect(sub).toStartWith("demo-");
+      expect((await dev.api.coupon(id, sub)).body.issued).toBe(true);
+    } finally {
+      await stopServer(dev);
+    }
+  }, 60_000);
+
+  test("without any token outside development, the page says a personal link is needed", async () => {
+    const id = await createEvent({ name: "Members only", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    const page = await open(`${s.url}/events/${id}`);
+    await getCoupon(page).click();
+    await seeText(page, "#result", /personal link/);
+    expect((await s.api.stats(id)).body.issued).toBe(0);
+  }, 60_000);
+});
