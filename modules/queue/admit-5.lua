@@ -36,8 +36,8 @@ end
 local status = eventStatus(ev, now)
 local admitted = 0
 if status == 'sold_out' or status == 'closed' then
-  -- nobody more can get in: empty the line (polls answer with the status from meta)
-  redis.call('DEL', KEYS[2], KEYS[3])
+  -- nobody more can get in or be issued: empty the line and the slots (polls answer with the status from meta)
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 elseif status == 'open' then
   admitted = admitWaiting(ev, KEYS[2], KEYS[3], KEYS[4], KEYS[5], now, ttl)
 end

@@ -6,6 +6,9 @@ import type { QueueService } from "./service";
  */
 export class AdmissionScheduler {
   private running: Promise<void> | null = null;
+  // Ended events (sold out, closed, gone) are looked at again only now and then: a PATCH of endsAt
+  // can reopen one, but old events must not cost a script run every second forever.
+  private readonly restUntil = new Map<number, number>();
   lastTick = { events: 0, admitted: 0, expired: 0, stale: 0, at: 0 };
 
   constructor(
@@ -20,8 +23,13 @@ export class AdmissionScheduler {
   }
 
   private async run() {
-    const ids = await this.listEvents();
+    const now = Date.now();
+    const ids = (await this.listEvents()).filter((id) => (this.restUntil.get(id) ?? 0) <= now);
     const results = await Promise.all(ids.map((id) => this.queue.tick(id)));
+    results.forEach((r, i) => {
+      if (r.status === "open" || r.status === "scheduled") this.restUntil.delete(ids[i]!);
+      else this.restUntil.set(ids[i]!, now + 30_000);
+    });
     const sum = (f: "admitted" | "expired" | "stale") => results.reduce((a, r) => a + r[f], 0);
     this.lastTick = { events: ids.length, admitted: sum("admitted"), expired: sum("expired"), stale: sum("stale"), at: Date.now() };
   }
