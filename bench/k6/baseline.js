@@ -1,0 +1,27 @@
+// baseline: the ceiling. The same request mix as issue-direct against the bare Elysia app
+// (bun run bench/servers/bare.ts with PORT=…), which has no auth, Redis or MySQL behind it.
+//   PORT=3001 bun run bench/servers/bare.ts &  k6 run -e BASE_URL=http://127.0.0.1:3001 bench/k6/baseline.js
+// Options (-e): BASE_URL, VUS (1000), DURATION (30s), P95_MS (50).
+import { check } from "k6";
+import http from "k6/http";
+
+const BASE = (__ENV.BASE_URL || "http://127.0.0.1:3001").replace(/\/$/, "");
+// the bare app ignores the token; one of the real shape keeps the request size the same
+const HEADERS = { Authorization: `Bearer ${"x".repeat(36)}.${"y".repeat(40)}.${"z".repeat(43)}` };
+
+export const options = {
+  scenarios: {
+    baseline: { executor: "constant-vus", vus: Number(__ENV.VUS || 1000), duration: __ENV.DURATION || "30s" },
+  },
+  thresholds: {
+    http_req_duration: [`p(95)<${Number(__ENV.P95_MS || 50)}`],
+    http_req_failed: ["rate<0.001"],
+  },
+};
+
+export default function () {
+  const enter = http.post(`${BASE}/api/events/1/enter`, null, { headers: HEADERS, tags: { name: "enter" } });
+  const issue = http.post(`${BASE}/api/events/1/issue`, null, { headers: HEADERS, tags: { name: "issue" } });
+  check(enter, { "enter 200": (r) => r.status === 200 });
+  check(issue, { "issue 201": (r) => r.status === 201 });
+}

@@ -1,0 +1,59 @@
+// waiting-room: USERS users enter at once (trafficRpm 0: all of them queue), poll every POLL_MS as
+// the original did, and issue once admitted; demand exceeds stock, so the line must end in sold_out.
+//   k6 run -e ADMIN_TOKEN=… -e AUTH_JWT_SECRET=… bench/k6/waiting-room.js
+// Options (-e): BASE_URL, USERS (4500), STOCK (3000), CAPACITY (running slots and admissions per
+// second, 1000), POLL_MS (300), MAX_MS (500: threshold on the slowest request of any kind).
+import { check, sleep } from "k6";
+import exec from "k6/execution";
+import { Counter } from "k6/metrics";
+import { createEvent, endCheck, issued201, requireSecrets, userId, userRequest, userToken, waitDrained } from "./lib.js";
+
+const USERS = Number(__ENV.USERS || 4500);
+const STOCK = Number(__ENV.STOCK || 3000);
+const POLL_S = Number(__ENV.POLL_MS || 300) / 1000;
+const polls = new Counter("queue_polls");
+
+export const options = {
+  scenarios: {
+    // one iteration per VU: each VU is one user from entering to leaving with or without a coupon
+    waiting_room: { executor: "per-vu-iterations", vus: USERS, iterations: 1, maxDuration: "10m" },
+  },
+  thresholds: {
+    "http_req_duration{scenario:waiting_room}": [`max<${Number(__ENV.MAX_MS || 500)}`, "p(95)<200"],
+    "http_req_failed{scenario:waiting_room}": ["rate<0.01"],
+    issued_201: [`count<=${STOCK}`],
+    end_check_failed: ["count<1"],
+  },
+  setupTimeout: "60s",
+  teardownTimeout: "10m",
+};
+
+export function setup() {
+  requireSecrets();
+  const capacity = Number(__ENV.CAPACITY || 1000);
+  const ev = createEvent({ name: "k6 waiting room", stock: STOCK, trafficRpm: 0, runningCapacity: capacity, admitPerSecond: capacity });
+  return { id: ev.id, runTag: `${Date.now().toString(36)}` };
+}
+
+export default function (data) {
+  const token = userToken(userId(data.runTag, exec.vu.idInTest, 0), 3600);
+  const enter = userRequest("POST", `/api/events/${data.id}/enter`, token, "enter", [200, 202, 410]);
+  check(enter, { "enter: admitted, waiting or sold out": (r) => [200, 202, 410].includes(r.status) });
+  let state = enter.status === 200 ? "admitted" : enter.status === 202 ? "waiting" : "out";
+  while (state === "waiting") {
+    sleep(POLL_S);
+    const r = userRequest("GET", `/api/events/${data.id}/queue`, token, "poll", [200]);
+    polls.add(1);
+    const s = r.status === 200 ? r.json("status") : "error";
+    if (s === "admitted") state = "admitted";
+    else if (s !== "waiting") state = "out";
+  }
+  if (state !== "admitted") return;
+  const issue = userRequest("POST", `/api/events/${data.id}/issue`, token, "issue", [201, 410]);
+  check(issue, { "issue: 201 or sold out": (r) => r.status === 201 || r.status === 410 });
+  if (issue.status === 201) issued201.add(1);
+}
+
+export function teardown(data) {
+  endCheck(waitDrained(data.id), STOCK);
+}
