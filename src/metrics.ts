@@ -35,6 +35,15 @@ export function createMetrics() {
       if (m.deadLetteredSource) this.inc(m.deadLetteredSource());
     },
   });
+  // label children looked up once per (method, route, status), not on every request
+  const httpChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  const observeHttp = (method: string, route: string, status: string, seconds: number) => {
+    const key = `${method} ${route} ${status}`;
+    let c = httpChildren.get(key);
+    if (!c) httpChildren.set(key, (c = { count: m.httpRequests.labels(method, route, status), latency: m.httpDuration.labels(method, route, status) }));
+    c.count.inc();
+    c.latency.observe(seconds);
+  };
   const fields = ["waiting", "running", "issued", "persisted", "pending", "dead"] as const;
   // one snapshot per scrape feeds all the per-event gauges
   let snapshot: Promise<EventGauges[]> | null = null;
@@ -55,7 +64,7 @@ export function createMetrics() {
       },
     });
   }
-  return m;
+  return Object.assign(m, { observeHttp });
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

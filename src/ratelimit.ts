@@ -49,8 +49,7 @@ export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec:
 export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
   const users = cfg.userPerSec > 0 ? new TokenBuckets(cfg.userPerSec, cfg.userBurst) : null;
   const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
-  return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, server, set }) => {
-    const path = new URL(request.url).pathname;
+  return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, path, server, set }) => {
     if (!LIMITED.test(path)) return;
     let wait = 0;
     if (ips) {

@@ -88,3 +88,24 @@ describe("issuance race", () => {
     expect((await s.api.stats(id2)).body.status).toBe("closed");
   });
 });
+
+describe("the db-lock baseline (ISSUE_STRATEGY=db-lock)", () => {
+  test("the same race never over-issues, and the Redis view agrees with MySQL", async () => {
+    const lock = await startServer({ ISSUE_STRATEGY: "db-lock" });
+    try {
+      const id = (await lock.api.createEvent({ name: "db-lock race", stock: 100, trafficRpm: 1_000_000_000, runningCapacity: 1_000_000 })).body.id as number;
+      const users = Array.from({ length: 400 }, (_, i) => `lock-${id}-${i}`);
+      await pool(users, 200, (u) => lock.api.enter(id, u));
+      const replies = await pool([...users, ...users, ...users].sort(() => Math.random() - 0.5), 200, (u) => lock.api.issue(id, u).then((r) => ({ u, ...r })));
+      const winners = replies.filter((r) => r.status === 201).map((r) => r.u);
+      expect(winners.length).toBe(100);
+      expect(replies.every((r) => [201, 409, 410].includes(r.status))).toBe(true);
+      expect(await checkInvariants(db, id, 100, winners)).toEqual({ rows: 100, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+      expect((await lock.api.stats(id)).body).toMatchObject({ remaining: 0, issued: 100, persisted: 100, pending: 0, status: "sold_out" });
+      expect((await lock.api.issue(id, "lock-never-entered")).body.error).toBe("sold_out");
+      expect((await lock.api.coupon(id, winners[0]!)).body).toEqual({ issued: true, persisted: true });
+    } finally {
+      await stopServer(lock);
+    }
+  });
+});

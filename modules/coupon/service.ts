@@ -86,10 +86,11 @@ export class DbLockCouponService implements CouponApi {
       if (!admitted) return { status: "not_admitted" } as const;
       await tx.insert(couponIssues).values({ eventId, userId, issuedAt: new Date() });
       await tx.update(couponEvents).set({ remaining: sql`${couponEvents.remaining} - 1` }).where(eq(couponEvents.id, eventId));
-      return { status: "issued", remaining: ev.remaining - 1 } as const;
+      return { status: "issued" } as const;
     });
     if (result.status === "issued") {
-      await this.redis.multi().zrem(k.running, userId).sadd(k.issuedUsers, userId).hset(k.meta, "remaining", result.remaining).exec();
+      // decrement, not set: concurrent commits reach Redis in any order
+      await this.redis.multi().zrem(k.running, userId).sadd(k.issuedUsers, userId).hincrby(k.meta, "remaining", -1).exec();
       return { status: "issued" };
     }
     if (result.status === "already_issued" || result.status === "sold_out") await this.redis.zrem(k.running, userId);
