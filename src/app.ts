@@ -1,6 +1,5 @@
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
-import { join } from "node:path";
 import { couponModule } from "../modules/coupon";
 import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
@@ -23,9 +22,7 @@ import { connectMysql, migrateDatabase, type Mysql } from "./db";
 import { errors } from "./http";
 import { createMetrics } from "./metrics";
 import { rateLimit } from "./ratelimit";
-import { createRedis, defineScripts, eventKeys, scriptTimer } from "./redis";
-
-const MODULES = join(import.meta.dir, "..", "modules");
+import { createRedis, eventKeys, scriptTimer } from "./redis";
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -43,7 +40,6 @@ export async function createApp(config: Config) {
   const metrics = createMetrics();
   scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
   const redis = createRedis(config);
-  for (const m of ["events", "queue", "router", "coupon", "issuer"]) defineScripts(redis, join(MODULES, m));
 
   let mysql: Mysql | null = null;
   if (serveCoupon || has("issuer")) {

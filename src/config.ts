@@ -105,7 +105,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     issuer: {
       enabled: env.ISSUER !== "off",
-      batchSize: int(env, "ISSUER_BATCH_SIZE", 500, 1, 10000),
+      // one multi-row INSERT per batch; 2,000 measured fastest here (bench drain)
+      batchSize: int(env, "ISSUER_BATCH_SIZE", 2000, 1, 10000),
       // Entries a dead consumer left pending are reclaimed once idle this long.
       claimIdleMs: int(env, "ISSUER_CLAIM_IDLE_MS", 30_000, 10),
       maxDeliveries: int(env, "ISSUER_MAX_DELIVERIES", 5, 1, 1000),

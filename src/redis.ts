@@ -5,12 +5,16 @@ import type { Config } from "./config";
 
 export type RedisClient = Redis | Cluster;
 
+const MODULES = join(import.meta.dir, "..", "modules");
+
+/** A client with every module's Lua commands defined. */
 export function createRedis(config: Config, name = "main"): RedisClient {
   const common = { connectionName: `coupon-${name}`, maxRetriesPerRequest: 2, enableAutoPipelining: true };
-  if (config.redisClusterNodes) {
-    return new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: true });
-  }
-  return new Redis(config.redisUrl, common);
+  const redis = config.redisClusterNodes
+    ? new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: true })
+    : new Redis(config.redisUrl, common);
+  for (const m of readdirSync(MODULES, { withFileTypes: true })) if (m.isDirectory()) defineScripts(redis, join(MODULES, m.name));
+  return redis;
 }
 
 /** Key builder: every key of one event shares the `{eventId}` hash tag, so all its scripts run on one Cluster slot. */

@@ -3,6 +3,7 @@ import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
+import { pendingCount } from "../issuer/service";
 import { eventStatus, parseDate, type EventMeta } from "./model";
 
 export type CreateEventInput = {
@@ -215,7 +216,7 @@ export class EventService {
       Promise.all([
         this.redis.zcard(k.waiting),
         this.redis.zcount(k.running, `(${now}`, "+inf"),
-        this.redis.xlen(k.stream),
+        pendingCount(this.redis, k.stream),
         this.redis.xlen(k.dead),
       ]),
     ]);

@@ -1,6 +1,6 @@
 import type { ResultSetHeader } from "mysql2";
 import type { Mysql } from "../../src/db";
-import { eventKeys, type RedisClient } from "../../src/redis";
+import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
 
@@ -46,7 +46,7 @@ export type IssuerStats = { persisted: number; batches: number; lastBatchSize: n
 
 /**
  * Persists issuances from every event's stream into MySQL through a consumer group. An entry is
- * acknowledged (and deleted from the stream) only after its row is committed; the insert is
+ * acknowledged (and trimmed from the stream) only after its row is committed; the insert is
  * idempotent on (event_id, user_id), so a redelivered entry never makes a second row. Entries a
  * dead consumer left pending are reclaimed after `claimIdleMs`; an entry that still fails for a
  * reason of its own on its `maxDeliveries`-th delivery goes to the event's dead-letter
@@ -61,13 +61,17 @@ export class IssuerService {
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, reclaimed: 0, lagMs: 0 };
   onBatch: ((size: number, lagMs: number, durationMs: number) => void) | null = null;
 
+  private readonly ackScript;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly mysql: Mysql,
     private readonly prefix: string,
     private readonly listEvents: () => Promise<number[]>,
     private readonly cfg: Config["issuer"],
-  ) {}
+  ) {
+    this.ackScript = runScript(redis, "ack");
+  }
 
   start() {
     this.stopping = false;
@@ -242,7 +246,7 @@ export class IssuerService {
   private async ack(eventId: number, ids: string[]) {
     if (!ids.length) return;
     const k = eventKeys(this.prefix, eventId);
-    await this.redis.multi().xack(k.stream, GROUP, ...ids).xdel(k.stream, ...ids).exec();
+    await this.ackScript(k.stream, GROUP, ...ids);
   }
 
   /** Moves an entry to the event's dead-letter stream (with why) and out of the issuance stream, atomically. */
@@ -257,4 +261,9 @@ export class IssuerService {
     this.stats.deadLettered++;
     console.error(`issuer: dead-lettered entry ${entry[0]} of event ${eventId}: ${reason}`);
   }
+}
+
+/** Issuances of an event accepted but not yet persisted (pending-1.lua). */
+export async function pendingCount(redis: RedisClient, stream: string): Promise<number> {
+  return Number(await runScript(redis, "pending")(stream, GROUP));
 }
