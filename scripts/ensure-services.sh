@@ -38,7 +38,10 @@ if ! mysql_up; then
   as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
   for _ in $(seq 100); do mysql_up && break; sleep 0.3; done
   mysql_up || { echo "mariadb did not start" >&2; exit 1; }
-  # a fresh Debian MariaDB authenticates root by unix socket; the app connects over TCP with an empty password
-  as_root mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" 2>/dev/null || true
+fi
+# a fresh Debian MariaDB authenticates root by unix socket only; the app connects over TCP with an empty password
+if ! mariadb -h127.0.0.1 -uroot -e "SELECT 1" >/dev/null 2>&1 && command -v mariadb >/dev/null; then
+  log "allowing root over TCP with an empty password (local development database)"
+  as_root mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" || true
 fi
 log "bun $(bun --version), redis and mariadb reachable"
