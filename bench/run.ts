@@ -1,6 +1,7 @@
-// `bun run bench [--quick] [--only=baseline,issue-direct,waiting-room,drain] [--connections=N] …`
+// `bun run bench [--quick] [--only=baseline,issue-direct,waiting-room,drain,split] [--connections=N] …`
 // Runs the scenarios in order, prints a table per scenario, and writes bench/results/<date>.md (the
-// report with the ratios) and <date>.json (everything measured; git-ignored).
+// report with the ratios) and <date>.json (everything measured; git-ignored). A run of some scenarios
+// (--only) writes <date>-<names>.md instead, so it never replaces the report of a whole run.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { buildReport, targets } from "./lib/summary";
 import { baseline } from "./scenarios/baseline";
 import { drain } from "./scenarios/drain";
 import { issueDirect } from "./scenarios/issue-direct";
+import { split } from "./scenarios/split";
 import { waitingRoom } from "./scenarios/waiting-room";
 
 const SCENARIOS: Record<string, (b: Bench) => Promise<ScenarioResult>> = {
@@ -18,6 +20,7 @@ const SCENARIOS: Record<string, (b: Bench) => Promise<ScenarioResult>> = {
   "issue-direct": issueDirect,
   "waiting-room": waitingRoom,
   drain,
+  split,
 };
 
 const OPTIONS = ["quick", "only", "cpu-prof", "connections", "duration", "vus", "think-ms", "users", "waiting-stock", "capacity", "poll-ms", "live-stock", "backlog", "issuer-batch"];
@@ -70,7 +73,9 @@ const results: ScenarioResult[] = [];
 const started = new Date();
 const dir = join(import.meta.dir, "results");
 mkdirSync(dir, { recursive: true });
-const base = join(dir, `${started.toISOString().slice(0, 10)}${quick ? "-quick" : ""}`);
+const day = join(dir, `${started.toISOString().slice(0, 10)}${quick ? "-quick" : ""}`);
+const partial = Object.keys(SCENARIOS).some((name) => !only.includes(name));
+const base = partial ? `${day}-${only.join("+")}` : day;
 try {
   for (const name of only) {
     const t0 = Date.now();
@@ -82,9 +87,10 @@ try {
       r = { name, title: name, ok: false, failures: [(e as Error).message], params: {}, runs: [], error: (e as Error).stack ?? String(e) };
     }
     printScenario(r);
-    // each scenario's own JSON result, as soon as it is known (git-ignored like the run's)
-    writeFileSync(`${base}.${name}.json`, JSON.stringify(r, null, 2));
-    console.log(`(${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s; JSON: ${base}.${name}.json)`);
+    // each scenario's own JSON result, as soon as it is known (git-ignored like the run's): the latest
+    // measurement of that scenario today, whether from a whole run or an --only one
+    writeFileSync(`${day}.${name}.json`, JSON.stringify(r, null, 2));
+    console.log(`(${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s; JSON: ${day}.${name}.json)`);
     results.push(r);
   }
 } finally {
@@ -92,12 +98,13 @@ try {
   console.log(`\ncleanup: no servers left, ${dropped} Redis keys of this run dropped`);
 }
 
-const tg = targets(results);
+// a partial run reports only the targets it measured
+const tg = targets(results).filter((t) => !partial || t.value !== null);
 console.log("\n=== targets");
 for (const t of tg) console.log(`${t.met === null ? "n/a " : t.met ? "MET " : "MISS"}  ${t.name}: ${t.measured} (target ${t.target})`);
 
 writeFileSync(`${base}.json`, JSON.stringify({ runId: b.runId, started, quick, machine, sizes: b.sizes, targets: tg, results }, null, 2));
-writeFileSync(`${base}.md`, buildReport({ started, quick, machine, sizes: b.sizes, results, targets: tg }));
+writeFileSync(`${base}.md`, buildReport({ started, quick, only: partial ? only : null, machine, sizes: b.sizes, results, targets: tg }));
 console.log(`\nreport: ${base}.md (details: ${base}.json)`);
 if (options["cpu-prof"]) console.log(`CPU profiles of the servers (.cpuprofile for DevTools, .md digests): ${profileDir}`);
 const failed = results.filter((r) => !r.ok);

@@ -109,6 +109,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchSize: int(env, "ISSUER_BATCH_SIZE", 2000, 1, 10000),
       // Entries a dead consumer left pending are reclaimed once idle this long.
       claimIdleMs: int(env, "ISSUER_CLAIM_IDLE_MS", 30_000, 10),
+      // how long a trickle may wait to share one INSERT (adds at most this to the persist lag)
+      lingerMs: int(env, "ISSUER_LINGER_MS", 20, 0, 5000),
       maxDeliveries: int(env, "ISSUER_MAX_DELIVERIES", 5, 1, 1000),
       consumerName: env.ISSUER_CONSUMER || `issuer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     },

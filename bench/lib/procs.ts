@@ -106,3 +106,41 @@ export function startServer(name: string, base: ServerEnv, extra: Record<string,
 export function startBare(): Promise<Child> {
   return startChild("bare", "bench/servers/bare.ts", {}, "/health/ready");
 }
+
+/** What a scenario drives: the URL clients talk to, and every process behind it (for the CPU probe). */
+export type Deployment = { url: string; port: number; pids: Record<string, number>; stop(): Promise<void> };
+
+/** One process (ROLE=all) as a deployment. */
+export const single = (c: Child, label = "server"): Deployment => ({ url: c.url, port: c.port, pids: { [label]: c.pid }, stop: () => c.stop() });
+
+/**
+ * The README's four roles as separate processes: queue and coupon, two issuers (one consumer group),
+ * then a router with QUEUE_URL / COUPON_URL. Clients talk to the router only. A failed start stops
+ * whatever had started.
+ */
+export async function startSplit(name: string, base: ServerEnv): Promise<Deployment> {
+  const up: { role: string; child: Child }[] = [];
+  // the router first (no new client traffic), the issuers last (they ack the batch in hand)
+  const stopAll = async () => {
+    for (const { child } of [...up].reverse()) await child.stop();
+  };
+  const start = async (roles: Record<string, Record<string, string>>) => {
+    const names = Object.keys(roles);
+    const started = await Promise.allSettled(names.map((role) => startServer(`${name}-${role}`, base, roles[role])));
+    started.forEach((s, i) => s.status === "fulfilled" && up.push({ role: names[i]!, child: s.value }));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+  };
+  const urlOf = (role: string) => up.find((u) => u.role === role)!.child.url;
+  try {
+    await start({ queue: { ROLE: "queue" }, coupon: { ROLE: "coupon" } });
+    // issuers after coupon: each migrates the schema on start, and concurrent migrations could race
+    await start({ "issuer-1": { ROLE: "issuer" }, "issuer-2": { ROLE: "issuer" } });
+    await start({ router: { ROLE: "router", QUEUE_URL: urlOf("queue"), COUPON_URL: urlOf("coupon") } });
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  const router = up.at(-1)!.child;
+  return { url: router.url, port: router.port, pids: Object.fromEntries(up.map((u) => [u.role, u.child.pid])), stop: stopAll };
+}

@@ -6,12 +6,12 @@
 //   iterations; both systems get the same offered load, as the original's k6 run did.
 // Stock is far above demand, so every request does the full work (no cheap sold-out answers).
 import { dropKeys, SCHEMA, type Bench } from "../lib/bench";
-import { adminClient, dropEvent, verify } from "../lib/checks";
+import { adminClient, dropEvent, verify, type Admin } from "../lib/checks";
 import { enterThenIssue, newOutcomes, type Outcomes } from "../lib/flows";
 import type { Conn } from "../lib/http1";
 import { hammer } from "../lib/load";
 import { startProbe } from "../lib/probes";
-import { startServer } from "../lib/procs";
+import { single, startServer, type Deployment } from "../lib/procs";
 import type { Run, ScenarioResult } from "../lib/report";
 import type { Recorder } from "../lib/stats";
 import { Users } from "../lib/users";
@@ -34,40 +34,52 @@ function vuIteration(eventId: number, users: Users, out: Outcomes) {
   };
 }
 
+/**
+ * The closed loop on `eventId` through `d`: each pass of a connection is a new user (enter, issue),
+ * after a warm-up (JIT, pools, sockets) whose issuances are verified with the rest.
+ * `exactRedisView`: see `verify` (false for db-lock).
+ */
+export async function closedLoop(b: Bench, d: Deployment, admin: Admin, eventId: number, o: { label: string; prefix: string; userTag: string; exactRedisView: boolean }): Promise<Run> {
+  const { connections, durationS } = b.sizes.direct;
+  // users sized from the ceiling so minting stays out of the window
+  const expected = ((b.ceilingRps || 30_000) / 2) * (durationS + b.sizes.warmup.durationS) * 1.1 + connections;
+  const users = new Users(b.env.jwtSecret, `${o.userTag}${eventId}`).prepare(Math.ceil(expected));
+  const out = newOutcomes();
+  const steps = enterThenIssue(eventId, users, out);
+  await hammer({ url: d.url, ...b.sizes.warmup, steps });
+  const probe = await startProbe(b.redis, b.db, d.pids, o.prefix, SCHEMA);
+  const load = await hammer({ url: d.url, connections, durationS, steps });
+  const profile = await probe.stop();
+  const verdict = await verify(b.db, admin, eventId, STOCK, out.promised, out.inFlight, { exactRedisView: o.exactRedisView, statuses: load.all.statuses });
+  return { label: o.label, load, verdict, profile, extra: { users: users.used, mintedDuringRun: users.mintedLate } };
+}
+
+/** An event every request does the full work on: stock far above demand, admission never waits. */
+export const directEvent = async (admin: Admin, name: string) => (await admin.createEvent({ name, stock: STOCK, trafficRpm: 1_000_000_000, runningCapacity: 10_000_000 })).id;
+
 async function strategyRuns(b: Bench, strategy: "redis" | "db-lock"): Promise<Run[]> {
-  const { connections, durationS, vus, thinkMs } = b.sizes.direct;
+  const { durationS, vus, thinkMs } = b.sizes.direct;
   const prefix = b.prefix(`direct-${strategy}`);
   const server = await startServer(`issue-direct-${strategy}`, { ...b.env, prefix }, { ISSUE_STRATEGY: strategy });
   const ids: number[] = [];
   try {
     const admin = adminClient(server.url, b.env.adminToken);
     const newEvent = async (kind: string) => {
-      const id = (await admin.createEvent({ name: `bench issue-direct ${strategy} ${kind}`, stock: STOCK, trafficRpm: 1_000_000_000, runningCapacity: 10_000_000 })).id;
+      const id = await directEvent(admin, `bench issue-direct ${strategy} ${kind}`);
       ids.push(id);
       return id;
     };
 
-    // closed loop; users sized from the ceiling so minting stays out of the window
     const closedId = await newEvent("closed");
-    const expected = ((b.ceilingRps || 30_000) / 2) * (durationS + b.sizes.warmup.durationS) * 1.1 + connections;
-    const users = new Users(b.env.jwtSecret, `${strategy === "redis" ? "r" : "l"}${closedId}`).prepare(Math.ceil(expected));
-    const out = newOutcomes();
-    const steps = enterThenIssue(closedId, users, out);
-    // warm-up (JIT, pools, sockets); its issuances are verified with the rest
-    await hammer({ url: server.url, ...b.sizes.warmup, steps });
-    let probe = await startProbe(b.redis, b.db, { server: server.pid }, prefix, SCHEMA);
-    const load = await hammer({ url: server.url, connections, durationS, steps });
-    let profile = await probe.stop();
-    const verdict = await verify(b.db, admin, closedId, STOCK, out.promised, out.inFlight, { exactRedisView: strategy === "redis", statuses: load.all.statuses });
-    const closed: Run = { label: strategy, load, verdict, profile, extra: { users: users.used, mintedDuringRun: users.mintedLate } };
+    const closed = await closedLoop(b, single(server), admin, closedId, { label: strategy, prefix, userTag: strategy === "redis" ? "r" : "l", exactRedisView: strategy === "redis" });
 
     // paced: at most one iteration per VU per think time
     const pacedId = await newEvent("paced");
     const pacedUsers = new Users(b.env.jwtSecret, `v${pacedId}`).prepare(Math.ceil(vus * (durationS / (thinkMs / 1000) + 2)));
     const pacedOut = newOutcomes();
-    probe = await startProbe(b.redis, b.db, { server: server.pid }, prefix, SCHEMA);
+    const probe = await startProbe(b.redis, b.db, { server: server.pid }, prefix, SCHEMA);
     const paced = await runVus({ port: server.port, vus, durationS, thinkMs, iteration: vuIteration(pacedId, pacedUsers, pacedOut) });
-    profile = await probe.stop();
+    const profile = await probe.stop();
     const pacedVerdict = await verify(b.db, admin, pacedId, STOCK, pacedOut.promised, pacedOut.inFlight, { exactRedisView: strategy === "redis", statuses: paced.all.statuses });
     return [closed, { label: `${strategy}-paced`, load: paced, verdict: pacedVerdict, profile, extra: { vus, thinkMs, iterations: pacedUsers.used } }];
   } finally {

@@ -5,12 +5,12 @@
 // - poll-saturation: the poll endpoint alone, closed-loop at the baseline's connections, for waiting
 //   users: its throughput against the bare endpoint's.
 import { dropKeys, type Bench } from "../lib/bench";
-import { adminClient, dropEvent, fail, verify } from "../lib/checks";
+import { adminClient, dropEvent, fail, verify, type Admin } from "../lib/checks";
 import { newOutcomes } from "../lib/flows";
 import { connectAll, type Conn } from "../lib/http1";
 import { hammer } from "../lib/load";
 import { startProbe } from "../lib/probes";
-import { startServer } from "../lib/procs";
+import { single, startServer, type Deployment } from "../lib/procs";
 import type { Run, ScenarioResult } from "../lib/report";
 import { Recorder } from "../lib/stats";
 import { Users, type User } from "../lib/users";
@@ -122,35 +122,42 @@ async function flowRun(b: Bench): Promise<Run> {
   }
 }
 
-async function pollSaturationRun(b: Bench): Promise<Run> {
+/** One admission a second: the line stays put, so every poll is a waiting user's. */
+export const lineEvent = async (admin: Admin, name: string) => (await admin.createEvent({ name, stock: 1, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 1 })).id;
+
+/** Fills `eventId`'s line through `d`, then polls it closed-loop (after a warm-up) and checks it. */
+export async function pollSaturation(b: Bench, d: Deployment, admin: Admin, eventId: number, o: { label: string; prefix: string }): Promise<Run> {
   const { connections, durationS } = b.sizes.pollSaturation;
+  // enough users that none of them nears the per-user rate limit (10/s) at the ceiling's rate
+  const size = Math.max(connections, Math.ceil((b.ceilingRps || 30_000) / 5));
+  const users = new Users(b.env.jwtSecret, `p${eventId}`).prepare(size);
+  const line = Array.from({ length: size }, () => users.take());
+  const conns = await connectAll(d.port, Math.min(200, connections));
+  for (let i = 0; i < line.length; i += conns.length)
+    await Promise.all(conns.map((c, j) => (line[i + j] ? c.request("POST", `/api/events/${eventId}/enter`, line[i + j]!.auth) : null)));
+  for (const c of conns) c.close();
+
+  let i = 0;
+  const steps = [{ kind: "poll", method: "GET" as const, path: `/api/events/${eventId}/queue`, auth: () => line[i++ % line.length]!.auth }];
+  await hammer({ url: d.url, ...b.sizes.warmup, steps });
+  const probe = await startProbe(b.redis, b.db, d.pids, o.prefix);
+  const load = await hammer({ url: d.url, connections, durationS, steps });
+  const profile = await probe.stop();
+  const verdict = await verify(b.db, admin, eventId, 1, new Set(), new Set(), { exactRedisView: true, statuses: load.all.statuses });
+  const non200 = load.all.count - (load.all.statuses["200"] ?? 0);
+  if (non200) fail(verdict, `${non200} polls were not 200`);
+  const st = await admin.stats(eventId);
+  return { label: o.label, load, verdict, profile, extra: { "users in line": line.length, "still waiting at the end": st.waiting } };
+}
+
+async function pollSaturationRun(b: Bench): Promise<Run> {
   const prefix = b.prefix("polls");
   const server = await startServer("poll-saturation", { ...b.env, prefix });
   let eventId = 0;
   try {
     const admin = adminClient(server.url, b.env.adminToken);
-    // one admission a second: the line stays put, every poll is a waiting user's
-    eventId = (await admin.createEvent({ name: "bench poll saturation", stock: 1, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 1 })).id;
-    // enough users that none of them nears the per-user rate limit (10/s) at the ceiling's rate
-    const size = Math.max(connections, Math.ceil((b.ceilingRps || 30_000) / 5));
-    const users = new Users(b.env.jwtSecret, `p${eventId}`).prepare(size);
-    const line = Array.from({ length: size }, () => users.take());
-    const conns = await connectAll(server.port, Math.min(200, connections));
-    for (let i = 0; i < line.length; i += conns.length)
-      await Promise.all(conns.map((c, j) => (line[i + j] ? c.request("POST", `/api/events/${eventId}/enter`, line[i + j]!.auth) : null)));
-    for (const c of conns) c.close();
-
-    let i = 0;
-    const steps = [{ kind: "poll", method: "GET" as const, path: `/api/events/${eventId}/queue`, auth: () => line[i++ % line.length]!.auth }];
-    await hammer({ url: server.url, ...b.sizes.warmup, steps });
-    const probe = await startProbe(b.redis, b.db, { server: server.pid }, prefix);
-    const load = await hammer({ url: server.url, connections, durationS, steps });
-    const profile = await probe.stop();
-    const verdict = await verify(b.db, admin, eventId, 1, new Set(), new Set(), { exactRedisView: true, statuses: load.all.statuses });
-    const non200 = load.all.count - (load.all.statuses["200"] ?? 0);
-    if (non200) fail(verdict, `${non200} polls were not 200`);
-    const st = await admin.stats(eventId);
-    return { label: "poll-saturation", load, verdict, profile, extra: { "users in line": line.length, "still waiting at the end": st.waiting } };
+    eventId = await lineEvent(admin, "bench poll saturation");
+    return await pollSaturation(b, single(server), admin, eventId, { label: "poll-saturation", prefix });
   } finally {
     await server.stop();
     await dropKeys(b.redis, `${prefix}:*`);

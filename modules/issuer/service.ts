@@ -95,9 +95,12 @@ export class IssuerService {
         }
         n += await this.drainOnce();
         this.backoffMs = 0;
-        // poll streams tightly while busy, back off to 50 ms when idle
+        // A full batch means a backlog: read again at once. A partial one means entries trickle in:
+        // linger so the next insert carries many rows, not one (a commit, an fsync, a round trip each).
+        // Nothing at all: back off to 50 ms.
         idle = n > 0 ? 0 : Math.min(50, idle + 5);
-        if (idle) await Bun.sleep(idle);
+        const pause = n >= this.cfg.batchSize ? 0 : n > 0 ? this.cfg.lingerMs : idle;
+        if (pause) await Bun.sleep(pause);
       } catch (err) {
         this.backoffMs = Math.min(5000, Math.max(100, this.backoffMs * 2));
         console.error(`issuer: ${(err as Error)?.message ?? err}; retrying in ${this.backoffMs} ms`);
