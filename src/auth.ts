@@ -18,6 +18,11 @@ export function signJwt(secret: string, sub: string, ttlSeconds = 3600, extra: R
  * algorithm named by the token itself), the signature is compared in constant time, `exp` is required.
  */
 export function verifyJwt(secret: string, token: string, nowMs = Date.now()): string | null {
+  return verifyJwtClaims(secret, token, nowMs)?.sub ?? null;
+}
+
+/** verifyJwt, also returning when the token expires (ms). */
+function verifyJwtClaims(secret: string, token: string, nowMs = Date.now()): { sub: string; expMs: number } | null {
   if (token.length > 4096) return null;
   const parts = token.split(".");
   if (parts.length !== 3) return null;
@@ -31,7 +36,7 @@ export function verifyJwt(secret: string, token: string, nowMs = Date.now()): st
     const p = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
     if (typeof p?.sub !== "string" || !USER_ID.test(p.sub)) return null;
     if (typeof p.exp !== "number" || !Number.isFinite(p.exp) || p.exp * 1000 <= nowMs) return null;
-    return p.sub;
+    return { sub: p.sub, expMs: p.exp * 1000 };
   } catch {
     return null;
   }
@@ -59,12 +64,11 @@ export function createAuth(jwtSecret: string, adminToken: string) {
       verified.delete(token);
       return null;
     }
-    const sub = verifyJwt(jwtSecret, token);
-    if (sub) {
-      if (verified.size >= 100_000) verified.clear();
-      verified.set(token, { sub, expMs: jwtExpMs(token) });
-    }
-    return sub;
+    const claims = verifyJwtClaims(jwtSecret, token);
+    if (!claims) return null;
+    if (verified.size >= 100_000) verified.clear();
+    verified.set(token, claims);
+    return claims.sub;
   };
   return {
     userOrNull,
@@ -82,9 +86,4 @@ export function createAuth(jwtSecret: string, adminToken: string) {
         throw new ApiError(401, "unauthorized", "admin token required");
     },
   };
-}
-
-/** `exp` of a token that verifyJwt already accepted. */
-function jwtExpMs(token: string): number {
-  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")).exp * 1000;
 }
