@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventKeys } from "../../src/redis";
-import { checkInvariants, mysqlConn, pool, startServer, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, mysqlConn, pool, startServer, type Started } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -94,6 +94,14 @@ describe("Redis Cluster (3 masters)", () => {
       const inv = await checkInvariants(db, id, 150, winners);
       expect(inv).toEqual({ rows: 150, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
     }
+
+    // replay-dead: a dead-lettered issuance goes back to its stream and is persisted
+    const dlq = (await s.api.createEvent({ name: "cluster dlq", stock: 5, trafficRpm: 1000, runningCapacity: 5 })).body.id as number;
+    const dead = await s.redis.xadd(eventKeys("cl", dlq).dead, "*", "e", String(dlq), "u", "cl-replayed", "t", String(Date.now()), "reason", "test");
+    const replay = await s.api.call("POST", `/admin/events/${dlq}/dead/${dead}/retry`, { token: ADMIN_TOKEN });
+    expect(replay.body.status).toBe("replayed");
+    for (let i = 0; i < 100 && !(await checkInvariants(db, dlq, 5, ["cl-replayed"])).rows; i++) await Bun.sleep(100);
+    expect(await checkInvariants(db, dlq, 5, ["cl-replayed"])).toEqual({ rows: 1, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
 
     // restore-event: a lost meta hash is rebuilt from MySQL, with nothing left to issue
     await s.redis.del(eventKeys("cl", ids[0]!).meta);
