@@ -59,6 +59,6 @@ export const eventsModule = (events: EventService, auth: Auth) =>
       {
         params: EventIdParams,
         response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-        detail: { ...adminDoc, summary: "Rebuild the event's Redis state from MySQL and its streams if Redis lost it" },
+        detail: { ...adminDoc, summary: "Rebuild (or repair) the event's Redis state from MySQL and its streams: never raises remaining stock" },
       },
     );

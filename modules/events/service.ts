@@ -122,7 +122,7 @@ export class EventService {
       closed: ev.closed,
       admitRate: 0,
     };
-    // Only the first restorer writes; remaining = stock − everyone already promised a coupon.
+    // A missing meta is written (first restorer wins); an existing one only has remaining lowered to stock − promised users.
     await runScript(this.redis, "restoreEvent")(k.meta, k.issuedUsers, ...metaFields(meta));
     await this.redis.sadd(globalKeys(this.prefix).events, String(id));
     return this.readMeta(id);
