@@ -18,7 +18,7 @@ import { RateMeter } from "../modules/router/rate";
 import { webModule } from "../modules/web";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
-import { connectMysql, migrateDatabase, type Mysql } from "./db";
+import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { errors } from "./http";
 import { createMetrics } from "./metrics";
 import { rateLimit } from "./ratelimit";
@@ -39,6 +39,7 @@ export async function createApp(config: Config) {
 
   const metrics = createMetrics();
   scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
+  queryTimer.observe = (kind, s) => metrics.mysqlDuration.observe({ query: kind }, s);
   const redis = createRedis(config);
 
   let mysql: Mysql | null = null;
@@ -56,11 +57,10 @@ export async function createApp(config: Config) {
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer)
-    issuer.onBatch = (size, lagMs, durationMs) => {
+    issuer.onBatch = (size, lagMs) => {
       metrics.issuerPersisted.inc(size);
       metrics.issuerBatch.observe(size);
       metrics.issuerLag.set(lagMs / 1000);
-      metrics.mysqlDuration.observe({ query: "issuer_insert" }, durationMs / 1000);
     };
   if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
 

@@ -59,7 +59,7 @@ export class IssuerService {
   private lastReclaim = 0;
   private backoffMs = 0;
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, reclaimed: 0, lagMs: 0 };
-  onBatch: ((size: number, lagMs: number, durationMs: number) => void) | null = null;
+  onBatch: ((size: number, lagMs: number) => void) | null = null;
 
   private readonly ackScript;
 
@@ -193,7 +193,6 @@ export class IssuerService {
    * is in `lastTry`: then it is dead-lettered. Any other failure is thrown, leaving all of them pending.
    */
   private async persist(eventId: number, entries: Entry[], lastTry: Set<string>) {
-    const started = Date.now();
     const rows: Issuance[] = [];
     const faults: [Entry, string][] = [];
     for (const e of entries) {
@@ -220,7 +219,7 @@ export class IssuerService {
         }
       }
       await this.ack(eventId, ok.map((r) => r.streamId));
-      this.count(ok, started);
+      this.count(ok);
     }
     for (const [entry, reason] of faults) {
       if (lastTry.has(entry[0])) await this.deadLetter(eventId, entry, reason);
@@ -228,13 +227,13 @@ export class IssuerService {
     }
   }
 
-  private count(rows: Issuance[], started: number) {
+  private count(rows: Issuance[]) {
     if (!rows.length) return;
     this.stats.persisted += rows.length;
     this.stats.batches++;
     this.stats.lastBatchSize = rows.length;
     this.stats.lagMs = Date.now() - rows.reduce((min, r) => Math.min(min, r.issuedAt.getTime()), Infinity);
-    this.onBatch?.(rows.length, this.stats.lagMs, Date.now() - started);
+    this.onBatch?.(rows.length, this.stats.lagMs);
   }
 
   private async insert(rows: Issuance[]) {

@@ -39,7 +39,21 @@ export async function migrateDatabase(url: string): Promise<void> {
   }
 }
 
+/** Where statement latencies go (set once by the composition to feed /metrics). */
+export const queryTimer: { observe: ((kind: string, seconds: number) => void) | null } = { observe: null };
+
 export function connectMysql(url: string, connectionLimit = 16): Mysql {
   const pool = mysql.createPool({ ...parse(url), timezone: "Z", connectionLimit, enableKeepAlive: true, connectTimeout: 5000 });
+  // time every statement on the pool, labelled by its verb only (a small, fixed label set)
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  (pool as { query: unknown }).query = async (...args: unknown[]) => {
+    const t0 = performance.now();
+    try {
+      return await query(...args);
+    } finally {
+      const sql = typeof args[0] === "string" ? args[0] : String((args[0] as { sql?: string })?.sql ?? "");
+      queryTimer.observe?.(/^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase() ?? "OTHER", (performance.now() - t0) / 1000);
+    }
+  };
   return { pool, db: drizzle(pool, { schema, mode: "default" }), close: () => pool.end() };
 }
