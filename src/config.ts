@@ -91,9 +91,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxPollMs,
     },
     rateLimit: {
-      // a real user polls every 300 ms at most and issues once: 10/s with a burst of 20 leaves room
-      userPerSec: int(env, "RATE_LIMIT_USER_PER_SEC", 10, 0),
-      userBurst: int(env, "RATE_LIMIT_USER_BURST", 20, 1),
+      // a real user polls every 300 ms at most and issues once: 20/s with a burst of 40 is far above
+      // any honest client (scripts that poll in a tight loop included) and far below a hammering one
+      userPerSec: int(env, "RATE_LIMIT_USER_PER_SEC", 20, 0),
+      userBurst: int(env, "RATE_LIMIT_USER_BURST", 40, 1),
       ipPerSec: int(env, "RATE_LIMIT_IP_PER_SEC", 1000, 0),
       ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
       limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
