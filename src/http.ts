@@ -45,12 +45,17 @@ export const errors = (maxBodyBytes: number) =>
       set.headers["content-type"] = "application/json";
       return errorBody("payload_too_large", `request body over ${maxBodyBytes} bytes`);
     }
-    // the API speaks JSON only: a form or text body must not be coerced into a valid-looking request
-    const type = request.headers.get("content-type");
-    if (len > 0 && type && !/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type)) {
-      set.status = 415;
-      set.headers["content-type"] = "application/json";
-      return errorBody("unsupported_media_type", "request bodies must be application/json");
+  })
+  // Every body is read as JSON, whatever its Content-Type claims (fetch sends text/plain, curl -d a
+  // form type): one strict parser, so a form or text body can never be coerced into a valid-looking
+  // request, and a client that forgot the header is not punished for it.
+  .onParse({ as: "global" }, async ({ request }) => {
+    const text = await request.text();
+    if (text === "") return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
     }
   })
   .onError({ as: "global" }, ({ code, error, set }) => {

@@ -152,6 +152,12 @@ describe("admin API and event view", () => {
     expect((await meta()).remaining).toBe("20");
   });
 
+  test("a JSON body is understood whatever its Content-Type (fetch sends text/plain by default)", async () => {
+    const r = await fetch(`${s.url}/admin/events`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ ...good, name: `${TAG} untyped` }) });
+    expect(r.status).toBe(201);
+    expect(((await r.json()) as { name: string }).name).toBe(`${TAG} untyped`);
+  });
+
   test("bad create bodies: a 4xx JSON error each, and nothing created", async () => {
     const before = await snapshot();
     const raw = (body: string, type = "application/json") => s.api.call("POST", "/admin/events", { ...admin, raw: body, headers: { "content-type": type } });
@@ -159,8 +165,10 @@ describe("admin API and event view", () => {
     const cases: [string, () => Promise<Reply>, number, string?][] = [
       ["malformed JSON", () => raw('{"name": "x", "stock": '), 400, "invalid_json"],
       ["not JSON at all", () => raw("name=x&stock=1"), 400, "invalid_json"],
-      ["a form body", () => raw("name=x&stock=1", "application/x-www-form-urlencoded"), 415],
-      ["a text body holding valid JSON", () => raw(JSON.stringify(good), "text/plain"), 415],
+      // bodies are always read as JSON: a form can never be coerced into an event
+      ["a form body", () => raw("name=x&stock=1", "application/x-www-form-urlencoded"), 400, "invalid_json"],
+      ["a multipart body", () => raw('--b\r\nContent-Disposition: form-data; name="stock"\r\n\r\n10\r\n--b--', "multipart/form-data; boundary=b"), 400, "invalid_json"],
+      ["a form-typed body with wrong JSON types", () => raw(JSON.stringify({ ...good, stock: "10" }), "application/x-www-form-urlencoded"), 400],
       ["an empty body", () => raw(""), 400],
       ["an array", () => body([good]), 400],
       ["null", () => body(null), 400],
