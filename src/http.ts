@@ -24,6 +24,10 @@ function isUnavailable(err: unknown): boolean {
   return false;
 }
 
+// The body as received, for the router to forward byte for byte after the parser consumed it.
+const rawBodies = new WeakMap<Request, string>();
+export const rawBody = (request: Request): string | undefined => rawBodies.get(request);
+
 /**
  * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
  * input is a 4xx, an unreachable dependency is a 503, and nothing else ever leaks a stack trace.
@@ -51,6 +55,7 @@ export const errors = (maxBodyBytes: number) =>
   // request, and a client that forgot the header is not punished for it.
   .onParse({ as: "global" }, async ({ request }) => {
     const text = await request.text();
+    rawBodies.set(request, text);
     if (text === "") return null;
     try {
       return JSON.parse(text);

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { errorBody } from "../../src/http";
+import { errorBody, rawBody } from "../../src/http";
 
 /** Which server owns a path, in a split deployment. */
 export type Upstreams = { queue?: string; coupon?: string };
@@ -27,7 +27,8 @@ export const forwardModule = (up: Upstreams, timeoutMs: number) => {
     const fwd = request.headers.get("x-forwarded-for");
     headers.set("x-forwarded-for", fwd ?? "router");
     try {
-      const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+      // the JSON parser has read the body already (and answered 400 if it was not JSON): pass its bytes on
+      const body = request.method === "GET" || request.method === "HEAD" ? undefined : (rawBody(request) ?? (await request.arrayBuffer()));
       const res = await fetch(base + url.pathname + url.search, { method: request.method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
       const out = new Headers();
       for (const h of ["content-type", "retry-after", "cache-control"]) {
@@ -41,6 +42,6 @@ export const forwardModule = (up: Upstreams, timeoutMs: number) => {
     }
   };
   return new Elysia({ name: "forward" })
-    .all("/api/*", forward, { parse: "none", detail: { hide: true } })
-    .all("/admin/*", forward, { parse: "none", detail: { hide: true } });
+    .all("/api/*", forward, { detail: { hide: true } })
+    .all("/admin/*", forward, { detail: { hide: true } });
 };

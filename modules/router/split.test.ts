@@ -1,6 +1,6 @@
 // One build, four servers: every role as its own process on loopback, clients talking to the router only.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -73,6 +73,13 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect(st).toMatchObject({ issued: 300, persisted: 300, pending: 0, dead: 0, remaining: 0, status: "sold_out" });
     const inv = await checkInvariants(db, id, 300, winners);
     expect(inv).toEqual({ rows: 300, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+
+    // bodies go through byte for byte, and bad ones get the same answer as from the owner
+    expect((await api.patch(id, { trafficRpm: 601 })).body.trafficRpm).toBe(601);
+    const bad = await api.call("POST", "/admin/events", { token: ADMIN_TOKEN, raw: '{"name":', headers: { "content-type": "application/json" } });
+    expect(bad).toMatchObject({ status: 400, body: { error: "invalid_json" } });
+    const huge = await api.call("POST", "/admin/events", { token: ADMIN_TOKEN, body: { name: "x".repeat(40_000) } });
+    expect(huge).toMatchObject({ status: 413, body: { error: "payload_too_large" } });
 
     // the user's token and the owner's status/body come back untouched
     const c = await api.coupon(id, winners[0]!);
