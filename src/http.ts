@@ -54,6 +54,8 @@ export const errors = (maxBodyBytes: number) =>
   // form type): one strict parser, so a form or text body can never be coerced into a valid-looking
   // request, and a client that forgot the header is not punished for it.
   .onParse({ as: "global" }, async ({ request }) => {
+    // most requests (enter, issue) carry no body: do not touch the stream at all
+    if (!Number(request.headers.get("content-length"))) return null;
     const text = await request.text();
     rawBodies.set(request, text);
     if (text === "") return null;

@@ -43,7 +43,8 @@ async function snapshot() {
   const stats = (await s.api.stats(ev)).body;
   return {
     events: await s.redis.smembers(globalKeys(s.prefix).events).then((m) => m.sort()),
-    meta: await s.redis.hgetall(k.meta),
+    // admitRate is the scheduler's measurement, refreshed by its cron tick, not state a request changes
+    meta: await s.redis.hgetall(k.meta).then(({ admitRate: _, ...rest }) => rest),
     issuedUsers: await s.redis.smembers(k.issuedUsers).then((m) => m.sort()),
     running: await s.redis.zrange(k.running, "0", "-1"),
     waiting: await s.redis.zrange(k.waiting, "0", "-1"),
