@@ -56,6 +56,7 @@ export class IssuerService {
   private loop: Promise<void> | null = null;
   private stopping = false;
   private readonly groups = new Set<number>();
+  private readonly quiet = new Map<number, { delay: number; next: number }>();
   private lastReclaim = 0;
   private backoffMs = 0;
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, reclaimed: 0, lagMs: 0 };
@@ -135,13 +136,23 @@ export class IssuerService {
 
   /** Reads one batch of new entries per event and persists them. Returns how many were read. */
   drainOnce(): Promise<number> {
+    const now = Date.now();
     return this.forEachEvent(async (eventId) => {
+      // A quiet stream is read less and less often (up to once a second): a year of past events must
+      // not cost a read each every loop, while a stream that has entries is read at full speed.
+      const quiet = this.quiet.get(eventId);
+      if (quiet && now < quiet.next) return 0;
       const res = (await this.withGroup(eventId, (stream) =>
         this.redis.xreadgroup("GROUP", GROUP, this.cfg.consumerName, "COUNT", this.cfg.batchSize, "STREAMS", stream, ">"),
       )) as [string, Entry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       // a first delivery is also the last one allowed when maxDeliveries is 1
       if (entries.length) await this.persist(eventId, entries, new Set(this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : []));
+      if (entries.length) this.quiet.delete(eventId);
+      else {
+        const delay = Math.min(1000, Math.max(50, (quiet?.delay ?? 25) * 2));
+        this.quiet.set(eventId, { delay, next: Date.now() + delay });
+      }
       return entries.length;
     });
   }
