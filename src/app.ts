@@ -19,7 +19,7 @@ import { webModule } from "../modules/web";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
-import { errors } from "./http";
+import { adminOnly, errors } from "./http";
 import { createMetrics } from "./metrics";
 import { rateLimit } from "./ratelimit";
 import { createRedis, eventKeys, scriptTimer } from "./redis";
@@ -154,7 +154,7 @@ export async function createApp(config: Config) {
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(eventsModule(events, auth)).use(couponModule(counted, auth)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
+    app.use(adminOnly(auth)).use(eventsModule(events)).use(couponModule(counted, auth)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
   }
   if (remoteQueue || remoteCoupon)
     app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));

@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import type { Auth } from "./auth";
 
 /** An error with a status and a stable machine code; every non-2xx reply is `{error, message}`. */
 export class ApiError extends Error {
@@ -108,3 +109,15 @@ function validationMessage(error: unknown): string {
   }
   return "invalid request";
 }
+
+const ADMIN_URL = /^[a-z]+:\/\/[^/]+\/admin\//i;
+
+/**
+ * Every /admin/ route of this process needs the admin token, checked before routing and body
+ * parsing (a request hook is process-wide): a caller without it gets a 401 and never a hint about
+ * bodies, ids or routes.
+ */
+export const adminOnly = (auth: Auth) =>
+  new Elysia({ name: "admin-only" }).onRequest(({ request }) => {
+    if (ADMIN_URL.test(request.url)) auth.admin(request.headers.get("authorization"));
+  });

@@ -1,17 +1,8 @@
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
-import { ApiError } from "../../src/http";
 import { eventId } from "../events";
-import { ErrorReply, EventIdParams } from "../events/model";
+import { ErrorReply, EventIdParams, refusal } from "../events/model";
 import { CouponState, Issued, type CouponApi } from "./model";
-
-const errors = {
-  event_not_found: [404, "no such event"],
-  not_open: [409, "the event is not open"],
-  already_issued: [409, "you already have this event's coupon"],
-  sold_out: [410, "no coupons left"],
-  not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],
-} as const;
 
 const doc = { tags: ["user"], security: [{ bearer: [] }] };
 
@@ -25,8 +16,7 @@ export const couponModule = (coupons: CouponApi, auth: Auth) =>
         const id = eventId(params.id);
         const r = await coupons.issue(id, user);
         if (r.status !== "issued") {
-          const [status, message] = errors[r.status];
-          throw new ApiError(status, r.status, message);
+          throw refusal(r.status);
         }
         set.status = 201;
         return { status: "issued" as const, eventId: id, userId: user };

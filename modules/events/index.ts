@@ -1,5 +1,4 @@
 import { Elysia } from "elysia";
-import type { Auth } from "../../src/auth";
 import { AdminEvent, CreateEventBody, ErrorReply, EventIdParams, EventStats, parseEventId, PatchEventBody, PublicEvent } from "./model";
 import { notFound, type EventService } from "./service";
 
@@ -11,16 +10,9 @@ export function eventId(raw: string): number {
   return id;
 }
 
-const ADMIN_URL = /^[a-z]+:\/\/[^/]+\/admin\//i;
-
 /** Public event info and the admin API (owned by the coupon role). */
-export const eventsModule = (events: EventService, auth: Auth) =>
+export const eventsModule = (events: EventService) =>
   new Elysia({ name: "events" })
-    // Before routing and body parsing (a request hook is process-wide): a caller without the admin
-    // token gets a 401 for anything under /admin/, never a hint about bodies, ids or routes.
-    .onRequest(({ request }) => {
-      if (ADMIN_URL.test(request.url)) auth.admin(request.headers.get("authorization"));
-    })
     .get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
       params: EventIdParams,
       response: { 200: PublicEvent, 404: ErrorReply },

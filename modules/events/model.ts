@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { ApiError } from "../../src/http";
 
 // Elysia's t.Integer also accepts numeric strings ("10"); the API takes JSON numbers only.
 const Int = (opts: { minimum?: number; maximum?: number; description?: string } = {}) => t.Number({ multipleOf: 1, ...opts });
@@ -120,4 +121,19 @@ export function parseDate(raw: string | null | undefined, field: string): Date |
   const ms = Date.parse(raw);
   if (!(ms >= MIN_DATE && ms <= MAX_DATE)) throw new RangeError(`${field} must be between 1970 and 9999`);
   return new Date(ms);
+}
+
+/** The contract's refusals of a user request: one status and one message each, wherever they arise. */
+const REFUSALS = {
+  event_not_found: [404, "no such event"],
+  not_open: [409, "the event is not open"],
+  sold_out: [410, "no coupons left"],
+  already_issued: [409, "you already have this event's coupon"],
+  not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],
+  not_in_queue: [404, "you are not in this event's queue; enter first"],
+} as const;
+
+export function refusal(code: keyof typeof REFUSALS): ApiError {
+  const [status, message] = REFUSALS[code];
+  return new ApiError(status, code, message);
 }

@@ -3,8 +3,8 @@ import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
-import { pendingCount } from "../issuer/service";
-import { eventStatus, parseDate, type EventMeta } from "./model";
+import { entryFields, pendingCount } from "../issuer/service";
+import { eventStatus, parseDate, refusal, type EventMeta } from "./model";
 
 export type CreateEventInput = {
   name: string;
@@ -33,7 +33,7 @@ export async function eventIds(redis: RedisClient, prefix: string): Promise<numb
   return (await redis.smembers(globalKeys(prefix).events)).map(Number).filter((n) => n > 0);
 }
 
-export const notFound = () => new ApiError(404, "event_not_found", "no such event");
+export const notFound = () => refusal("event_not_found");
 
 /**
  * Events live in MySQL (the record) and in one Redis hash per event (what the hot path reads).
@@ -104,8 +104,8 @@ export class EventService {
     for (const stream of [k.stream, k.dead]) {
       const entries = (await this.redis.xrange(stream, "-", "+")) as [string, string[]][];
       for (const [, fields] of entries) {
-        const i = fields.indexOf("u");
-        if (i >= 0 && fields[i + 1]) users.push(fields[i + 1]!);
+        const u = entryFields(fields).u;
+        if (u) users.push(u);
       }
     }
     for (let i = 0; i < users.length; i += 5000) await this.redis.sadd(k.issuedUsers, ...users.slice(i, i + 5000));

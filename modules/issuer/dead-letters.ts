@@ -1,11 +1,10 @@
 import { Elysia, t } from "elysia";
-import type { Auth } from "../../src/auth";
 import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { ErrorReply } from "../events/model";
+import { ErrorReply, refusal } from "../events/model";
 import type { EventService } from "../events/service";
-import { parseEntry, type Entry } from "./service";
+import { entryFields, MAX_ISSUED_AT, parseEntry, type Entry } from "./service";
 
 const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
 
@@ -22,7 +21,7 @@ export class DeadLetters {
   }
 
   private async keys(id: number) {
-    if (!(await this.events.ensureLoaded(id))) throw new ApiError(404, "event_not_found", "no such event");
+    if (!(await this.events.ensureLoaded(id))) throw refusal("event_not_found");
     return eventKeys(this.prefix, id);
   }
 
@@ -32,12 +31,11 @@ export class DeadLetters {
     return {
       total,
       entries: entries.map(([entry, fields]) => {
-        const f: Record<string, string> = {};
-        for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+        const f = entryFields(fields);
         return {
           entry,
           userId: f.u ?? null,
-          issuedAt: Number(f.t) > 0 && Number(f.t) < 253402300800000 ? new Date(Number(f.t)).toISOString() : null,
+          issuedAt: Number(f.t) > 0 && Number(f.t) <= MAX_ISSUED_AT ? new Date(Number(f.t)).toISOString() : null,
           source: f.source ?? null,
           reason: f.reason ?? null,
           deadAt: f.deadAt ? new Date(Number(f.deadAt)).toISOString() : null,
@@ -61,25 +59,23 @@ export class DeadLetters {
 const doc = { tags: ["admin"], security: [{ bearer: [] }] };
 const Params = t.Object({ id: t.String({ maxLength: 32 }), entry: t.String({ maxLength: 64 }) });
 
-export const deadLettersModule = (dead: DeadLetters, auth: Auth) =>
-  new Elysia({ name: "dead-letters" }).guard({ transform: ({ request }) => auth.admin(request.headers.get("authorization")) }, (app) =>
-    app
-      .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
-        params: t.Object({ id: t.String({ maxLength: 32 }) }),
-        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
-        response: {
-          200: t.Object({
-            total: t.Integer(),
-            entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
-          }),
-          401: ErrorReply,
-          404: ErrorReply,
-        },
-        detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
-      })
-      .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
-        params: Params,
-        response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
-        detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
-      }),
-  );
+export const deadLettersModule = (dead: DeadLetters) =>
+  new Elysia({ name: "dead-letters" })
+    .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
+      params: t.Object({ id: t.String({ maxLength: 32 }) }),
+      query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
+      response: {
+        200: t.Object({
+          total: t.Integer(),
+          entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
+        }),
+        401: ErrorReply,
+        404: ErrorReply,
+      },
+      detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
+    })
+    .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
+      params: Params,
+      response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
+      detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+    });

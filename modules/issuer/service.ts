@@ -32,11 +32,17 @@ export function isEntryFault(err: unknown): boolean {
 }
 
 // DATETIME holds years up to 9999; a time past that is a malformed entry, not a MySQL problem.
-const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
+export const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
 
-export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance | null {
+/** A stream entry's flat [field, value, …] list as a record (e = event, u = user, t = issued at ms). */
+export function entryFields(fields: string[]): Record<string, string | undefined> {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  return f;
+}
+
+export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance | null {
+  const f = entryFields(fields);
   const t = Number(f.t);
   if (f.e !== String(eventId) || !f.u || !USER_ID.test(f.u) || !Number.isSafeInteger(t) || t <= 0 || t > MAX_ISSUED_AT) return null;
   return { streamId, eventId, userId: f.u, issuedAt: new Date(t) };

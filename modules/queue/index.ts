@@ -1,9 +1,8 @@
 import { cron } from "@elysiajs/cron";
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
-import { ApiError } from "../../src/http";
 import { eventId } from "../events";
-import { ErrorReply, EventIdParams } from "../events/model";
+import { ErrorReply, EventIdParams, refusal } from "../events/model";
 import { PollReply, type PollResult, type QueueEnded, type QueueState } from "./model";
 import type { AdmissionScheduler } from "./scheduler";
 import type { QueueService } from "./service";
@@ -13,9 +12,8 @@ const doc = { tags: ["user"], security: [{ bearer: [] }] };
 function pollReply(r: PollResult): QueueState | QueueEnded {
   switch (r.status) {
     case "event_not_found":
-      throw new ApiError(404, "event_not_found", "no such event");
     case "not_in_queue":
-      throw new ApiError(404, "not_in_queue", "you are not in this event's queue; enter first");
+      throw refusal(r.status);
     default:
       return r;
   }

@@ -1,5 +1,5 @@
 import type { Config } from "../../src/config";
-import { ApiError } from "../../src/http";
+import { refusal } from "../events/model";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import type { EnterResult, PollResult, QueueApi, QueueState } from "./model";
 
@@ -40,7 +40,7 @@ export class QueueService implements QueueApi {
     const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.waitSeen, userId).zrem(k.running, userId).exec();
     const [err, exists] = res![0]!;
     if (err) throw err;
-    if (!exists) throw new ApiError(404, "event_not_found", "no such event");
+    if (!exists) throw refusal("event_not_found");
   }
 
   /** One scheduler tick for one event (see admit-5.lua). */

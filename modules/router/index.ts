@@ -1,17 +1,9 @@
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
-import { ApiError } from "../../src/http";
 import { eventId } from "../events";
-import { ErrorReply, EventIdParams } from "../events/model";
+import { ErrorReply, EventIdParams, refusal } from "../events/model";
 import { Admitted, Waiting, type QueueApi } from "../queue/model";
 import type { RateMeter } from "./rate";
-
-const errors = {
-  event_not_found: [404, "no such event"],
-  sold_out: [410, "no coupons left"],
-  not_open: [409, "the event is not open"],
-  already_issued: [409, "you already have this event's coupon"],
-} as const;
 
 /**
  * The entry for every user: measures the event's live request rate and lets the waiting room
@@ -29,8 +21,7 @@ export const routerModule = (queue: QueueApi, meter: RateMeter, auth: Auth) =>
         set.status = 202;
         return r;
       }
-      const [status, message] = errors[r.status];
-      throw new ApiError(status, r.status, message);
+      throw refusal(r.status);
     },
     {
       params: EventIdParams,
