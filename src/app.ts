@@ -6,7 +6,8 @@ import { DbLockCouponService, RedisCouponService } from "../modules/coupon/servi
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
-import { IssuerService } from "../modules/issuer/service";
+import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
+import { Reconciler } from "../modules/events/reconcile";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
 import type { QueueApi } from "../modules/queue/model";
@@ -50,7 +51,9 @@ export async function createApp(config: Config) {
 
   const auth = createAuth(config.jwtSecret, config.adminToken);
   const listEvents = () => eventIds(redis, config.keyPrefix);
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix) : null;
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
+  // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
+  const reconciler = events && serveCoupon ? new Reconciler(redis, events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
   const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
@@ -63,6 +66,7 @@ export async function createApp(config: Config) {
       metrics.issuerLag.set(lagMs / 1000);
     };
   if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
+  if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
 
   // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
   metrics.eventSource = async () => {
@@ -126,7 +130,10 @@ export async function createApp(config: Config) {
             checks.mysql = String((e as Error).message);
           }
         }
-        const ok = Object.values(checks).every((v) => v === "ok");
+        // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
+        const failed = reconciler ? [...reconciler.failures.keys()] : [];
+        if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
+        const ok = checks.redis === "ok" && (checks.mysql ?? "ok") === "ok";
         if (!ok) set.status = 503;
         return ok ? { status: "ready", checks } : { error: "not_ready", message: JSON.stringify(checks) };
       },
@@ -145,7 +152,7 @@ export async function createApp(config: Config) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs);
+        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
@@ -169,12 +176,9 @@ export async function createApp(config: Config) {
     events,
     metrics,
     async start(port = config.port) {
-      if (events) {
-        await events.loadAll();
-        // a Redis that comes back empty (restart without AOF, failover to an empty replica) gets every
-        // event rebuilt from MySQL before it can sell stock that is already gone
-        redis.on("ready", () => void events.loadAll().catch((e) => console.error(`reload after reconnect failed: ${e.message}`)));
-      }
+      // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
+      // and the streams before this process sells again
+      await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
@@ -184,6 +188,7 @@ export async function createApp(config: Config) {
     async stop() {
       await app.stop(false);
       meter.stop();
+      reconciler?.stop();
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();

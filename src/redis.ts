@@ -22,7 +22,8 @@ export function eventKeys(prefix: string, eventId: number) {
   const base = `${prefix}:{${eventId}}`;
   return {
     meta: `${base}:meta`,
-    issuedUsers: `${base}:users`,
+    // hash: user id -> coupon code, for every user promised a coupon (the one-per-user check)
+    issued: `${base}:issued`,
     stream: `${base}:stream`,
     dead: `${base}:dead`,
     replayed: `${base}:replayed`,
@@ -38,7 +39,8 @@ export type EventKeys = ReturnType<typeof eventKeys>;
 
 /** Keys that are not per event (never used inside a per-event script). */
 export function globalKeys(prefix: string) {
-  return { events: `${prefix}:events` };
+  // redisRun: the Redis run id(s) recorded at the last reconciliation of every event (modules/events/reconcile.ts)
+  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run` };
 }
 
 /**
