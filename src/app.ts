@@ -16,6 +16,8 @@ import { QueueService } from "../modules/queue/service";
 import { routerModule } from "../modules/router";
 import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
+import { EventView } from "../modules/router/view";
+import { callerResolver, Tickets } from "../modules/queue/ticket";
 import { webModule } from "../modules/web";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
@@ -57,6 +59,12 @@ export async function createApp(config: Config) {
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
   const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
+  const tickets = new Tickets(config.jwtSecret);
+  const caller = callerResolver(auth, tickets);
+  // the router's view of live events, refreshed with the rate counts (one round trip per flush)
+  const view = has("router") ? new EventView(redis, config.keyPrefix, config.router.rateFlushMs) : null;
+  if (view) meter.onFlush = () => view.refresh();
+  if (events && view) events.onChange = (id) => view.invalidate(id);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer)
@@ -145,14 +153,18 @@ export async function createApp(config: Config) {
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use(webModule(config));
-  if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
+  if (view)
+    app
+      .use(rateLimit(config.rateLimit, auth))
+      .use(routerModule({ queue: queueApi, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue }))
+      .use(webModule(config));
+  if (serveQueue) app.use(queueModule(scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
+        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue, reconciler!.gate);
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
@@ -161,7 +173,7 @@ export async function createApp(config: Config) {
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(adminOnly(auth)).use(eventsModule(events)).use(couponModule(counted, auth)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
+    app.use(adminOnly(auth)).use(eventsModule(events, !view)).use(couponModule(counted, auth, caller)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
   }
   if (remoteQueue || remoteCoupon)
     app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));
@@ -171,6 +183,8 @@ export async function createApp(config: Config) {
     redis,
     mysql,
     queue,
+    view,
+    tickets,
     scheduler,
     issuer,
     events,

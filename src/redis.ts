@@ -28,7 +28,8 @@ export function eventKeys(prefix: string, eventId: number) {
     dead: `${base}:dead`,
     replayed: `${base}:replayed`,
     waiting: `${base}:waiting`,
-    waitSeen: `${base}:seen`,
+    // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
+    waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
     running: `${base}:running`,
     admitLog: `${base}:admits`,

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
+import type { CallerResolver } from "../queue/ticket";
 import { eventId } from "../events";
 import { ErrorReply, EventIdParams, refusal } from "../events/model";
 import { CouponState, Issued, type CouponApi } from "./model";
@@ -7,13 +8,14 @@ import { CouponState, Issued, type CouponApi } from "./model";
 const doc = { tags: ["user"], security: [{ bearer: [] }] };
 
 /** The business API: issue a coupon, and ask whether one was issued and persisted. */
-export const couponModule = (coupons: CouponApi, auth: Auth) =>
+export const couponModule = (coupons: CouponApi, auth: Auth, caller: CallerResolver) =>
   new Elysia({ name: "coupon" })
     .post(
       "/api/events/:id/issue",
       async ({ params, request, set }) => {
-        const user = auth.user(request.headers.get("authorization"));
         const id = eventId(params.id);
+        // the user's token or their waiting ticket for this event
+        const { user } = await caller(request.headers.get("authorization"), id);
         const r = await coupons.issue(id, user);
         if (r.status !== "issued") {
           throw refusal(r.status);
@@ -24,7 +26,7 @@ export const couponModule = (coupons: CouponApi, auth: Auth) =>
       {
         params: EventIdParams,
         response: { 201: Issued, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, 503: ErrorReply },
-        detail: { ...doc, summary: "Issue the coupon: admission, stock and one-per-user decided atomically; 201 is a promise the row will exist" },
+        detail: { ...doc, summary: "Issue the coupon (user token or waiting ticket): admission, stock and one-per-user decided atomically; 201 is a promise the row will exist" },
       },
     )
     .get(

@@ -20,6 +20,7 @@
     ARGV[3] event id
     ARGV[4] running slot ttl (ms)
     ARGV[5] coupon code (made by the caller, unique and unguessable)
+    ARGV[6] waiter timeout (ms): heads silent for longer are dropped, not given the freed slot
 
   Output:
     {'issued', streamEntryId}
@@ -27,6 +28,7 @@
     {'event_not_found'} | {'not_open'} | {'already_issued'} | {'sold_out'} | {'not_admitted'}
 ]]
 --@include "../events/lua/event"
+--@include "../queue/includes/live"
 --@include "../queue/includes/admit"
 
 local user, now = ARGV[1], tonumber(ARGV[2])
@@ -51,5 +53,5 @@ redis.call('HSET', KEYS[2], user, ARGV[5])
 redis.call('ZREM', KEYS[3], user)
 local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2], 'c', ARGV[5], 'ep', ev.epoch)
 ev.remaining = ev.remaining - 1
-if ev.remaining > 0 and status == 'open' then admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
+if ev.remaining > 0 and status == 'open' then admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4]), tonumber(ARGV[6])) end
 return {'issued', id}

@@ -26,7 +26,7 @@ export class RedisCouponService implements CouponApi {
     private readonly mysql: Mysql,
     private readonly events: EventService,
     private readonly prefix: string,
-    private readonly slotTtlMs: number,
+    private readonly queue: { slotTtlMs: number; waiterTimeoutMs: number },
     private readonly gate: ReconcileGate,
   ) {
     this.issueScript = runScript(redis, "issue");
@@ -51,7 +51,7 @@ export class RedisCouponService implements CouponApi {
 
   private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
-    return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
+    return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitLive, k.admitLog, userId, Date.now(), eventId, this.queue.slotTtlMs, code, this.queue.waiterTimeoutMs)) as [string, string?];
   }
 
   async coupon(eventId: number, userId: string): Promise<CouponState> {

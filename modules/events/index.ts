@@ -10,14 +10,21 @@ export function eventId(raw: string): number {
   return id;
 }
 
-/** Public event info and the admin API (owned by the coupon role). */
-export const eventsModule = (events: EventService) =>
+/**
+ * Public event info and the admin API (owned by the coupon role). Where a router runs in the same
+ * process it answers the public info from its view of the event (`publicInfo` false here).
+ */
+export const eventsModule = (events: EventService, publicInfo = true) =>
   new Elysia({ name: "events" })
-    .get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
-      params: EventIdParams,
-      response: { 200: PublicEvent, 404: ErrorReply },
-      detail: { tags: ["user"], summary: "Public event info (no token)" },
-    })
+    .use((app) =>
+      publicInfo
+        ? app.get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
+            params: EventIdParams,
+            response: { 200: PublicEvent, 404: ErrorReply },
+            detail: { tags: ["user"], summary: "Public event info (no token)" },
+          })
+        : app,
+    )
     .post(
       "/admin/events",
       async ({ body, set }) => {

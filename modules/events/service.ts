@@ -63,6 +63,8 @@ export class EventService {
   private readonly reconciling = new Map<number, Promise<ReconcileResult | null>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
+  /** Called after this process changed an event's Redis state (its router's view drops what it knew). */
+  onChange: ((id: number) => void) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -116,6 +118,7 @@ export class EventService {
     const meta = metaFromRow({ ...row, id: res!.id, drawSeed: null, drawnAt: null } as EventRow, row.stock);
     await this.redis.hset(this.keys(meta.id).meta, ...metaFields(meta));
     await this.redis.sadd(globalKeys(this.prefix).events, String(meta.id));
+    this.onChange?.(meta.id);
     return this.adminView(meta);
   }
 
@@ -180,6 +183,7 @@ export class EventService {
   /** An event that can no longer sell: only its end (closed, cancelled, endsAt) is put back, if Redis has it at all. */
   async closeInRedis(ev: { id: number; closed: boolean; cancelled: boolean; endsAt: Date | null }) {
     await this.patchScript(this.keys(ev.id).meta, "closed", ev.closed ? "1" : "0", "cancelled", ev.cancelled ? "1" : "0", "endsAt", String(ms(ev.endsAt)));
+    this.onChange?.(ev.id);
   }
 
   private async reconcileNow(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
@@ -219,6 +223,7 @@ export class EventService {
       const fields = metaFields(meta).filter((_, i, all) => all[i - (i % 2)] !== "remaining");
       const [repaired] = (await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields)) as [number];
       await this.redis.sadd(globalKeys(this.prefix).events, String(id));
+      this.onChange?.(id);
       const now = await this.readMeta(id);
       if (!now) throw new Error(`event ${id}: meta missing right after reconciliation`);
       return { meta: now, repaired: repaired === 1 || added > 0, added };
@@ -280,6 +285,7 @@ export class EventService {
     await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
     // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
     await this.patchScript(this.keys(id).meta, ...redis);
+    this.onChange?.(id);
     return this.adminView(meta);
   }
 

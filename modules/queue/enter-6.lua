@@ -3,12 +3,15 @@
   A direct admission is not an admission from the line: it uses none of the scheduler's
   admitPerSecond budget and is not part of the measured rate waiters' ETAs come from.
   Idempotent: a user who holds a live slot or a place in line gets that back, never a second place.
+  Lean on purpose (every request of a flash crowd that is not answered from the router's view of
+  the event runs it): no ZCOUNT of the slots while anyone waits, no ZRANK for a newcomer (their
+  place is the length of the line before them), and the line's head, rates and ETA come from the view.
 
   Input:
     KEYS[1] event meta hash
     KEYS[2] issued users (hash: user -> code)
     KEYS[3] waiting line (zset: user -> arrival sequence)
-    KEYS[4] waiter liveness (zset: user -> last seen ms)
+    KEYS[4] waiter liveness (string: u32 last seen per arrival sequence)
     KEYS[5] arrival sequence counter
     KEYS[6] running slots (zset: user -> slot expiry ms)
     ARGV[1] user id
@@ -17,11 +20,12 @@
     ARGV[4] live request rate of the event, per minute, as measured by the router (excluding this request)
 
   Output:
-    {'admitted', expiresAtMs}
-    {'waiting', position (1-based), measured admitRate, admitPerSecond}
+    {'admitted', expiresAtMs, remaining}
+    {'waiting', position (1-based), remaining, arrival sequence, measured admitRate, admitPerSecond}
     {'event_not_found'} | {'not_open'} | {'sold_out'} | {'already_issued'} | {'line_full'}
 ]]
 --@include "../events/lua/event"
+--@include "includes/live"
 
 local user, now, ttl, rpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ev = readEvent(KEYS[1])
@@ -33,19 +37,24 @@ if status == 'sold_out' then return {'sold_out'} end
 if status ~= 'open' and status ~= 'paused' then return {'not_open'} end
 
 local slot = tonumber(redis.call('ZSCORE', KEYS[6], user))
-if slot and slot > now then return {'admitted', slot} end
+if slot and slot > now then return {'admitted', slot, ev.remaining} end
 
-if not redis.call('ZSCORE', KEYS[3], user) then
+local seq = tonumber(redis.call('ZSCORE', KEYS[3], user))
+local position
+if seq then
+  position = redis.call('ZRANK', KEYS[3], user) + 1
+else
   -- Anyone waiting, a full running queue, or a hot event sends the user to the back of the line.
-  local live = redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf')
   local waiting = redis.call('ZCARD', KEYS[3])
-  if status == 'open' and waiting == 0 and live < ev.capacity and rpm < ev.trafficRpm then
+  if status == 'open' and waiting == 0 and rpm < ev.trafficRpm and redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf') < ev.capacity then
     local expires = now + ttl
     redis.call('ZADD', KEYS[6], expires, user)
-    return {'admitted', expires}
+    return {'admitted', expires, ev.remaining}
   end
   if ev.maxWaiting > 0 and waiting >= ev.maxWaiting then return {'line_full'} end
-  redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), user)
+  seq = redis.call('INCR', KEYS[5])
+  redis.call('ZADD', KEYS[3], seq, user)
+  position = waiting + 1
 end
-redis.call('ZADD', KEYS[4], now, user)
-return {'waiting', redis.call('ZRANK', KEYS[3], user) + 1, ev.admitRate, ev.admitPerSecond}
+markLive(KEYS[4], seq, now)
+return {'waiting', position, ev.remaining, seq, ev.admitRate, ev.admitPerSecond}

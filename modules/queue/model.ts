@@ -1,18 +1,32 @@
 import { t } from "elysia";
 
-export const Admitted = t.Object({ status: t.Literal("admitted"), expiresAt: t.String({ description: "when the running slot lapses unless used" }) });
+const Ticket = t.String({ description: "waiting ticket: accepted in place of the user's token by GET/DELETE …/queue and POST …/issue of this event" });
+
+export const Admitted = t.Object({
+  status: t.Literal("admitted"),
+  expiresAt: t.String({ description: "when the running slot lapses unless used" }),
+  ticket: t.Optional(Ticket),
+});
 export const Waiting = t.Object({
   status: t.Literal("waiting"),
-  position: t.Integer({ minimum: 1 }),
-  etaSeconds: t.Number({ description: "position / measured admission rate" }),
+  position: t.Integer({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
+  etaSeconds: t.Union([t.Number(), t.Null()], { description: "position / admission rate; null while nobody is being admitted" }),
   pollAfterMs: t.Integer({ description: "poll again after this long; grows with the line" }),
+  remaining: t.Integer({ description: "coupons left" }),
+  running: t.Integer({ description: "users holding a running slot (ahead of the whole line)" }),
+  ticket: t.Optional(Ticket),
 });
 export const Ended = t.Object({ status: t.Union([t.Literal("sold_out"), t.Literal("closed")]) });
 export const PollReply = t.Union([Admitted, Waiting, Ended]);
 
+/**
+ * The waiting room's answers before a router dresses them for the user (ETA, poll interval,
+ * ticket): `seq` is the user's arrival sequence (0 for a slot taken without waiting), `admitRate`
+ * the measured rate and `admitPerSecond` the configured one.
+ */
 export type QueueState =
-  | { status: "admitted"; expiresAt: string }
-  | { status: "waiting"; position: number; etaSeconds: number; pollAfterMs: number };
+  | { status: "admitted"; expiresAt: string; remaining: number }
+  | { status: "waiting"; position: number; remaining: number; seq: number; admitRate: number; admitPerSecond: number };
 
 /** Outcome of entering an event; the non-state kinds become the contract's 4xx errors. */
 export type EnterResult = QueueState | { status: "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };

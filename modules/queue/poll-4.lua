@@ -1,20 +1,22 @@
 --[[
-  A user polls their place. Polling is what keeps a waiter in line (liveness refresh).
+  A user polls their place, exactly (a router answers waiters far from the head from its view of
+  the event instead, see modules/router/view.ts). Polling is what keeps a waiter in line.
 
   Input:
     KEYS[1] event meta hash
     KEYS[2] waiting line
-    KEYS[3] waiter liveness
+    KEYS[3] waiter liveness (string: u32 last seen per arrival sequence)
     KEYS[4] running slots
     ARGV[1] user id
     ARGV[2] now (ms)
 
   Output:
-    {'admitted', expiresAtMs} | {'waiting', position, measured admitRate, admitPerSecond}
+    {'admitted', expiresAtMs, remaining} | {'waiting', position, remaining, arrival sequence, measured admitRate, admitPerSecond}
     {'sold_out'} | {'closed'}        the event can admit nobody more
     {'event_not_found'} | {'not_in_queue'}
 ]]
 --@include "../events/lua/event"
+--@include "includes/live"
 
 local user, now = ARGV[1], tonumber(ARGV[2])
 local ev = readEvent(KEYS[1])
@@ -24,9 +26,9 @@ if status == 'sold_out' or status == 'closed' then return {status} end
 if status == 'cancelled' then return {'closed'} end
 
 local slot = tonumber(redis.call('ZSCORE', KEYS[4], user))
-if slot and slot > now then return {'admitted', slot} end
+if slot and slot > now then return {'admitted', slot, ev.remaining} end
 
-local rank = redis.call('ZRANK', KEYS[2], user)
-if not rank then return {'not_in_queue'} end
-redis.call('ZADD', KEYS[3], now, user)
-return {'waiting', rank + 1, ev.admitRate, ev.admitPerSecond}
+local seq = redis.call('ZSCORE', KEYS[2], user)
+if not seq then return {'not_in_queue'} end
+markLive(KEYS[3], seq, now)
+return {'waiting', redis.call('ZRANK', KEYS[2], user) + 1, ev.remaining, tonumber(seq), ev.admitRate, ev.admitPerSecond}

@@ -3,7 +3,7 @@ import { refusal } from "../events/model";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import type { EnterResult, PollResult, QueueApi, QueueState } from "./model";
 
-type Reply = [string, number | string | undefined, string | undefined, string | number | undefined];
+type Reply = [string, ...(string | number | undefined)[]];
 
 /** The waiting room: a FIFO waiting line and a capped set of running slots per event, all in Redis. */
 export class QueueService implements QueueApi {
@@ -23,21 +23,23 @@ export class QueueService implements QueueApi {
 
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
     const k = eventKeys(this.prefix, eventId);
-    const r = (await this.enterScript(k.meta, k.issued, k.waiting, k.waitSeen, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
-    return this.state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };
+    const r = (await this.enterScript(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
+    return state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };
   }
 
+  /** The exact poll (a router answers waiters far from the head from its view instead). */
   async poll(eventId: number, userId: string): Promise<PollResult> {
     const k = eventKeys(this.prefix, eventId);
-    const r = (await this.pollScript(k.meta, k.waiting, k.waitSeen, k.running, userId, Date.now())) as Reply;
-    return this.state(r) ?? ({ status: r[0] } as PollResult);
+    const r = (await this.pollScript(k.meta, k.waiting, k.waitLive, k.running, userId, Date.now())) as Reply;
+    return state(r) ?? ({ status: r[0] } as PollResult);
   }
 
   /** Frees the user's place or slot; an unknown event is a 404 (over HTTP to a remote queue too). */
   async leave(eventId: number, userId: string): Promise<void> {
     const k = eventKeys(this.prefix, eventId);
-    // without the event's meta its line and slots are empty, so the removals change nothing
-    const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.waitSeen, userId).zrem(k.running, userId).exec();
+    // without the event's meta its line and slots are empty, so the removals change nothing;
+    // the user's liveness word stays (4 bytes, read only if that sequence ever reaches the head: never)
+    const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.running, userId).exec();
     const [err, exists] = res![0]!;
     if (err) throw err;
     if (!exists) throw refusal("event_not_found");
@@ -46,21 +48,13 @@ export class QueueService implements QueueApi {
   /** One scheduler tick for one event (see admit-5.lua). */
   async tick(eventId: number, now = Date.now()) {
     const k = eventKeys(this.prefix, eventId);
-    const [expired, stale, admitted, status] = (await this.admitScript(k.meta, k.waiting, k.waitSeen, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string];
+    const [expired, stale, admitted, status] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string];
     return { expired, stale, admitted, status };
   }
+}
 
-  private state(r: Reply): QueueState | null {
-    if (r[0] === "admitted") return { status: "admitted", expiresAt: new Date(Number(r[1])).toISOString() };
-    if (r[0] !== "waiting") return null;
-    const position = Number(r[1]);
-    // ETA from the admission rate measured by the scheduler; before any admission has been measured,
-    // the configured admitPerSecond is the best estimate there is.
-    const measured = Number(r[2]) || 0;
-    const rate = measured > 0 ? measured : Number(r[3]) || 1;
-    const etaSeconds = Math.round((position / rate) * 10) / 10;
-    // Long lines poll less often: about ten polls over the expected wait, within [min, max].
-    const pollAfterMs = Math.round(Math.min(this.cfg.maxPollMs, Math.max(this.cfg.minPollMs, (etaSeconds * 1000) / 10)));
-    return { status: "waiting", position, etaSeconds, pollAfterMs };
-  }
+function state(r: Reply): QueueState | null {
+  if (r[0] === "admitted") return { status: "admitted", expiresAt: new Date(Number(r[1])).toISOString(), remaining: Math.max(0, Number(r[2])) };
+  if (r[0] !== "waiting") return null;
+  return { status: "waiting", position: Number(r[1]), remaining: Math.max(0, Number(r[2])), seq: Number(r[3]), admitRate: Number(r[4]) || 0, admitPerSecond: Number(r[5]) || 1 };
 }

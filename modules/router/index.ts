@@ -1,36 +1,144 @@
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
+import type { Config } from "../../src/config";
+import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { ErrorReply, EventIdParams, refusal } from "../events/model";
-import { Admitted, Waiting, type QueueApi } from "../queue/model";
+import { ErrorReply, EventIdParams, PublicEvent, refusal } from "../events/model";
+import { Admitted, PollReply, Waiting, type QueueApi } from "../queue/model";
+import type { CallerResolver, Tickets } from "../queue/ticket";
+import { cheapPoll, stateBody, ticketFor } from "./door";
 import type { RateMeter } from "./rate";
+import { snapshotStatus, type EventSnapshot, type EventView } from "./view";
+
+const userDoc = { tags: ["user"], security: [{ bearer: [] }] };
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export type RouterDeps = {
+  queue: QueueApi;
+  meter: RateMeter;
+  auth: Auth;
+  view: EventView;
+  tickets: Tickets;
+  caller: CallerResolver;
+  redis: RedisClient;
+  prefix: string;
+  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs">;
+};
 
 /**
- * The entry for every user: measures the event's live request rate and lets the waiting room
- * decide, atomically, between a running slot now and a place in line.
+ * The door: every user request of the waiting room comes here. What the router's view of the
+ * event already knows (unknown event, sold out, not open, closed, a full line, the place of a
+ * waiter far from the head) is answered from memory; everything else, and anything that could
+ * lead to a running slot or a coupon, goes to the waiting room's Lua (in process or over HTTP).
  */
-export const routerModule = (queue: QueueApi, meter: RateMeter, auth: Auth) =>
-  new Elysia({ name: "router" }).post(
-    "/api/events/:id/enter",
-    async ({ params, request, set }) => {
-      const user = auth.user(request.headers.get("authorization"));
-      const id = eventId(params.id);
-      const r = await queue.enter(id, user, await meter.hit(id));
-      if (r.status === "admitted") return r;
-      if (r.status === "waiting") {
-        set.status = 202;
-        return r;
-      }
-      throw refusal(r.status);
-    },
-    {
-      params: EventIdParams,
-      response: { 200: Admitted, 202: Waiting, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
-      detail: {
-        tags: ["user"],
-        security: [{ bearer: [] }],
-        summary: "Enter the event: admitted now, or a place in the waiting room",
-        description: "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. Idempotent.",
+export const routerModule = (d: RouterDeps) => {
+  const { queue, meter, auth, view, tickets, caller, cfg } = d;
+  const snapshot = async (id: number): Promise<EventSnapshot> => {
+    const v = view.lookup(id) ?? (await view.load(id));
+    if (!v) throw refusal("event_not_found");
+    return v;
+  };
+  /** With a full line only users already in it (or holding a slot) may enter again: one read each. */
+  const holdsPlace = async (id: number, user: string) => {
+    const k = eventKeys(d.prefix, id);
+    const [place, slot] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user)]);
+    return place !== null || Number(slot) > Date.now();
+  };
+
+  return new Elysia({ name: "router" })
+    .get(
+      "/api/events/:id",
+      async ({ params, set }) => {
+        const v = await snapshot(eventId(params.id));
+        set.headers["cache-control"] = "public, max-age=1";
+        return {
+          id: v.id,
+          name: v.name,
+          stock: v.stock,
+          remaining: Math.max(0, v.remaining),
+          status: snapshotStatus(v),
+          startsAt: iso(v.startsAt),
+          endsAt: v.endsAt ? iso(v.endsAt) : null,
+          queueOpensAt: v.queueOpensAt ? iso(v.queueOpensAt) : null,
+          serverTime: new Date().toISOString(),
+        };
       },
-    },
-  );
+      {
+        params: EventIdParams,
+        response: { 200: PublicEvent, 404: ErrorReply },
+        detail: { tags: ["user"], summary: "Public event info (no token; from the router's view of the event, at most a flush old)" },
+      },
+    )
+    .post(
+      "/api/events/:id/enter",
+      async ({ params, request, set }) => {
+        const user = auth.user(request.headers.get("authorization"));
+        const id = eventId(params.id);
+        const rpm = await meter.hit(id);
+        const v = await snapshot(id);
+        const now = Date.now();
+        // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
+        const status = snapshotStatus(v, now);
+        if (status === "sold_out") throw refusal("sold_out");
+        if (status === "closed" || status === "cancelled") throw refusal("not_open");
+        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) throw refusal("not_open");
+        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) throw refusal("line_full");
+        const r = await queue.enter(id, user, rpm);
+        if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
+        const body = stateBody(cfg, v, r);
+        body.ticket = ticketFor(tickets, v, id, user, r.status === "waiting" ? r.seq : 0, now);
+        if (r.status === "waiting") set.status = 202;
+        return body;
+      },
+      {
+        params: EventIdParams,
+        response: { 200: Admitted, 202: Waiting, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
+        detail: {
+          ...userDoc,
+          summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
+          description: "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. Idempotent.",
+        },
+      },
+    )
+    .get(
+      "/api/events/:id/queue",
+      async ({ params, request }) => {
+        const id = eventId(params.id);
+        const who = await caller(request.headers.get("authorization"), id);
+        const v = await snapshot(id);
+        // without a ticket the user's place is unknown here, but an ended event is ended for everyone
+        const cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
+        if (cheap) {
+          if (cheap.status === "waiting") view.markLive(id, who.ticket!.seq);
+          return cheap;
+        }
+        const r = await queue.poll(id, who.user);
+        if (r.status === "sold_out" || r.status === "closed") return { status: r.status };
+        if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
+        const body = stateBody(cfg, v, r);
+        // a poll without a ticket, or with one for an earlier place (left and entered again), gets the current one
+        const seq = r.status === "waiting" ? r.seq : 0;
+        if (!who.ticket || (r.status === "waiting" && who.ticket.seq !== seq)) body.ticket = ticketFor(tickets, v, id, who.user, seq);
+        return body;
+      },
+      {
+        params: EventIdParams,
+        response: { 200: PollReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+        detail: { ...userDoc, summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), admitted, or the event ended" },
+      },
+    )
+    .delete(
+      "/api/events/:id/queue",
+      async ({ params, request, set }) => {
+        const id = eventId(params.id);
+        const who = await caller(request.headers.get("authorization"), id);
+        await queue.leave(id, who.user);
+        set.status = 204;
+      },
+      {
+        params: EventIdParams,
+        response: { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
+        detail: { ...userDoc, summary: "Leave the line or give up the running slot (user token or waiting ticket)" },
+      },
+    );
+};

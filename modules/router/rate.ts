@@ -17,6 +17,8 @@ export class RateMeter {
   private readonly counters = new Map<number, Counter>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly rateScript;
+  /** Runs in the same tick as every flush, so its Redis calls share the flush's round trip (the router's event view). */
+  onFlush: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -68,12 +70,13 @@ export class RateMeter {
 
   private async flushAll() {
     const now = Date.now();
-    await Promise.all(
-      [...this.counters].map(([id, c]) => {
+    await Promise.all([
+      this.onFlush?.().catch(() => {}),
+      ...[...this.counters].map(([id, c]) => {
         // an event idle for over a minute has rate 0 here; forget it until it is hit again
         if (now - c.lastHit > 61_000) return void this.counters.delete(id);
         return this.flush(id, c).catch(() => {});
       }),
-    );
+    ]);
   }
 }

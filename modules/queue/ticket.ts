@@ -1,0 +1,102 @@
+import { jwtVerify } from "jose";
+import { createHmac } from "node:crypto";
+import { USER_ID, type Auth } from "../../src/auth";
+import { ApiError } from "../../src/http";
+
+/**
+ * The waiting ticket (contract, "Identity"): a token the platform signs for one user in one event,
+ * valid until the event ends, so a user whose short-lived shop token expires while waiting keeps
+ * their place and can still take their coupon. It also carries what a cheap poll needs: the user's
+ * arrival sequence in the line (`seq`, 0 for a user admitted without waiting) and when they joined.
+ *
+ * HS256 with a key derived from AUTH_JWT_SECRET under its own label, and its own `typ` and `aud`:
+ * a ticket never verifies as a user token (other key) nor a user token as a ticket (other key,
+ * and typ/aud are checked too).
+ */
+export const TICKET_TYP = "coupon-ticket+jwt";
+export const TICKET_AUD = "coupon-ticket";
+// an event without an end still gets tickets that lapse (a user can always enter again for a new one)
+const DEFAULT_TTL_MS = 7 * 24 * 3600_000;
+const CACHE_MAX = 200_000;
+
+export type TicketClaims = { user: string; eventId: number; seq: number; joinedAt: number; expMs: number };
+
+const b64 = (s: string) => Buffer.from(s).toString("base64url");
+const HEADER = b64(JSON.stringify({ alg: "HS256", typ: TICKET_TYP }));
+
+export class Tickets {
+  private readonly key: Buffer;
+  // verify once per ticket (a waiter sends the same one with every poll): LRU by insertion order
+  private readonly verified = new Map<string, TicketClaims>();
+
+  constructor(jwtSecret: string) {
+    this.key = createHmac("sha256", jwtSecret).update("coupon-ticket-v1").digest();
+  }
+
+  /**
+   * Signs a ticket. Signing is plain HMAC over a header and claims this code builds itself (nothing
+   * untrusted goes in; it runs on every enter, where jose's async WebCrypto path costs ~30 µs);
+   * verification, the sharp edge, is jose's.
+   */
+  sign(c: { user: string; eventId: number; seq: number; joinedAt: number; endsAt: number }, now = Date.now()): string {
+    const expMs = c.endsAt > now ? c.endsAt : now + DEFAULT_TTL_MS;
+    const body = b64(JSON.stringify({ sub: c.user, aud: TICKET_AUD, ev: c.eventId, seq: c.seq, jat: Math.floor(c.joinedAt / 1000), iat: Math.floor(now / 1000), exp: Math.ceil(expMs / 1000) }));
+    const sig = createHmac("sha256", this.key).update(`${HEADER}.${body}`).digest("base64url");
+    return `${HEADER}.${body}.${sig}`;
+  }
+
+  /** The claims of a valid, unexpired ticket, or null. */
+  async verify(token: string, now = Date.now()): Promise<TicketClaims | null> {
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (hit.expMs > now) return hit;
+      this.verified.delete(token);
+      return null;
+    }
+    if (token.length > 2048) return null;
+    let claims: TicketClaims;
+    try {
+      const { payload } = await jwtVerify(token, this.key, { algorithms: ["HS256"], typ: TICKET_TYP, audience: TICKET_AUD, requiredClaims: ["exp", "sub"], currentDate: new Date(now) });
+      const { sub, ev, seq, jat, exp } = payload as Record<string, unknown>;
+      if (typeof sub !== "string" || !USER_ID.test(sub) || !Number.isSafeInteger(ev) || (ev as number) < 1) return null;
+      if (!Number.isSafeInteger(seq) || (seq as number) < 0 || typeof jat !== "number" || typeof exp !== "number") return null;
+      claims = { user: sub, eventId: ev as number, seq: seq as number, joinedAt: jat * 1000, expMs: exp * 1000 };
+    } catch {
+      return null;
+    }
+    if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
+    return claims;
+  }
+}
+
+/** Who is asking, for one event: a user token, or that event's ticket (then with its place in line). */
+export type Caller = { user: string; ticket: TicketClaims | null };
+
+function bearer(header: string | null | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer ([^\s]+)$/i.exec(header.trim());
+  return m ? m[1]! : null;
+}
+
+// the first segment of a ticket is always this exact header (tickets are only ever made by `sign`)
+const isTicket = (token: string) => token.startsWith(`${HEADER}.`);
+
+/**
+ * The "user or ticket for this event" resolver of GET/DELETE …/queue and POST …/issue: a valid
+ * ticket of another event is a 403 (the caller is known, the ticket just does not open this
+ * event); anything invalid or expired is a 401, as for user tokens.
+ */
+export function callerResolver(auth: Auth, tickets: Tickets) {
+  return async (header: string | null | undefined, eventId: number): Promise<Caller> => {
+    const token = bearer(header);
+    if (token && isTicket(token)) {
+      const t = await tickets.verify(token);
+      if (!t) throw new ApiError(401, "unauthorized", "invalid or expired ticket");
+      if (t.eventId !== eventId) throw new ApiError(403, "wrong_event", "this ticket is for another event");
+      return { user: t.user, ticket: t };
+    }
+    return { user: auth.user(header), ticket: null };
+  };
+}
+export type CallerResolver = ReturnType<typeof callerResolver>;

@@ -1,0 +1,64 @@
+import type { Config } from "../../src/config";
+import type { QueueState } from "../queue/model";
+import type { Tickets } from "../queue/ticket";
+import { snapshotStatus, type EventSnapshot } from "./view";
+
+/** What the router answers a user who is in (or at) the line: the contract's bodies. */
+export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; ticket?: string };
+export type AdmittedBody = { status: "admitted"; expiresAt: string; ticket?: string };
+
+type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs">;
+
+/**
+ * Admissions per second a waiter can expect: the measured rate; before any is measured, the
+ * configured one, unless nobody can be admitted now (paused, or every slot taken): then null.
+ */
+function admissionRate(v: EventSnapshot | null, measured: number, configured: number, paused: boolean): number | null {
+  if (paused) return null;
+  if (measured > 0) return measured;
+  if (v && v.running >= v.runningCapacity) return null;
+  return configured;
+}
+
+export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position: number; remaining: number; admitRate: number; admitPerSecond: number; paused: boolean }): WaitingBody {
+  const rate = admissionRate(v, w.admitRate, w.admitPerSecond, w.paused);
+  const etaSeconds = rate === null ? null : Math.round((w.position / rate) * 10) / 10;
+  // Long lines poll less often: about ten polls over the expected wait, within [min, max].
+  const pollAfterMs = etaSeconds === null ? cfg.maxPollMs : Math.round(Math.min(cfg.maxPollMs, Math.max(cfg.minPollMs, (etaSeconds * 1000) / 10)));
+  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0 };
+}
+
+/** The exact answer of the waiting room (enter or poll), as the user sees it. */
+export function stateBody(cfg: PollCfg, v: EventSnapshot | null, r: QueueState): WaitingBody | AdmittedBody {
+  if (r.status === "admitted") return { status: "admitted", expiresAt: r.expiresAt };
+  return waitingBody(cfg, v, { ...r, paused: v?.paused ?? false });
+}
+
+/**
+ * How far from the head a waiter must be to be answered from the view: further than the next
+ * ticks can admit (two seconds of admitPerSecond), so nobody who could be admitted by now is told
+ * to wait on an old estimate.
+ */
+export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
+
+/**
+ * A poll answered from the view, or null when only the exact script can answer. The estimate is
+ * seq − head + 1: every arrival sequence between the head and the user is at most one user ahead
+ * (leavers and dropped waiters leave holes), and the head only moves forward, so it is never
+ * better than the user's true place (README: waiting room accuracy).
+ */
+export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Date.now()): WaitingBody | { status: "sold_out" | "closed" } | null {
+  const status = snapshotStatus(v, now);
+  if (status === "sold_out") return { status: "sold_out" };
+  if (status === "closed" || status === "cancelled") return { status: "closed" };
+  if (status !== "open" && status !== "paused") return null;
+  if (seq < 1 || v.headSeq < 1 || seq < v.headSeq || seq > v.tailSeq) return null;
+  const ahead = seq - v.headSeq;
+  if (ahead < nearHead(v)) return null;
+  return waitingBody(cfg, v, { position: ahead + 1, remaining: Math.max(0, v.remaining), admitRate: v.admitRate, admitPerSecond: v.admitPerSecond, paused: status === "paused" });
+}
+
+/** A new ticket for a user's current place (enter replies, and polls whose ticket is missing or out of date). */
+export function ticketFor(tickets: Tickets, v: EventSnapshot | null, eventId: number, user: string, seq: number, joinedAt = Date.now()): string {
+  return tickets.sign({ user, eventId, seq, joinedAt, endsAt: v?.endsAt ?? 0 });
+}

@@ -1,0 +1,27 @@
+--[[
+  One event as a router's view needs it (modules/router/view.ts), read in one go. Every router
+  runs this once per flush for each event it served recently, all events in one pipelined round
+  trip; nothing here runs per request.
+
+  Input:
+    KEYS[1] event meta hash
+    KEYS[2] waiting line (zset: user -> arrival sequence)
+    KEYS[3] arrival sequence counter
+    KEYS[4] running slots (zset: user -> slot expiry ms)
+    ARGV[1] now (ms)
+
+  Output: {} when the event does not exist, else
+    {meta field values (in the order of FIELDS in view.ts)…, waiting, head sequence (0: empty line),
+     last sequence handed out, live running slots}
+]]
+local fields = redis.call('HMGET', KEYS[1], 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
+  'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
+  'queueOpensAt', 'maxWaiting', 'name')
+-- a hash without stock or remaining is not an event (see events/lua/event.lua)
+if not fields[1] or not fields[2] then return {} end
+local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+fields[#fields + 1] = redis.call('ZCARD', KEYS[2])
+fields[#fields + 1] = head[2] or '0'
+fields[#fields + 1] = redis.call('GET', KEYS[3]) or '0'
+fields[#fields + 1] = redis.call('ZCOUNT', KEYS[4], '(' .. ARGV[1], '+inf')
+return fields

@@ -1,0 +1,221 @@
+import { eventStatus, type EventStatus } from "../events/model";
+import { eventKeys, runScript, type RedisClient } from "../../src/redis";
+
+/** One event as the last refresh saw it (times in ms since epoch, 0 = none). */
+export type EventSnapshot = {
+  id: number;
+  /** Date.now() when it was read */
+  at: number;
+  name: string;
+  stock: number;
+  remaining: number;
+  startsAt: number;
+  endsAt: number;
+  closed: boolean;
+  trafficRpm: number;
+  runningCapacity: number;
+  admitPerSecond: number;
+  admitRate: number;
+  paused: boolean;
+  cancelled: boolean;
+  queueOpensAt: number;
+  maxWaiting: number;
+  /** users in the line */
+  waiting: number;
+  /** arrival sequence of the user at the head of the line (0: empty line) */
+  headSeq: number;
+  /** the last arrival sequence handed out */
+  tailSeq: number;
+  /** live running slots */
+  running: number;
+};
+
+type Entry = { snap: EventSnapshot | null; at: number; lastHit: number };
+
+const num = (v: string | null | undefined) => Number(v || 0);
+
+/**
+ * A per-process view of every event this process served recently: status, remaining, the line's
+ * length, head and tail, slots, settings and admission rate. It is read once per flush (with the
+ * RateMeter's, every RATE_FLUSH_MS) for all such events in one pipelined round trip, never per
+ * request, and the hot paths answer from it whatever it already knows: an unknown event, sold out,
+ * not open or closed, a full line, the public event info, and the place of a waiter far from the
+ * head. It only ever refuses or estimates: anything that could lead to a 201 runs in Lua.
+ *
+ * Freshness: a snapshot older than `maxAgeMs` is never used (the request reads the event itself,
+ * one read shared by concurrent requests); a change made through this process (create, PATCH,
+ * reconciliation) drops the event's snapshot at once; a dropped Redis connection drops them all.
+ * So a fact that un-happened elsewhere (an event reopened by a PATCH on another process, stock
+ * rebuilt by a reconciliation) is seen here within one flush.
+ *
+ * Unknown ids are remembered for one flush only (bounded), so random ids cost one read each and a
+ * new event is never "unknown" here for longer than a flush.
+ *
+ * Liveness of waiters answered from the view is kept here too and written in one BITFIELD per
+ * event and flush (see modules/queue/includes/live.lua).
+ */
+export class EventView {
+  private readonly entries = new Map<number, Entry>();
+  private readonly loading = new Map<number, Promise<EventSnapshot | null>>();
+  private readonly seen = new Map<number, Set<number>>();
+  private readonly script;
+  private readonly maxAgeMs: number;
+  // bumped by invalidate/clear: a read that started before a change never stores what it saw
+  private generation = 0;
+  /** requests answered from memory / that had to read the event first (tests and the bench read these) */
+  readonly counts = { hits: 0, loads: 0, refreshes: 0 };
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+    private readonly flushMs: number,
+    private readonly idleMs = 60_000,
+    private readonly maxUnknown = 10_000,
+  ) {
+    this.script = runScript(redis, "view");
+    // a flush that is late by more than one period means Redis or this process is struggling:
+    // then requests read for themselves rather than trust older facts
+    this.maxAgeMs = flushMs * 3;
+    redis.on("close", () => this.clear());
+  }
+
+  /** The event's snapshot if a fresh one is at hand (null: known not to exist), else undefined. */
+  lookup(id: number, now = Date.now()): EventSnapshot | null | undefined {
+    const e = this.entries.get(id);
+    if (!e || now - e.at > (e.snap ? this.maxAgeMs : this.flushMs)) return undefined;
+    e.lastHit = now;
+    this.counts.hits++;
+    return e.snap;
+  }
+
+  /** The event's snapshot, read now if none fresh is at hand (concurrent callers share one read). */
+  get(id: number): EventSnapshot | null | Promise<EventSnapshot | null> {
+    const hit = this.lookup(id);
+    return hit !== undefined ? hit : this.load(id);
+  }
+
+  load(id: number): Promise<EventSnapshot | null> {
+    let p = this.loading.get(id);
+    if (!p) {
+      this.counts.loads++;
+      p = this.read(id).finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  /** Forgets the event (it was just changed through this process). */
+  invalidate(id: number) {
+    this.generation++;
+    this.entries.delete(id);
+  }
+
+  /** Forgets everything (the Redis connection dropped: Redis may have restarted or failed over). */
+  clear() {
+    this.generation++;
+    this.entries.clear();
+  }
+
+  /** A waiter answered from the view showed a sign of life (flushed with the next refresh). */
+  markLive(id: number, seq: number) {
+    let s = this.seen.get(id);
+    if (!s) this.seen.set(id, (s = new Set()));
+    s.add(seq);
+  }
+
+  private async read(id: number): Promise<EventSnapshot | null> {
+    const now = Date.now();
+    const gen = this.generation;
+    const k = eventKeys(this.prefix, id);
+    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, now)) as (string | number | null)[];
+    const snap = r.length ? parse(id, now, r) : null;
+    if (gen === this.generation) this.remember(id, snap, now);
+    return snap;
+  }
+
+  private remember(id: number, snap: EventSnapshot | null, now: number) {
+    const e = this.entries.get(id);
+    if (e) {
+      e.snap = snap;
+      e.at = now;
+    } else {
+      if (!snap) this.boundUnknown();
+      this.entries.set(id, { snap, at: now, lastHit: now });
+    }
+  }
+
+  private boundUnknown() {
+    let unknown = 0;
+    for (const e of this.entries.values()) if (!e.snap) unknown++;
+    if (unknown < this.maxUnknown) return;
+    for (const [id, e] of this.entries) if (!e.snap) this.entries.delete(id);
+  }
+
+  /**
+   * One refresh: every event served within `idleMs` is read again and every batch of waiter
+   * liveness written, all in the same tick so auto-pipelining sends them in one round trip.
+   */
+  async refresh(now = Date.now()): Promise<void> {
+    this.counts.refreshes++;
+    const reads: Promise<unknown>[] = [];
+    for (const [id, e] of this.entries) {
+      if (!e.snap) {
+        // unknown ids are not refreshed: they are forgotten after one flush and read again on use
+        if (now - e.at > this.flushMs) this.entries.delete(id);
+        continue;
+      }
+      if (now - e.lastHit > this.idleMs) {
+        this.entries.delete(id);
+        continue;
+      }
+      reads.push(this.read(id).catch(() => {}));
+    }
+    for (const [id, seqs] of this.seen) reads.push(this.flushLive(id, seqs, now));
+    this.seen.clear();
+    await Promise.all(reads);
+  }
+
+  private async flushLive(id: number, seqs: Set<number>, now: number) {
+    // the flush time, not the poll time: never earlier than the poll, so liveness is never understated
+    const stamp = now % 4294967296;
+    const args: (string | number)[] = [];
+    for (const seq of seqs) args.push("SET", "u32", `#${seq}`, stamp);
+    const key = eventKeys(this.prefix, id).waitLive;
+    try {
+      for (let i = 0; i < args.length; i += 12_000) await this.redis.bitfield(key, ...(args.slice(i, i + 12_000) as ["SET", string, string, number]));
+    } catch {
+      // kept for the next flush rather than lost
+      let s = this.seen.get(id);
+      if (!s) this.seen.set(id, (s = new Set()));
+      for (const seq of seqs) s.add(seq);
+    }
+  }
+}
+
+function parse(id: number, at: number, r: (string | number | null)[]): EventSnapshot {
+  const s = (i: number) => (r[i] === null || r[i] === undefined ? null : String(r[i]));
+  return {
+    id,
+    at,
+    stock: num(s(0)),
+    remaining: num(s(1)),
+    startsAt: num(s(2)),
+    endsAt: num(s(3)),
+    closed: s(4) === "1",
+    trafficRpm: num(s(5)),
+    runningCapacity: num(s(6)) || 1,
+    admitPerSecond: num(s(7)) || 1,
+    admitRate: num(s(8)),
+    paused: s(9) === "1",
+    cancelled: s(10) === "1",
+    queueOpensAt: num(s(11)),
+    maxWaiting: num(s(12)),
+    name: s(13) ?? "",
+    waiting: num(s(14)),
+    headSeq: num(s(15)),
+    tailSeq: num(s(16)),
+    running: num(s(17)),
+  };
+}
+
+export const snapshotStatus = (v: EventSnapshot, now = Date.now()): EventStatus => eventStatus(v, now);
