@@ -64,7 +64,10 @@ export async function createApp(config: Config) {
   // the router's view of live events, refreshed with the rate counts (one round trip per flush)
   const view = has("router") ? new EventView(redis, config.keyPrefix, config.router.rateFlushMs) : null;
   if (view) meter.onFlush = () => view.refresh();
-  if (events && view) events.onChange = (id) => view.invalidate(id);
+  if (events && view) {
+    events.onChange = (id) => view.invalidate(id);
+    view.rebuild = async (id) => !!(await events.ensureLoaded(id));
+  }
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer)
@@ -169,6 +172,7 @@ export async function createApp(config: Config) {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
         metrics.issueOutcomes.inc({ outcome: r.status });
+        if (r.status === "issued") view?.noteIssued(eventId);
         return r;
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),

@@ -34,7 +34,8 @@ export type RouterDeps = {
 export const routerModule = (d: RouterDeps) => {
   const { queue, meter, auth, view, tickets, caller, cfg } = d;
   const snapshot = async (id: number): Promise<EventSnapshot> => {
-    const v = view.lookup(id) ?? (await view.load(id));
+    const hit = view.lookup(id);
+    const v = hit === undefined ? await view.load(id) : hit;
     if (!v) throw refusal("event_not_found");
     return v;
   };

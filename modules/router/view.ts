@@ -62,6 +62,11 @@ export class EventView {
   private readonly maxAgeMs: number;
   // bumped by invalidate/clear: a read that started before a change never stores what it saw
   private generation = 0;
+  /**
+   * Where this process can reach MySQL: rebuilds an event Redis lost (reconciliation), so an id
+   * missing from Redis is "unknown" only if MySQL does not know it either.
+   */
+  rebuild: ((id: number) => Promise<boolean>) | null = null;
   /** requests answered from memory / that had to read the event first (tests and the bench read these) */
   readonly counts = { hits: 0, loads: 0, refreshes: 0 };
 
@@ -98,7 +103,9 @@ export class EventView {
     let p = this.loading.get(id);
     if (!p) {
       this.counts.loads++;
-      p = this.read(id).finally(() => this.loading.delete(id));
+      p = this.read(id)
+        .then(async (snap) => (snap || !this.rebuild || !(await this.rebuild(id)) ? snap : this.read(id)))
+        .finally(() => this.loading.delete(id));
       this.loading.set(id, p);
     }
     return p;
@@ -114,6 +121,12 @@ export class EventView {
   clear() {
     this.generation++;
     this.entries.clear();
+  }
+
+  /** This process just promised one of the event's coupons: the view's count follows at once. */
+  noteIssued(id: number) {
+    const e = this.entries.get(id);
+    if (e?.snap) e.snap.remaining--;
   }
 
   /** A waiter answered from the view showed a sign of life (flushed with the next refresh). */

@@ -11,11 +11,16 @@ const START_KEY = `coupon.lineStart.${id}`;
 const RETRY_MS = 2000;
 
 let token = null;
+// the waiting ticket of the last enter/poll reply: polls with it are answered from the router's
+// memory while the user is far from the head, and it outlives a short-lived shop token
+const TICKET_KEY = `coupon.ticket.${id}`;
+let ticket = sessionStorage.getItem(TICKET_KEY);
 let timer = null;
 let start = Number(sessionStorage.getItem(START_KEY)) || 0;
 let shown = null;
 
 function formatEta(seconds) {
+  if (seconds === null) return "unknown: nobody is being let in right now";
   if (seconds < 1) return "any moment now";
   if (seconds < 1.5) return "about 1 second";
   if (seconds < 90) return `about ${Math.round(seconds)} seconds`;
@@ -68,6 +73,7 @@ function schedule(ms) {
 
 /** Applies a reply of poll or enter; false when it was neither a place in line nor an end. */
 function apply(r) {
+  if (r.body?.ticket) sessionStorage.setItem(TICKET_KEY, (ticket = r.body.ticket));
   const s = r.status === 200 || r.status === 202 ? r.body?.status : r.body?.error;
   switch (s) {
     case "waiting":
@@ -100,7 +106,13 @@ function apply(r) {
 }
 
 async function poll() {
-  let r = await api("GET", `/api/events/${id}/queue`, token);
+  let r = await api("GET", `/api/events/${id}/queue`, ticket || token);
+  if ((r.status === 401 || r.status === 403) && ticket) {
+    // a lapsed ticket (or one of an old place): ask with the user's own token
+    sessionStorage.removeItem(TICKET_KEY);
+    ticket = null;
+    r = await api("GET", `/api/events/${id}/queue`, token);
+  }
   const rejoin = r.body?.error === "not_in_queue";
   // opened directly, or dropped after the page was asleep too long: take a place (at the back)
   if (rejoin) r = await api("POST", `/api/events/${id}/enter`, token);
@@ -123,6 +135,7 @@ async function main() {
     clearTimeout(timer);
     await api("DELETE", `/api/events/${id}/queue`, token);
     sessionStorage.removeItem(START_KEY);
+    sessionStorage.removeItem(TICKET_KEY);
     location.assign(eventPage);
   });
   api("GET", `/api/events/${id}`).then((r) => {
