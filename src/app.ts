@@ -158,7 +158,8 @@ export async function createApp(config: Config) {
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
   if (view)
     app
-      .use(rateLimit(config.rateLimit, auth))
+      // per-user limits know ticket holders too (from tickets already verified), at no cost per request
+      .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
       .use(routerModule({ queue: queueApi, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue }))
       .use(webModule(config));
   if (serveQueue) app.use(queueModule(scheduler, config.queue.schedulerCron));

@@ -5,7 +5,8 @@ import mysql from "mysql2/promise";
 import type { ServerEnv } from "./procs";
 
 export const REDIS_URL = "redis://127.0.0.1:6379/8";
-export const SCHEMA = "coupon_bench";
+// BENCH_SCHEMA: another schema, for a second bench run on the same MariaDB at the same time
+export const SCHEMA = process.env.BENCH_SCHEMA || "coupon_bench";
 export const DATABASE_URL = `mysql://root@127.0.0.1:3306/${SCHEMA}`;
 
 export type Sizes = ReturnType<typeof sizes>;
@@ -32,6 +33,11 @@ export function sizes(quick: boolean, o: Record<string, string>) {
       pollMs: n("poll-ms", 300),
     },
     pollSaturation: { connections, durationS: quick ? 3 : 10 },
+    flash: {
+      // the deep-poll line, and the rush: users (each with a token minted ahead) in waves for `stock` coupons
+      line: n("line", quick ? 10_000 : 100_000),
+      rush: { users: n("rush-users", quick ? 50_000 : 1_000_000), waves: n("waves", quick ? 2 : 10), stock: n("rush-stock", 1000) },
+    },
     drain: { connections, liveStock: n("live-stock", quick ? 2000 : 20_000), backlog: n("backlog", quick ? 5000 : 50_000), issuerBatch: o["issuer-batch"] === undefined ? undefined : String(n("issuer-batch", 0)) },
   };
 }

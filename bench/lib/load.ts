@@ -11,7 +11,7 @@ export type Step = {
   path: string;
   /** called as the request is built; returns the Authorization header (and may set ctx.user) */
   auth: (ctx: Ctx) => string;
-  onReply?: (status: number, ctx: Ctx) => void;
+  onReply?: (status: number, ctx: Ctx, body: string) => void;
 };
 
 export type LoadOptions = {
@@ -20,6 +20,8 @@ export type LoadOptions = {
   durationS: number;
   steps: Step[];
   timeoutS?: number;
+  /** stop after exactly this many requests (then durationS is only an upper bound) */
+  amount?: number;
   /** receives a function that ends the run early (e.g. once the event is sold out) */
   onStart?: (stop: () => void) => void;
 };
@@ -33,13 +35,13 @@ export async function hammer(o: LoadOptions): Promise<LoadStats> {
     method: s.method,
     path: s.path,
     setupRequest: (req: autocannon.Request, ctx: object) => ({ ...req, headers: { ...req.headers, authorization: s.auth(ctx as Ctx) } }),
-    onResponse: (status: number, _body: string, ctx: object) => {
+    onResponse: (status: number, body: string, ctx: object) => {
       lastKind = s.kind;
-      s.onReply?.(status, ctx as Ctx);
+      s.onReply?.(status, ctx as Ctx, body);
     },
   }));
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const opts = { url: o.url, connections: o.connections, duration: o.durationS, requests, timeout: o.timeoutS ?? 30 };
+    const opts = { url: o.url, connections: o.connections, duration: o.durationS, requests, timeout: o.timeoutS ?? 30, ...(o.amount ? { amount: o.amount } : {}) };
     const instance = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
     instance.on("response", (_client, status, _bytes, ms) => rec.add(lastKind, status, ms));
     o.onStart?.(() => instance.stop());

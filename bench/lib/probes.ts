@@ -65,6 +65,11 @@ export type Profile = {
   machineBusyPct: number;
   otherBusyPct: number;
   redisTop: { cmd: string; calls: number; usecPerCall: number; sharePct: number }[];
+  /** every command Redis ran in the window (commandstats; scripts count once, plus each command they call) and its CPU seconds */
+  redisCalls: number;
+  redisCpuS: number;
+  /** command calls made by scripts are counted by Redis under their own names, and EVALSHA once more */
+  redisScriptCalls: number;
   slowlog: { ms: number; cmd: string }[];
   mysql: { rowLockWaits: number; rowLockTimeMs: number; commits: number; fsyncs: number; questions: number };
   /** share of this schema's open InnoDB transactions that were waiting for a row lock (sampled) */
@@ -136,6 +141,9 @@ export async function startProbe(redis: Redis, db: mysql.Pool, pids: Record<stri
         return { cmd, calls: s.calls - b.calls, usec: s.usec - b.usec };
       });
       const totalUsec = diffs.reduce((a, d) => a + d.usec, 0) || 1;
+      const served = diffs.filter((d) => d.cmd !== "info" && d.cmd !== "slowlog" && d.cmd !== "ping");
+      const redisCalls = served.reduce((a, d) => a + d.calls, 0);
+      const redisScriptCalls = served.filter((d) => d.cmd === "evalsha" || d.cmd === "eval").reduce((a, d) => a + d.calls, 0);
       const redisTop = diffs
         .filter((d) => d.calls > 0)
         .sort((a, b) => b.usec - a.usec)
@@ -156,6 +164,9 @@ export async function startProbe(redis: Redis, db: mysql.Pool, pids: Record<stri
         machineBusyPct: Math.round(busy * 1000) / 10,
         otherBusyPct: Math.max(0, Math.round((busy * 100 - oursPct) * 10) / 10),
         redisTop,
+        redisCalls,
+        redisCpuS: rcpu1 - rcpu0,
+        redisScriptCalls,
         slowlog,
         mysql: {
           rowLockWaits: d("Innodb_row_lock_waits"),

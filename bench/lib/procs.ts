@@ -88,6 +88,36 @@ export async function startChild(name: string, entry: string, env: Record<string
   };
 }
 
+/**
+ * A Redis of the bench's own on a free port (no persistence), so that commands, CPU and memory
+ * counted by INFO are this scenario's alone: the shared Redis on 6379 also serves other users.
+ */
+export async function startRedis(name: string): Promise<{ url: string; port: number; pid: number; stop(): Promise<void> }> {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const port = freePort();
+  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "10000"], {
+    stdout: Bun.file(join(LOG_DIR, `${name}.log`)),
+    stderr: "pipe",
+  });
+  live.add(proc);
+  for (const end = Date.now() + 10_000; ; ) {
+    const ok = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((s) => (s.end(), true), () => false);
+    if (ok) break;
+    if (proc.exitCode !== null || Date.now() > end) throw new Error(`redis-server on ${port} did not start`);
+    await Bun.sleep(50);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    pid: proc.pid,
+    async stop() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      live.delete(proc);
+    },
+  };
+}
+
 export type ServerEnv = { prefix: string; adminToken: string; jwtSecret: string; redisUrl: string; databaseUrl: string };
 
 /** The real server (`bun run src/main.ts`) with the bench's Redis db, key prefix and MySQL schema. */

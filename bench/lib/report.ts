@@ -77,7 +77,7 @@ const unitOf = (run: Run) => run.unit ?? { name: "request", count: run.load?.all
 
 function extraLine(extra: Record<string, unknown>): string {
   return Object.entries(extra)
-    .map(([k, v]) => `${k}: ${typeof v === "number" ? (Number.isInteger(v) ? num(v) : v.toFixed(2)) : String(v)}`)
+    .map(([k, v]) => `${k}: ${typeof v === "number" ? (Number.isInteger(v) ? num(v) : v.toFixed(2)) : v && typeof v === "object" ? JSON.stringify(v) : String(v)}`)
     .join(", ");
 }
 

@@ -1,5 +1,6 @@
 // The issue's targets, computed from the scenario results, and the markdown report around them.
 import type { Sizes } from "./bench";
+import { FLASH } from "../scenarios/flash";
 import { mdScenario, mdTable, ms, num, type Run, type ScenarioResult } from "./report";
 
 export type Target = { name: string; target: string; measured: string; value: number | null; met: boolean | null };
@@ -34,7 +35,23 @@ export function targets(results: ScenarioResult[]): Target[] {
     met: value === null ? null : ok(value),
   });
   const x = (v: number) => `${v.toFixed(2)}×`;
+  const flash = (label: string, key: string) => {
+    const v = run(results, "flash", label)?.extra?.[key];
+    return typeof v === "number" ? v : null;
+  };
+  const flashDirect = run(results, "flash", FLASH.direct)?.load;
+  const rushVerdict = run(results, "flash", "rush verdict");
+  const plain = (v: number) => String(v);
   return [
+    t("flash: sold-out enter / bare enter (new user each time)", "≥ 0.80×", flash(FLASH.soldOut, "throughput / bare"), (v) => v >= 0.8, x),
+    t("flash: sold-out enter, Redis commands per request", "≤ 0.05", flash(FLASH.soldOut, "redis commands/request"), (v) => v <= 0.05, plain),
+    t("flash: deep poll / bare poll (100k line)", "≥ 0.70×", flash(FLASH.deepPoll, "throughput / bare"), (v) => v >= 0.7, x),
+    t("flash: deep poll, Redis commands per request", "≤ 0.2", flash(FLASH.deepPoll, "redis commands/request"), (v) => v <= 0.2, plain),
+    t("flash: new user into a long line / bare enter", "≥ 0.50×", flash(FLASH.longLine, "throughput / bare"), (v) => v >= 0.5, x),
+    t("flash: enter + issue / bare enter + issue", "≥ 0.50×", flash(FLASH.direct, "throughput / bare"), (v) => v >= 0.5, x),
+    t(`flash: enter + issue p99, ${flashDirect?.connections ?? "?"} connections`, "≤ 80 ms", flashDirect ? flashDirect.all.p99 : null, (v) => v <= 80, ms),
+    t("flash: the rush keeps every invariant (MySQL)", "exact", rushVerdict?.verdict ? (rushVerdict.verdict.ok ? 1 : 0) : null, (v) => v === 1, (v) => (v ? "exact" : "FAILED")),
+    t("flash: Redis bytes per waiter (used_memory delta / waiters)", "≤ 150", typeof rushVerdict?.extra?.["bytes per waiter (used_memory)"] === "number" ? (rushVerdict.extra["bytes per waiter (used_memory)"] as number) : null, (v) => v <= 150, (v) => `${v} B`),
     t("issue-direct (redis) throughput / baseline", "≥ 0.80×", ratio(redis?.all.rps, bare?.all.rps), (v) => v >= 0.8, x),
     t(`issue-direct (redis) p99, all requests, ${redis?.connections ?? "?"} connections`, "≤ 50 ms", redis ? redis.all.p99 : null, (v) => v <= 50, ms),
     t("db-lock p95 / redis p95 (issue requests), closed loop at saturation", "≥ 40×", ratio(dbLock?.byKind.issue?.p95, redis?.byKind.issue?.p95), (v) => v >= 40, x),
@@ -102,6 +119,17 @@ function bounds(results: ScenarioResult[], cores: number): string[] {
       `**split / all-in-one${kind ? ", queue polls" : ", enter + issue"}**: through one ROLE=all process a request cost ${c1.total.toFixed(1)} µs of CPU in all (${c1.parts}); ` +
         `through the split router ${c2.total.toFixed(1)} µs (${c2.parts}): the router's hop to its upstream is a second HTTP request. ` +
         `With the ${cores} cores saturated the ratio is bounded near ${(c1.total / c2.total).toFixed(2)}× (measured ${(two.load.all.rps / one.load.all.rps).toFixed(2)}×).`,
+    );
+  }
+  for (const [label, kind] of [[FLASH.soldOut, "enter"], [FLASH.deepPoll, "poll"], [FLASH.longLine, "enter"], [FLASH.direct, "enter+issue"]] as const) {
+    const door = run(results, "flash", label);
+    const bareRun = run(results, "flash", FLASH.bare(kind));
+    const c = cpuPerRequest(door);
+    const cb = cpuPerRequest(bareRun);
+    if (!c || !cb || !door?.load || !bareRun?.load) continue;
+    out.push(
+      `**flash, ${label} / bare ${kind}**: a bare request cost ${cb.total.toFixed(1)} µs of CPU in all (${cb.parts}); one ${label} request ${c.total.toFixed(1)} µs (${c.parts}), ` +
+        `${door.extra?.["redis commands/request"]} Redis commands. Bounded near ${(cb.total / c.total).toFixed(2)}× on ${cores} saturated cores (measured ${(door.load.all.rps / bareRun.load.all.rps).toFixed(2)}×).`,
     );
   }
   if (dbLock?.profile?.lockWaitPct != null && redis?.profile?.lockWaitPct != null) {

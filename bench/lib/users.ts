@@ -37,6 +37,13 @@ export class Users {
     return u;
   }
 
+  /** Every prepared user not taken yet (then they count as taken). */
+  takeAll(): User[] {
+    const rest = this.pool.slice(this.next);
+    this.next = this.pool.length;
+    return rest;
+  }
+
   get used() {
     return this.next;
   }

@@ -11,5 +11,6 @@ new Elysia()
     set.status = 201;
     return { status: "issued", eventId: Number(params.id), userId: "bare" };
   })
-  .get("/api/events/:id/queue", () => ({ status: "waiting", position: 1234, etaSeconds: 4.1, pollAfterMs: 410 }))
+  .get("/api/events/:id/queue", () => ({ status: "waiting", position: 1234, etaSeconds: 4.1, pollAfterMs: 410, remaining: 1000, running: 1000 }))
+  .get("/health/live", () => ({ status: "ok" }))
   .listen({ port: Number(process.env.PORT || 0), hostname: "127.0.0.1" });

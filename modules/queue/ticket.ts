@@ -45,6 +45,17 @@ export class Tickets {
     return `${HEADER}.${body}.${sig}`;
   }
 
+  /**
+   * The user of a ticket this process has already verified (null for anything else): synchronous
+   * and free, for per-user rate limits, which must not run a user-token check on every ticket poll.
+   */
+  knownUser(header: string | null | undefined, now = Date.now()): string | null {
+    const token = bearer(header);
+    if (!token || !isTicket(token)) return null;
+    const hit = this.verified.get(token);
+    return hit && hit.expMs > now ? hit.user : null;
+  }
+
   /** The claims of a valid, unexpired ticket, or null. */
   async verify(token: string, now = Date.now()): Promise<TicketClaims | null> {
     const hit = this.verified.get(token);

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { Auth } from "../../src/auth";
 import type { Config } from "../../src/config";
+import { errorBody } from "../../src/http";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { ErrorReply, EventIdParams, PublicEvent, refusal } from "../events/model";
@@ -11,6 +12,19 @@ import type { RateMeter } from "./rate";
 import { snapshotStatus, type EventSnapshot, type EventView } from "./view";
 
 const userDoc = { tags: ["user"], security: [{ bearer: [] }] };
+
+type Refusal = Parameters<typeof refusal>[0];
+const refusals = new Map<Refusal, ReturnType<typeof refusal>>();
+/**
+ * A refusal answered without throwing: the view's refusals are most of a flash crowd's replies,
+ * and building and unwinding an Error per request is a measurable share of their cost.
+ */
+function refuse(set: { status?: number | string }, code: Refusal) {
+  let e = refusals.get(code);
+  if (!e) refusals.set(code, (e = refusal(code)));
+  set.status = e.status;
+  return errorBody(e.code, e.message);
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export type RouterDeps = {
@@ -80,10 +94,10 @@ export const routerModule = (d: RouterDeps) => {
         const now = Date.now();
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
         const status = snapshotStatus(v, now);
-        if (status === "sold_out") throw refusal("sold_out");
-        if (status === "closed" || status === "cancelled") throw refusal("not_open");
-        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) throw refusal("not_open");
-        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) throw refusal("line_full");
+        if (status === "sold_out") return refuse(set, "sold_out");
+        if (status === "closed" || status === "cancelled") return refuse(set, "not_open");
+        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open");
+        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full");
         const r = await queue.enter(id, user, rpm);
         if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
         const body = stateBody(cfg, v, r);

@@ -60,8 +60,9 @@ export class EventView {
   private readonly seen = new Map<number, Set<number>>();
   private readonly script;
   private readonly maxAgeMs: number;
-  // bumped by invalidate/clear: a read that started before a change never stores what it saw
-  private generation = 0;
+  // when each event (and everything) was last dropped: a read that started before never stores what it saw
+  private readonly droppedAt = new Map<number, number>();
+  private clearedAt = 0;
   /**
    * Where this process can reach MySQL: rebuilds an event Redis lost (reconciliation), so an id
    * missing from Redis is "unknown" only if MySQL does not know it either.
@@ -113,13 +114,13 @@ export class EventView {
 
   /** Forgets the event (it was just changed through this process). */
   invalidate(id: number) {
-    this.generation++;
+    this.droppedAt.set(id, performance.now());
     this.entries.delete(id);
   }
 
   /** Forgets everything (the Redis connection dropped: Redis may have restarted or failed over). */
   clear() {
-    this.generation++;
+    this.clearedAt = performance.now();
     this.entries.clear();
   }
 
@@ -138,11 +139,11 @@ export class EventView {
 
   private async read(id: number): Promise<EventSnapshot | null> {
     const now = Date.now();
-    const gen = this.generation;
+    const started = performance.now();
     const k = eventKeys(this.prefix, id);
     const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, now)) as (string | number | null)[];
     const snap = r.length ? parse(id, now, r) : null;
-    if (gen === this.generation) this.remember(id, snap, now);
+    if (started > this.clearedAt && started > (this.droppedAt.get(id) ?? -1)) this.remember(id, snap, now);
     return snap;
   }
 
@@ -184,6 +185,9 @@ export class EventView {
       reads.push(this.read(id).catch(() => {}));
     }
     for (const [id, seqs] of this.seen) reads.push(this.flushLive(id, seqs, now));
+    // a drop only matters to reads in flight when it happened
+    const old = performance.now() - 60_000;
+    for (const [id, at] of this.droppedAt) if (at < old) this.droppedAt.delete(id);
     this.seen.clear();
     await Promise.all(reads);
   }
