@@ -17,17 +17,24 @@ export const TICKET_TYP = "coupon-ticket+jwt";
 export const TICKET_AUD = "coupon-ticket";
 // an event without an end still gets tickets that lapse (a user can always enter again for a new one)
 const DEFAULT_TTL_MS = 7 * 24 * 3600_000;
-const CACHE_MAX = 200_000;
+// per generation (two are kept): a flash crowd's active waiters, about 300 bytes each
+const CACHE_GENERATION = 500_000;
 
 export type TicketClaims = { user: string; eventId: number; seq: number; joinedAt: number; expMs: number };
+type Verified = { token: string; claims: TicketClaims };
 
 const b64 = (s: string) => Buffer.from(s).toString("base64url");
 const HEADER = b64(JSON.stringify({ alg: "HS256", typ: TICKET_TYP }));
 
 export class Tickets {
   private readonly key: Buffer;
-  // verify once per ticket (a waiter sends the same one with every poll): LRU by insertion order
-  private readonly verified = new Map<string, TicketClaims>();
+  // Verify once per ticket (a waiter sends the same one with every poll). Two generations make an
+  // O(1) approximate LRU: a hit in the old one moves to the new one; when the new one is full the old
+  // one is dropped whole. (Evicting a Map's oldest key one by one is not O(1) in JavaScriptCore.)
+  // Keyed by the signature (43 characters to hash, not the whole token); a hit counts only if the
+  // whole token is the one that was verified.
+  private verified = new Map<string, Verified>();
+  private older = new Map<string, Verified>();
 
   constructor(jwtSecret: string) {
     this.key = createHmac("sha256", jwtSecret).update("coupon-ticket-v1").digest();
@@ -50,20 +57,34 @@ export class Tickets {
    * and free, for per-user rate limits, which must not run a user-token check on every ticket poll.
    */
   knownUser(header: string | null | undefined, now = Date.now()): string | null {
-    const token = bearer(header);
-    if (!token || !isTicket(token)) return null;
-    const hit = this.verified.get(token);
+    const token = ticketIn(header);
+    const hit = token ? this.cached(token) : undefined;
     return hit && hit.expMs > now ? hit.user : null;
+  }
+
+  /** The claims of a ticket verified before (expired or not), without verifying anything. */
+  cached(token: string): TicketClaims | undefined {
+    const sig = token.slice(token.lastIndexOf(".") + 1);
+    let hit = this.verified.get(sig);
+    if (!hit) {
+      hit = this.older.get(sig);
+      if (hit) this.remember(sig, hit);
+    }
+    return hit && hit.token === token ? hit.claims : undefined;
+  }
+
+  private remember(sig: string, v: Verified) {
+    if (this.verified.size >= CACHE_GENERATION) {
+      this.older = this.verified;
+      this.verified = new Map();
+    }
+    this.verified.set(sig, v);
   }
 
   /** The claims of a valid, unexpired ticket, or null. */
   async verify(token: string, now = Date.now()): Promise<TicketClaims | null> {
-    const hit = this.verified.get(token);
-    if (hit) {
-      if (hit.expMs > now) return hit;
-      this.verified.delete(token);
-      return null;
-    }
+    const hit = this.cached(token);
+    if (hit) return hit.expMs > now ? hit : null;
     if (token.length > 2048) return null;
     let claims: TicketClaims;
     try {
@@ -75,8 +96,7 @@ export class Tickets {
     } catch {
       return null;
     }
-    if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, claims);
+    this.remember(token.slice(token.lastIndexOf(".") + 1), { token, claims });
     return claims;
   }
 }
@@ -92,6 +112,16 @@ function bearer(header: string | null | undefined): string | null {
 
 // the first segment of a ticket is always this exact header (tickets are only ever made by `sign`)
 const isTicket = (token: string) => token.startsWith(`${HEADER}.`);
+const TICKET_BEARER = `Bearer ${HEADER}.`;
+
+/** The ticket in an Authorization header, or null (the usual exact form is checked without a regex). */
+function ticketIn(header: string | null | undefined): string | null {
+  if (!header) return null;
+  // anything after the token (whitespace, junk) stays in it and fails verification: a 401
+  if (header.startsWith(TICKET_BEARER)) return header.slice(7);
+  const token = bearer(header);
+  return token && isTicket(token) ? token : null;
+}
 
 /**
  * The "user or ticket for this event" resolver of GET/DELETE …/queue and POST …/issue: a valid
@@ -100,8 +130,8 @@ const isTicket = (token: string) => token.startsWith(`${HEADER}.`);
  */
 export function callerResolver(auth: Auth, tickets: Tickets) {
   return async (header: string | null | undefined, eventId: number): Promise<Caller> => {
-    const token = bearer(header);
-    if (token && isTicket(token)) {
+    const token = ticketIn(header);
+    if (token) {
       const t = await tickets.verify(token);
       if (!t) throw new ApiError(401, "unauthorized", "invalid or expired ticket");
       if (t.eventId !== eventId) throw new ApiError(403, "wrong_event", "this ticket is for another event");

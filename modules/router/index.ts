@@ -89,8 +89,8 @@ export const routerModule = (d: RouterDeps) => {
       async ({ params, request, set }) => {
         const user = auth.user(request.headers.get("authorization"));
         const id = eventId(params.id);
-        const rpm = await meter.hit(id);
         const v = await snapshot(id);
+        const rpm = await meter.hit(id);
         const now = Date.now();
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
         const status = snapshotStatus(v, now);

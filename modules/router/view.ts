@@ -30,7 +30,7 @@ export type EventSnapshot = {
   running: number;
 };
 
-type Entry = { snap: EventSnapshot | null; at: number; lastHit: number };
+type Entry = { snap: EventSnapshot; at: number; lastHit: number };
 
 const num = (v: string | null | undefined) => Number(v || 0);
 
@@ -56,6 +56,8 @@ const num = (v: string | null | undefined) => Number(v || 0);
  */
 export class EventView {
   private readonly entries = new Map<number, Entry>();
+  // ids Redis (and MySQL, where at hand) did not know at the last read: forgotten at every refresh
+  private readonly unknown = new Set<number>();
   private readonly loading = new Map<number, Promise<EventSnapshot | null>>();
   private readonly seen = new Map<number, Set<number>>();
   private readonly script;
@@ -88,7 +90,12 @@ export class EventView {
   /** The event's snapshot if a fresh one is at hand (null: known not to exist), else undefined. */
   lookup(id: number, now = Date.now()): EventSnapshot | null | undefined {
     const e = this.entries.get(id);
-    if (!e || now - e.at > (e.snap ? this.maxAgeMs : this.flushMs)) return undefined;
+    if (!e) {
+      if (!this.unknown.has(id)) return undefined;
+      this.counts.hits++;
+      return null;
+    }
+    if (now - e.at > this.maxAgeMs) return undefined;
     e.lastHit = now;
     this.counts.hits++;
     return e.snap;
@@ -116,12 +123,14 @@ export class EventView {
   invalidate(id: number) {
     this.droppedAt.set(id, performance.now());
     this.entries.delete(id);
+    this.unknown.delete(id);
   }
 
   /** Forgets everything (the Redis connection dropped: Redis may have restarted or failed over). */
   clear() {
     this.clearedAt = performance.now();
     this.entries.clear();
+    this.unknown.clear();
   }
 
   /** This process just promised one of the event's coupons: the view's count follows at once. */
@@ -148,21 +157,18 @@ export class EventView {
   }
 
   private remember(id: number, snap: EventSnapshot | null, now: number) {
+    if (!snap) {
+      this.entries.delete(id);
+      if (this.unknown.size >= this.maxUnknown) this.unknown.clear();
+      this.unknown.add(id);
+      return;
+    }
+    this.unknown.delete(id);
     const e = this.entries.get(id);
     if (e) {
       e.snap = snap;
       e.at = now;
-    } else {
-      if (!snap) this.boundUnknown();
-      this.entries.set(id, { snap, at: now, lastHit: now });
-    }
-  }
-
-  private boundUnknown() {
-    let unknown = 0;
-    for (const e of this.entries.values()) if (!e.snap) unknown++;
-    if (unknown < this.maxUnknown) return;
-    for (const [id, e] of this.entries) if (!e.snap) this.entries.delete(id);
+    } else this.entries.set(id, { snap, at: now, lastHit: now });
   }
 
   /**
@@ -172,12 +178,9 @@ export class EventView {
   async refresh(now = Date.now()): Promise<void> {
     this.counts.refreshes++;
     const reads: Promise<unknown>[] = [];
+    // unknown ids are not re-read: forgotten, they are read again on their next use
+    this.unknown.clear();
     for (const [id, e] of this.entries) {
-      if (!e.snap) {
-        // unknown ids are not refreshed: they are forgotten after one flush and read again on use
-        if (now - e.at > this.flushMs) this.entries.delete(id);
-        continue;
-      }
       if (now - e.lastHit > this.idleMs) {
         this.entries.delete(id);
         continue;
