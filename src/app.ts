@@ -53,7 +53,9 @@ export async function createApp(config: Config) {
   const listEvents = () => eventIds(redis, config.keyPrefix);
   const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
-  const reconciler = events && serveCoupon ? new Reconciler(redis, events, config.keyPrefix) : null;
+  // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
+  const issueRedis = serveCoupon && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
+  const reconciler = events && serveCoupon ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
   const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
@@ -152,7 +154,7 @@ export async function createApp(config: Config) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
+        : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
@@ -192,6 +194,7 @@ export async function createApp(config: Config) {
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
+      issueRedis?.disconnect();
     },
   };
 }
