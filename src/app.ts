@@ -57,7 +57,21 @@ export async function createApp(config: Config) {
   const issueRedis = serveCoupon && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
   const reconciler = events && serveCoupon ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
-  const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  const served: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
+  const queueApi: QueueApi = events
+    ? {
+        enter: async (id, user, rpm) => {
+          const r = await served.enter(id, user, rpm);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.enter(id, user, rpm) : r;
+        },
+        poll: async (id, user) => {
+          const r = await served.poll(id, user);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.poll(id, user) : r;
+        },
+        leave: (id, user) => served.leave(id, user),
+      }
+    : served;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
@@ -171,6 +185,8 @@ export async function createApp(config: Config) {
   return {
     app,
     redis,
+    issueRedis,
+    reconciler,
     mysql,
     queue,
     scheduler,
