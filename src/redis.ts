@@ -20,6 +20,13 @@ export function createRedis(config: Config, name = "main", strict = false): Redi
     ? new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: !strict, enableOfflineQueue: !strict })
     : new Redis(config.redisUrl, common);
   for (const m of readdirSync(MODULES, { withFileTypes: true })) if (m.isDirectory()) defineScripts(redis, join(MODULES, m.name));
+  // ioredis reconnects by itself; say once that the connection is down (not once per retry)
+  let down = false;
+  redis.on("error", (e: Error) => {
+    if (!down) console.error(`redis (${name}): ${e.message}; reconnecting`);
+    down = true;
+  });
+  redis.on("ready", () => (down = false));
   return redis;
 }
 
