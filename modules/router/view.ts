@@ -146,13 +146,15 @@ export class EventView {
     s.add(seq);
   }
 
-  private async read(id: number): Promise<EventSnapshot | null> {
+  private async read(id: number, missingIsUnknown = true): Promise<EventSnapshot | null> {
     const now = Date.now();
     const started = performance.now();
     const k = eventKeys(this.prefix, id);
     const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, now)) as (string | number | null)[];
     const snap = r.length ? parse(id, now, r) : null;
-    if (started > this.clearedAt && started > (this.droppedAt.get(id) ?? -1)) this.remember(id, snap, now);
+    if (started <= this.clearedAt || started <= (this.droppedAt.get(id) ?? -1)) return snap;
+    if (snap || missingIsUnknown) this.remember(id, snap, now);
+    else this.entries.delete(id);
     return snap;
   }
 
@@ -185,7 +187,9 @@ export class EventView {
         this.entries.delete(id);
         continue;
       }
-      reads.push(this.read(id).catch(() => {}));
+      // an event that vanished from Redis (a wipe without a reconnect) is not "unknown": its next
+      // request reads it again, which has it rebuilt where MySQL is at hand
+      reads.push(this.read(id, false).catch(() => {}));
     }
     for (const [id, seqs] of this.seen) reads.push(this.flushLive(id, seqs, now));
     // a drop only matters to reads in flight when it happened
