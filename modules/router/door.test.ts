@@ -247,6 +247,17 @@ describe("waiting tickets and cheap polls", () => {
     }
   });
 
+  test("a sign of life a few ms newer than the scheduler's clock read counts as alive, one never written as stale", async () => {
+    const id = (await s.api.createEvent({ name: "clock", stock: 10, trafficRpm: 0, runningCapacity: 5, startsAt: past(60_000) })).body.id as number;
+    expect((await s.api.enter(id, "k1")).status).toBe(202);
+    // a tick that read its clock just before the enter ran
+    expect(await s.queue.tick(id, Date.now() - 50)).toMatchObject({ admitted: 1, stale: 0 });
+    // a place whose liveness word is gone (0 = never seen) is dropped when it reaches the head
+    expect((await s.api.enter(id, "k2")).status).toBe(202);
+    await r.setrange(eventKeys(s.prefix, id).waitLive, 4 * 2, Buffer.alloc(4));
+    expect(await s.queue.tick(id)).toMatchObject({ admitted: 0, stale: 1 });
+  });
+
   test("GET /api/events/:id from the view: contract fields, serverTime now, cacheable for a second", async () => {
     const id = (await s.api.createEvent({ name: "public", stock: 9, trafficRpm: 0, runningCapacity: 1, queueOpensAt: past(1000), startsAt: past(500) })).body.id as number;
     const res = await fetch(`${s.url}/api/events/${id}`);

@@ -201,7 +201,7 @@ export class EventView {
 
   private async flushLive(id: number, seqs: Set<number>, now: number) {
     // the flush time, not the poll time: never earlier than the poll, so liveness is never understated
-    const stamp = now % 4294967296;
+    const stamp = now % 4294967296 || 1; // 0 means "never seen" (live.lua)
     const args: (string | number)[] = [];
     for (const seq of seqs) args.push("SET", "u32", `#${seq}`, stamp);
     const key = eventKeys(this.prefix, id).waitLive;
