@@ -189,7 +189,6 @@ export async function createApp(config: Config) {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
         metrics.issueOutcomes.inc({ outcome: r.status });
-        if (r.status === "issued") view?.noteIssued(eventId);
         return r;
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),

@@ -100,6 +100,8 @@ describe("admin API and event view", () => {
     }
     await waitFor("persisted", async () => (await s.api.stats(id)).body.persisted === 3);
     expect((await s.api.stats(id)).body).toMatchObject({ remaining: 0, issued: 3, persisted: 3, pending: 0, dead: 0, status: "sold_out" });
+    // the public info comes from the router's view of the event: cacheable for about a second, fresh within a flush
+    await waitFor("the public view says sold out", async () => (await s.api.call("GET", `/api/events/${id}`)).body.status === "sold_out", 5000, 20);
     expect((await s.api.call("GET", `/api/events/${id}`)).body).toMatchObject({ remaining: 0, status: "sold_out" });
   });
 

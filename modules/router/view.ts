@@ -133,12 +133,6 @@ export class EventView {
     this.unknown.clear();
   }
 
-  /** This process just promised one of the event's coupons: the view's count follows at once. */
-  noteIssued(id: number) {
-    const e = this.entries.get(id);
-    if (e?.snap) e.snap.remaining--;
-  }
-
   /** A waiter answered from the view showed a sign of life (flushed with the next refresh). */
   markLive(id: number, seq: number) {
     let s = this.seen.get(id);
