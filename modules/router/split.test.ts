@@ -96,6 +96,24 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect(rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="200"}')! + (rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="202"}') ?? 0)).toBeGreaterThan(0);
   });
 
+  test("waiting tickets work across the split: the router answers polls, the coupon process takes the ticket on issue", async () => {
+    const api = client(router.url);
+    const id = (await api.createEvent({ name: "split tickets", stock: 5, trafficRpm: 0, runningCapacity: 5, admitPerSecond: 5 })).body.id as number;
+    const e = await api.enter(id, "st1");
+    expect(e.status).toBe(202);
+    const ticket = e.body.ticket as string;
+    let p = await api.call("GET", `/api/events/${id}/queue`, { token: ticket });
+    for (const end = Date.now() + 10_000; p.body.status === "waiting" && Date.now() < end; ) {
+      await Bun.sleep(200);
+      p = await api.call("GET", `/api/events/${id}/queue`, { token: ticket });
+    }
+    expect(p.body.status).toBe("admitted");
+    const other = (await api.createEvent({ name: "split tickets 2", stock: 5, trafficRpm: 0, runningCapacity: 5 })).body.id as number;
+    expect((await api.call("POST", `/api/events/${other}/issue`, { token: ticket })).status).toBe(403);
+    const issued = await api.call("POST", `/api/events/${id}/issue`, { token: ticket });
+    expect(issued).toMatchObject({ status: 201, body: { status: "issued", userId: "st1" } });
+  });
+
   test("an upstream that is down gets a prompt 503 upstream_unavailable, and service resumes when it is back", async () => {
     const api = client(router.url);
     const id = (await api.createEvent({ name: "outage", stock: 10, trafficRpm: 1_000_000, runningCapacity: 100 })).body.id as number;
