@@ -107,9 +107,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       trustProxy: env.TRUST_PROXY === "on",
     },
     reconcile: {
-      // after a reconciliation that found lost writes, sales of the event wait this long so that
-      // issuances read from the old Redis state before the loss are persisted (adopted) first
-      fenceMs: int(env, "RECONCILE_FENCE_MS", 3000, 0, 60_000),
+      // after a reconciliation that found (or suspects) lost writes, sales of the event wait this long
+      // (and then for every issuer still holding entries from before): issuers renew their holder
+      // announcements every 200 ms, so the fence must outlast a renewal lost with Redis's last writes
+      fenceMs: int(env, "RECONCILE_FENCE_MS", 1000, 500, 60_000),
     },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.

@@ -149,26 +149,21 @@ export class EventService {
    * had been lost, or `lossSuspected`, sales wait `fenceMs` for such batches. Idempotent; safe from
    * many processes at once.
    */
-  reconcile(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
-    // concurrent requests for one event share one run
+  reconcile(id: number): Promise<ReconcileResult | null> {
+    // concurrent requests for a missing event share one run
     let run = this.reconciling.get(id);
     if (!run) {
-      run = this.reconcileNow(id, lossSuspected)
-        .then((r) => (this.reconcileFailures.delete(id), r))
-        .finally(() => this.reconciling.delete(id));
+      run = this.reconcileFresh(id, false).finally(() => this.reconciling.delete(id));
       this.reconciling.set(id, run);
     }
     return run;
   }
 
-  /** reconcile, with a failure logged and recorded instead of thrown (null). */
-  async reconcileLogged(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
-    try {
-      return await this.reconcile(id, lossSuspected);
-    } catch (e) {
-      this.recordFailure(id, e);
-      return null;
-    }
+  /** A reconciliation of its own, never joined to one already running (see Reconciler). */
+  async reconcileFresh(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
+    const r = await this.reconcileNow(id, lossSuspected);
+    this.reconcileFailures.delete(id);
+    return r;
   }
 
   recordFailure(id: number, e: unknown) {
