@@ -1,5 +1,4 @@
 import { Elysia } from "elysia";
-import type { Auth } from "./auth";
 
 /** An error with a status and a stable machine code; every non-2xx reply is `{error, message}`. */
 export class ApiError extends Error {
@@ -28,6 +27,11 @@ function isUnavailable(err: unknown): boolean {
 // The body as received, for the router to forward byte for byte after the parser consumed it.
 const rawBodies = new WeakMap<Request, string>();
 export const rawBody = (request: Request): string | undefined => rawBodies.get(request);
+
+// Requests whose body was not JSON, and the body they get meanwhile (no schema accepts it).
+const badJson = new WeakSet<Request>();
+const NOT_JSON = Object.freeze(Object.create(null) as Record<string, never>);
+const invalidJson = () => new ApiError(400, "invalid_json", "the request body is not valid JSON");
 
 /**
  * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
@@ -63,10 +67,16 @@ export const errors = (maxBodyBytes: number) =>
     try {
       return JSON.parse(text);
     } catch {
-      throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
+      // Parsing runs before a route's guards (Elysia's order: parse, transform, validation), so the
+      // verdict waits: a caller without the admin token learns nothing about the body it sent.
+      badJson.add(request);
+      return NOT_JSON;
     }
   })
-  .onError({ as: "global" }, ({ code, error, set }) => {
+  .onBeforeHandle({ as: "global" }, ({ request }) => {
+    if (badJson.has(request)) throw invalidJson();
+  })
+  .onError({ as: "global" }, ({ code, error, set, request }) => {
     set.headers["content-type"] = "application/json";
     if (error instanceof ApiError) {
       set.status = error.status;
@@ -75,6 +85,7 @@ export const errors = (maxBodyBytes: number) =>
     switch (code) {
       case "VALIDATION":
         set.status = 400;
+        if (badJson.has(request)) return errorBody("invalid_json", "the request body is not valid JSON");
         return errorBody("bad_request", validationMessage(error));
       case "PARSE":
         set.status = 400;
@@ -109,15 +120,3 @@ function validationMessage(error: unknown): string {
   }
   return "invalid request";
 }
-
-const ADMIN_URL = /^[a-z]+:\/\/[^/]+\/admin\//i;
-
-/**
- * Every /admin/ route of this process needs the admin token, checked before routing and body
- * parsing (a request hook is process-wide): a caller without it gets a 401 and never a hint about
- * bodies, ids or routes.
- */
-export const adminOnly = (auth: Auth) =>
-  new Elysia({ name: "admin-only" }).onRequest(({ request }) => {
-    if (ADMIN_URL.test(request.url)) auth.admin(request.headers.get("authorization"));
-  });

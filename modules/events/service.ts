@@ -1,4 +1,4 @@
-import { count, eq } from "drizzle-orm";
+import { count, eq, max } from "drizzle-orm";
 import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
@@ -35,16 +35,71 @@ export async function eventIds(redis: RedisClient, prefix: string): Promise<numb
 
 export const notFound = () => refusal("event_not_found");
 
+/** How often the highest event id is re-read from MySQL at most, and how long an unknown id below it stays unknown. */
+const MAX_ID_REFRESH_MS = 1000;
+const UNKNOWN_ID_TTL_MS = 5000;
+const UNKNOWN_IDS_KEPT = 10_000;
+
+/**
+ * Which event ids may exist, from memory, so an unknown id (anyone may ask for one, without a token)
+ * never costs a MySQL query per request: ids above the highest known one are unknown (that bound is
+ * re-read at most once a second, and raised by create), and an id below it that MySQL did not have is
+ * remembered as unknown for a few seconds.
+ */
+class KnownIds {
+  private maxId = 0;
+  private readAt = -Infinity;
+  private reading: Promise<void> | null = null;
+  private readonly unknown = new Map<number, number>();
+
+  constructor(private readonly readMax: () => Promise<number>) {}
+
+  async mayExist(id: number): Promise<boolean> {
+    if (id > this.maxId && performance.now() - this.readAt >= MAX_ID_REFRESH_MS) await this.refresh();
+    if (id > this.maxId) return false;
+    const until = this.unknown.get(id);
+    if (until === undefined) return true;
+    if (until > performance.now()) return false;
+    this.unknown.delete(id);
+    return true;
+  }
+
+  private refresh(): Promise<void> {
+    // one query shared by everyone asking meanwhile; a failing MySQL is asked no more often
+    this.readAt = performance.now();
+    return (this.reading ??= this.readMax()
+      .then((n) => this.raise(n))
+      .finally(() => (this.reading = null)));
+  }
+
+  raise(id: number) {
+    if (id > this.maxId) this.maxId = id;
+    this.unknown.delete(id);
+  }
+
+  markUnknown(id: number) {
+    if (this.unknown.size >= UNKNOWN_IDS_KEPT) this.unknown.delete(this.unknown.keys().next().value!);
+    this.unknown.set(id, performance.now() + UNKNOWN_ID_TTL_MS);
+  }
+}
+
 /**
  * Events live in MySQL (the record) and in one Redis hash per event (what the hot path reads).
  * Redis can always be rebuilt from MySQL plus what is still in the event's streams.
  */
 export class EventService {
+  private readonly known: KnownIds;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly mysql: Mysql,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.known = new KnownIds(async () => {
+      const [r] = await this.mysql.db.select({ n: max(couponEvents.id) }).from(couponEvents);
+      return Number(r?.n ?? 0);
+    });
+  }
 
   keys(id: number) {
     return eventKeys(this.prefix, id);
@@ -72,6 +127,7 @@ export class EventService {
     };
     const [res] = await this.mysql.db.insert(couponEvents).values(row).$returningId();
     const id = res!.id;
+    this.known.raise(id);
     const meta: EventMeta = {
       id,
       ...row,
@@ -83,11 +139,18 @@ export class EventService {
     return this.adminView(meta);
   }
 
-  /** Loads an event into Redis if its meta is missing (a new Redis, a wiped one, or a restart without AOF). */
+  /**
+   * Loads an event into Redis if its meta is missing (a new Redis, a wiped one, or a restart without
+   * AOF). Whether an id names an event at all is answered from Redis and memory; MySQL is asked only
+   * to rebuild an event that may exist.
+   */
   async ensureLoaded(id: number): Promise<EventMeta | null> {
     const meta = await this.readMeta(id);
     if (meta) return meta;
-    return this.restore(id);
+    if (!(await this.known.mayExist(id))) return null;
+    const restored = await this.restore(id);
+    if (!restored) this.known.markUnknown(id);
+    return restored;
   }
 
   /**
@@ -240,6 +303,7 @@ export class EventService {
   /** Makes sure every event in MySQL is present in Redis (start-up recovery). */
   async loadAll(): Promise<number> {
     const rows = await this.mysql.db.select({ id: couponEvents.id }).from(couponEvents);
+    for (const r of rows) this.known.raise(r.id);
     for (const r of rows) await this.ensureLoaded(r.id);
     return rows.length;
   }
