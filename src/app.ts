@@ -19,7 +19,7 @@ import { authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { docs } from "./docs";
-import { ApiError, errors } from "./http";
+import { ApiError, errors, routedAsSent } from "./http";
 import { createMetrics, type EventGauges } from "./metrics";
 import { rateLimit } from "./ratelimit";
 import { createRedis, eventKeys, scriptTimer } from "./redis";
@@ -92,6 +92,9 @@ export async function createApp(config: Config) {
     encodeSchema: false,
     // the limit is ours (413/411 as JSON in `errors`, before any body is read); Bun's would answer with an empty body
     serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER },
+    // Elysia's own router finds the path after "http://<host>"; by default it assumes a host of at
+    // least four characters and cuts "http://x/api/…" wrong
+    handler: { standardHostname: false },
   })
     .onRequest(({ request }) => void started.set(request, performance.now()))
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
@@ -99,6 +102,7 @@ export async function createApp(config: Config) {
       if (t0 === undefined) return;
       metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
     })
+    .use(routedAsSent())
     .use(errors(config.maxBodyBytes))
     // before every route: verifies the bearer token once, so handlers and limits read it from memory
     .use(authentication(auth))

@@ -111,6 +111,31 @@ export const errors = (maxBodyBytes: number) =>
     return errorBody("internal", "internal error");
   });
 
+/** The path of a request URL as Bun hands it over: absolute ("http://host/p?q") or, for a missing or odd Host, path-only ("/p?q"). */
+function pathOf(url: string): string {
+  const start = url.charCodeAt(0) === 47 ? 0 : url.indexOf("/", url.indexOf("://") + 3);
+  if (start === -1) return "/";
+  const q = url.indexOf("?", start);
+  return q === -1 ? url.slice(start) : url.slice(start, q);
+}
+
+/**
+ * Bun routes requests itself, on the path as sent. Whatever it does not match (the wildcard routes of
+ * a split router, unknown paths) goes to Elysia's own router, which takes the path out of request.url
+ * by position and cuts it wrong when Bun hands over a path-only URL (no Host, or one it cannot use).
+ * Such a request is answered 404, never routed to whatever the wrong cut happens to name.
+ */
+export const routedAsSent = () =>
+  new Elysia({ name: "routed-as-sent" }).onRequest((c) => {
+    // matched by Bun's own router: the route is the one the path names
+    if ("params" in c.request) return;
+    // Elysia's router has cut `path` out of the URL by now (its request hooks run before the lookup)
+    if ((c as { path?: string }).path === pathOf(c.request.url)) return;
+    c.set.status = 404;
+    c.set.headers["content-type"] = "application/json";
+    return errorBody("not_found", "no such route");
+  });
+
 function validationMessage(error: unknown): string {
   try {
     const first = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all?.[0];

@@ -10,8 +10,10 @@ type Ctx = { request: Request; params: Record<string, string>; server: { request
 // Every byte outside the unreserved set is percent-encoded, dots included: a segment taken from a
 // route parameter (which arrives decoded) can never become a separator or a dot segment upstream.
 const segment = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
-// A wildcard's rest arrives as sent (still encoded); a dot segment, plain or encoded, would climb out of the prefix.
-const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+// A wildcard's rest arrives as sent (still encoded). Only plain segments pass — every route upstream is
+// spelled with letters, digits, "_" and "-" — so an encoded or dotted spelling cannot name another
+// route upstream than the one matched here (say, issue without the router's rate limit).
+const PLAIN_REST = /^[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*\/?$/;
 
 /**
  * The query as sent. Bun hands a path-only URL over when the Host header is missing or odd, but the
@@ -62,10 +64,7 @@ export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
       return errorBody("upstream_unavailable", "an upstream server is unavailable, try again shortly");
     }
   };
-  const rest = (prefix: string, raw: string | undefined) => {
-    const parts = (raw ?? "").split("/");
-    return parts.some((p) => DOT_SEGMENT.test(p)) ? null : prefix + parts.join("/");
-  };
+  const rest = (prefix: string, raw: string | undefined) => (raw !== undefined && PLAIN_REST.test(raw) ? prefix + raw : null);
   const hidden = { detail: { hide: true } };
   const queuePath = (c: { params: { id: string } }) => `/api/events/${segment(c.params.id)}/queue`;
   const queueRoutes = new Elysia()
