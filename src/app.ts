@@ -166,6 +166,7 @@ export async function createApp(config: Config) {
 
   return {
     app,
+    auth,
     redis,
     mysql,
     queue,

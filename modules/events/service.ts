@@ -89,6 +89,8 @@ class KnownIds {
  */
 export class EventService {
   private readonly known: KnownIds;
+  // one rebuild per event at a time, however many requests find it missing at once
+  private readonly rebuilding = new Map<number, Promise<EventMeta | null>>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -148,9 +150,17 @@ export class EventService {
     const meta = await this.readMeta(id);
     if (meta) return meta;
     if (!(await this.known.mayExist(id))) return null;
-    const restored = await this.restore(id);
-    if (!restored) this.known.markUnknown(id);
-    return restored;
+    let rebuild = this.rebuilding.get(id);
+    if (!rebuild) {
+      rebuild = this.restore(id)
+        .then((restored) => {
+          if (!restored) this.known.markUnknown(id);
+          return restored;
+        })
+        .finally(() => this.rebuilding.delete(id));
+      this.rebuilding.set(id, rebuild);
+    }
+    return rebuild;
   }
 
   /**
