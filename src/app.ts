@@ -15,7 +15,7 @@ import { routerModule } from "../modules/router";
 import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
 import { webModule } from "../modules/web";
-import { authentication, bearerIs, createAuth } from "./auth";
+import { assertAdminGuarded, authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { docs } from "./docs";
@@ -162,7 +162,7 @@ export async function createApp(config: Config) {
   }
   if (remoteQueue || remoteCoupon)
     app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, auth, config.upstreamTimeoutMs));
-  assertAdminGuarded(app.routes, auth.adminHook);
+  assertAdminGuarded(app.routes, auth);
 
   return {
     app,
@@ -213,16 +213,4 @@ function sharedFor<T>(maxAgeMs: number, read: () => Promise<T>): () => Promise<T
     }
     return last;
   };
-}
-
-/**
- * Fails the start if any /admin/ route was mounted outside the admin guard: authorization belongs to
- * the matched route, so a route without the guard would be open to anyone.
- */
-function assertAdminGuarded(routes: { method: string; path: string; hooks: { transform?: unknown } }[], adminHook: unknown) {
-  for (const r of routes) {
-    if (!r.path.startsWith("/admin/")) continue;
-    const transforms = [r.hooks.transform ?? []].flat() as ({ fn?: unknown } | unknown)[];
-    if (!transforms.some((h) => h === adminHook || (h as { fn?: unknown })?.fn === adminHook)) throw new Error(`${r.method} ${r.path} is not behind the admin guard`);
-  }
 }

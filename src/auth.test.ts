@@ -93,19 +93,26 @@ describe("user tokens are verified by jose", () => {
   });
 });
 
-describe("verified tokens are remembered in a bounded LRU", () => {
+describe("verified tokens are remembered in a bounded cache", () => {
   const header = (t: string) => `Bearer ${t}`;
 
-  test("the least recently used token goes first; the one in use stays", async () => {
+  test("when full, an idle token goes first; the ones in use stay", async () => {
     const auth = createAuth({ secret: JWT_SECRET, adminToken: "admin-token-123", cacheSize: 3 });
     const [a, b, c, d] = ["ua", "ub", "uc", "ud"].map((u) => token(u));
     for (const t of [a, b, c]) await auth.authenticate(header(t!));
     expect(auth.cacheSize()).toBe(3);
-    expect(auth.user(header(a!))).toBe("ua"); // a is used again: now b is the oldest
+    expect(auth.user(header(a!))).toBe("ua"); // a is used again: b is now the oldest idle one
     await auth.authenticate(header(d!));
     expect(auth.cacheSize()).toBe(3);
     expect([a, b, c, d].map((t) => auth.isCached(t!))).toEqual([true, false, true, true]);
     expect(() => auth.user(header(b!))).toThrow("invalid or expired token");
+    // a stays as long as it keeps being used, whatever else arrives
+    for (let i = 0; i < 20; i++) {
+      expect(auth.user(header(a!))).toBe("ua");
+      await auth.authenticate(header(token(`churn${i}`)));
+    }
+    expect(auth.cacheSize()).toBe(3);
+    expect(auth.isCached(a!)).toBe(true);
   });
 
   test("a flood of junk, forgeries and re-spellings never enters the cache, so it evicts nobody", async () => {

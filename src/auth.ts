@@ -53,14 +53,14 @@ export function jwtVerifier(opts: JwtOptions) {
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.audience ? { audience: opts.audience } : {}),
   };
-  return async (token: string, nowMs = Date.now()): Promise<Claims | null> => {
+  return async (token: string): Promise<Claims | null> => {
     if (!isCanonicalJwt(token)) return null;
     try {
-      const { payload } = await jwtVerify(token, await key, { ...options, currentDate: new Date(nowMs) });
+      const { payload } = await jwtVerify(token, await key, options);
       const { sub, exp } = payload;
       if (typeof sub !== "string" || !USER_ID.test(sub)) return null;
       // jose takes any number: an exp in milliseconds or 1e308 would make a token that never expires
-      if (!Number.isSafeInteger(exp) || exp! > nowMs / 1000 + MAX_TOKEN_TTL_S + CLOCK_TOLERANCE_S) return null;
+      if (!Number.isSafeInteger(exp) || exp! > Date.now() / 1000 + MAX_TOKEN_TTL_S + CLOCK_TOLERANCE_S) return null;
       return { sub, expMs: (exp! + CLOCK_TOLERANCE_S) * 1000 };
     } catch {
       return null;
@@ -68,9 +68,11 @@ export function jwtVerifier(opts: JwtOptions) {
   };
 }
 
+const BEARER = /^Bearer ([^\s]+)$/i;
+
 function bearer(header: string | null | undefined): string | null {
   if (!header) return null;
-  const m = /^Bearer ([^\s]+)$/i.exec(header.trim());
+  const m = BEARER.exec(header.trim());
   return m ? m[1]! : null;
 }
 
@@ -89,22 +91,34 @@ export function createAuth(opts: AuthOptions) {
   const verify = jwtVerifier(opts);
   const capacity = opts.cacheSize ?? 100_000;
   // A user sends the same token for enter, every poll and issue: verify it once and remember it until
-  // it expires. Only tokens that verified get in (junk and forgeries never do), and the least recently
-  // used goes first when full, so no flood of other requests can push an active user out.
-  const verified = new Map<string, Claims>();
+  // it expires. Only tokens that verified get in (junk and forgeries never do). When full, eviction
+  // is second-chance (CLOCK, close to LRU without reordering on every hit): a token used since it
+  // was last looked at stays, so no flood of other requests can push an active user out.
+  const verified = new Map<string, Claims & { used: boolean }>();
   const remember = (token: string, claims: Claims) => {
-    if (verified.size >= capacity) verified.delete(verified.keys().next().value!);
-    verified.set(token, claims);
+    const now = Date.now();
+    while (verified.size >= capacity) {
+      const [oldest, entry] = verified.entries().next().value!;
+      verified.delete(oldest);
+      if (entry.used && entry.expMs > now) verified.set(oldest, { ...entry, used: false });
+    }
+    verified.set(token, { ...claims, used: false });
   };
   const cached = (token: string): string | null => {
     const hit = verified.get(token);
     if (!hit) return null;
-    verified.delete(token);
-    if (hit.expMs <= Date.now()) return null;
-    verified.set(token, hit); // most recently used last
+    if (hit.expMs <= Date.now()) {
+      verified.delete(token);
+      return null;
+    }
+    hit.used = true;
     return hit.sub;
   };
   const userOrNull = (header: string | null | undefined): string | null => {
+    if (!header) return null;
+    // the usual spelling is looked up as it is; only what is cached was ever verified
+    const fast = header.startsWith("Bearer ") ? cached(header.slice(7)) : null;
+    if (fast !== null) return fast;
     const token = bearer(header);
     return token ? cached(token) : null;
   };
@@ -120,8 +134,9 @@ export function createAuth(opts: AuthOptions) {
      * Runs as a hook before every handler (`authentication` below); async only on a cache miss.
      */
     async authenticate(header: string | null | undefined): Promise<void> {
+      if (userOrNull(header) !== null) return;
       const token = bearer(header);
-      if (!token || cached(token) !== null) return;
+      if (!token) return;
       const claims = await verify(token);
       if (claims) remember(token, claims);
     },
@@ -150,3 +165,15 @@ export const authentication = (auth: Auth) =>
  * the Host header or URL form said), before its params, query or body are looked at.
  */
 export const adminGuard = (auth: Auth) => ({ transform: auth.adminHook });
+
+/**
+ * Fails the start if any /admin/ route was mounted outside the admin guard: authorization belongs to
+ * the matched route, so a route without the guard would be open to anyone.
+ */
+export function assertAdminGuarded(routes: { method: string; path: string; hooks: { transform?: unknown } }[], auth: Auth) {
+  for (const r of routes) {
+    if (!r.path.startsWith("/admin/")) continue;
+    const transforms = [r.hooks.transform ?? []].flat() as unknown[];
+    if (!transforms.some((h) => h === auth.adminHook || (h as { fn?: unknown })?.fn === auth.adminHook)) throw new Error(`${r.method} ${r.path} is not behind the admin guard`);
+  }
+}

@@ -2,8 +2,10 @@
 // absolute-form targets, dot segments, encoded slashes: every /admin route needs the admin token and
 // the rate limits hold, on ROLE=all, on a coupon process reached directly and through the split router.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Elysia } from "elysia";
 import { Redis } from "ioredis";
 import { ADMIN_TOKEN, client, dropKeys, mysqlConn, pool, rawHttp, rawRequest, spawnServer, type RawReply, startServer, stopServer, TEST_REDIS, token, type Proc, type Started } from "../scripts/testkit";
+import { adminGuard, assertAdminGuarded, createAuth } from "./auth";
 import { clientIp } from "./ratelimit";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -183,6 +185,16 @@ describe("every /admin route needs the admin token, whatever the Host, HTTP vers
       expect(await snapshot()).toEqual(before);
     }
   });
+});
+
+test("a process whose /admin/ route is outside the admin guard does not start", () => {
+  const auth = createAuth({ secret: "a-secret-of-sixteen+", adminToken: "admin-token-123" });
+  const guarded = new Elysia().guard(adminGuard(auth), (a) => a.get("/admin/x", () => 1).post("/admin/x/:id", () => 1));
+  expect(() => assertAdminGuarded(guarded.routes, auth)).not.toThrow();
+  const open = new Elysia().use(guarded).get("/admin/y", () => 1);
+  expect(() => assertAdminGuarded(open.routes, auth)).toThrow("GET /admin/y is not behind the admin guard");
+  // another auth's guard does not count either
+  expect(() => assertAdminGuarded(guarded.routes, createAuth({ secret: "a-secret-of-sixteen+", adminToken: "admin-token-123" }))).toThrow("is not behind the admin guard");
 });
 
 describe("rate limits hold whatever the Host header says", () => {
