@@ -9,7 +9,7 @@ type Ctx = { request: Request; params: Record<string, string>; server: { request
 
 // Every byte outside the unreserved set is percent-encoded, dots included: a segment taken from a
 // route parameter (which arrives decoded) can never become a separator or a dot segment upstream.
-const segment = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+const segment = (s: string) => s.replace(/[^A-Za-z0-9_-]/gu, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
 // A wildcard's rest arrives as sent (still encoded). Only plain segments pass — every route upstream is
 // spelled with letters, digits, "_" and "-" — so an encoded or dotted spelling cannot name another
 // route upstream than the one matched here (say, issue without the router's rate limit).
