@@ -5,7 +5,8 @@ import { DbLockCouponService, RedisCouponService } from "../modules/coupon/servi
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
-import { IssuerService } from "../modules/issuer/service";
+import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
+import { Reconciler } from "../modules/events/reconcile";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
 import type { QueueApi } from "../modules/queue/model";
@@ -50,9 +51,27 @@ export async function createApp(config: Config) {
 
   const auth = createAuth({ secret: config.jwtSecret, adminToken: config.adminToken, issuer: config.jwtIssuer, audience: config.jwtAudience });
   const listEvents = () => eventIds(redis, config.keyPrefix);
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix) : null;
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
+  // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
+  // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
+  const issueRedis = serveCoupon && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
+  const reconciler = events && serveCoupon ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
-  const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  const served: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
+  const queueApi: QueueApi = events
+    ? {
+        enter: async (id, user, rpm) => {
+          const r = await served.enter(id, user, rpm);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.enter(id, user, rpm) : r;
+        },
+        poll: async (id, user) => {
+          const r = await served.poll(id, user);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.poll(id, user) : r;
+        },
+        leave: (id, user) => served.leave(id, user),
+      }
+    : served;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
@@ -63,6 +82,7 @@ export async function createApp(config: Config) {
       metrics.issuerLag.set(lagMs / 1000);
     };
   if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
+  if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
 
   // Per-event gauges: full stats where MySQL is at hand, queue lengths elsewhere. Read at most every
   // few seconds, whatever the scrape rate, and shared by concurrent scrapes: a scrape costs no MySQL
@@ -112,15 +132,18 @@ export async function createApp(config: Config) {
       "/health/ready",
       async ({ set }) => {
         // "down", never the client's own error text: that can carry addresses and credentials
-        const checks: Record<string, "ok" | "down"> = {};
+        const checks: Record<string, string> = {};
         const check = async (name: string, ping: () => Promise<unknown>) => {
           checks[name] = await ping().then(
-            () => "ok" as const,
-            () => "down" as const,
+            () => "ok",
+            () => "down",
           );
         };
         await Promise.all([check("redis", () => redis.ping()), mysql && check("mysql", () => mysql!.pool.query("SELECT 1"))]);
-        const down = Object.keys(checks).filter((k) => checks[k] !== "ok");
+        // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
+        const failed = reconciler ? [...reconciler.failures.keys()] : [];
+        if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
+        const down = ["redis", "mysql"].filter((k) => k in checks && checks[k] !== "ok");
         if (!down.length) return { status: "ready", checks };
         set.status = 503;
         return { error: "not_ready", message: `${down.join(", ")} unavailable`, checks };
@@ -149,7 +172,7 @@ export async function createApp(config: Config) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs);
+        : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
@@ -168,6 +191,8 @@ export async function createApp(config: Config) {
     app,
     auth,
     redis,
+    issueRedis,
+    reconciler,
     mysql,
     queue,
     scheduler,
@@ -175,12 +200,9 @@ export async function createApp(config: Config) {
     events,
     metrics,
     async start(port = config.port) {
-      if (events) {
-        await events.loadAll();
-        // a Redis that comes back empty (restart without AOF, failover to an empty replica) gets every
-        // event rebuilt from MySQL before it can sell stock that is already gone
-        redis.on("ready", () => void events.loadAll().catch((e) => console.error(`reload after reconnect failed: ${e.message}`)));
-      }
+      // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
+      // and the streams before this process sells again
+      await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
@@ -190,9 +212,11 @@ export async function createApp(config: Config) {
     async stop() {
       await app.stop(false);
       meter.stop();
+      reconciler?.stop();
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
+      issueRedis?.disconnect();
     },
   };
 }

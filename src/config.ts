@@ -64,6 +64,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
   const metricsToken = env.METRICS_TOKEN || undefined;
   if (metricsToken !== undefined && metricsToken.length < 8) throw new ConfigError("METRICS_TOKEN must be at least 8 characters");
+  const webhookSecret = env.WEBHOOK_SECRET || undefined;
+  if (webhookSecret !== undefined && webhookSecret.length < 16) throw new ConfigError("WEBHOOK_SECRET must be at least 16 characters");
 
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
@@ -77,7 +79,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
 
-  const waiterTimeoutMs = int(env, "QUEUE_WAITER_TIMEOUT_MS", 30_000, 1000);
+  // a phone that loses its signal for a minute keeps its place (Cloudflare's waiting room holds 5 minutes)
+  const waiterTimeoutMs = int(env, "QUEUE_WAITER_TIMEOUT_MS", 120_000, 1000, 3_600_000);
   const maxPollMs = int(env, "QUEUE_MAX_POLL_MS", Math.max(100, Math.min(5000, Math.floor(waiterTimeoutMs / 3))), 100);
   const minPollMs = int(env, "QUEUE_MIN_POLL_MS", Math.min(300, maxPollMs), 50);
   // a waiter told to come back later than the timeout would be dropped for obeying
@@ -99,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtAudience: audience,
     metricsToken,
     swagger: onOff(env, "SWAGGER", true),
+    webhookSecret,
     queueUrl: url(env, "QUEUE_URL", undefined, ["http:", "https:"]),
     couponUrl: url(env, "COUPON_URL", undefined, ["http:", "https:"]),
     issueStrategy: strategy as "redis" | "db-lock",
@@ -106,7 +110,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10 * 1024 * 1024),
     queue: {
       // How long an admitted user may hold a running slot without issuing.
-      slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000),
+      // bounded: a slot must expire within a day, and the expiry must stay a representable date
+      slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000, 86_400_000),
       // A waiter who has not polled for this long is dropped from the line.
       waiterTimeoutMs,
       schedulerCron: env.QUEUE_SCHEDULER_CRON || "* * * * * *",
@@ -123,6 +128,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
       limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
       trustProxyHops: trustProxy(env.TRUST_PROXY),
+    },
+    reconcile: {
+      // after a reconciliation that found lost writes, sales of the event wait this long so that
+      // issuances read from the old Redis state before the loss are persisted (adopted) first
+      fenceMs: int(env, "RECONCILE_FENCE_MS", 3000, 0, 60_000),
     },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.
