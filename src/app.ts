@@ -19,10 +19,13 @@ import { webModule } from "../modules/web";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
-import { adminOnly, errors } from "./http";
-import { createMetrics } from "./metrics";
+import { adminOnly, ApiError, errors } from "./http";
+import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
+import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
 import { rateLimit } from "./ratelimit";
-import { createRedis, eventKeys, scriptTimer } from "./redis";
+import { createRedis, scriptTimer } from "./redis";
+
+const ENTER_ROUTE = "/api/events/:id/enter";
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -37,9 +40,13 @@ export async function createApp(config: Config) {
   const serveQueue = has("queue") || (has("router") && !remoteQueue);
   const serveCoupon = has("coupon") || (has("router") && !remoteCoupon);
 
-  const metrics = createMetrics();
-  scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
-  queryTimer.observe = (kind, s) => metrics.mysqlDuration.observe({ query: kind }, s);
+  // what this process serves, whatever its ROLE says (a router without upstreams serves queue and coupon itself)
+  const served = new Set(config.roles);
+  if (serveQueue) served.add("queue");
+  if (serveCoupon) served.add("coupon");
+  const metrics = createMetrics({ roles: served, mysql: serveCoupon || has("issuer") });
+  scriptTimer.observe = metrics.redisScript;
+  queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
 
   let mysql: Mysql | null = null;
@@ -56,28 +63,37 @@ export async function createApp(config: Config) {
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
-  if (issuer)
-    issuer.onBatch = (size, lagMs) => {
-      metrics.issuerPersisted.inc(size);
-      metrics.issuerBatch.observe(size);
-      metrics.issuerLag.set(lagMs / 1000);
-    };
-  if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
+  if (issuer) {
+    issuer.onBatch = (rows) => metrics.issuerBatch(rows);
+    issuer.onDeadLetter = (_, reason) => metrics.issuerDeadLettered(reason);
+  }
+  queue.onAdmitted = metrics.admitted;
 
-  // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
-  metrics.eventSource = async () => {
-    const ids = await listEvents();
-    if (events) return Promise.all(ids.map(async (id) => ({ eventId: id, ...(await events.stats(id)) })));
-    if (!serveQueue) return [];
-    const now = Date.now();
-    return Promise.all(
-      ids.map(async (id) => {
-        const k = eventKeys(config.keyPrefix, id);
-        const [waiting, running] = await Promise.all([redis.zcard(k.waiting), redis.zcount(k.running, `(${now}`, "+inf")]);
-        return { eventId: id, waiting, running };
-      }),
-    );
+  // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
+  const leases = (["coupon", "queue", "router"] as const).filter((r) => served.has(r)).map((role) => {
+    const lease = new ExportLease(redis, `${config.keyPrefix}:metrics:exporter:${role}`);
+    metrics.sources.exporting[role] = () => lease.held;
+    return lease;
+  });
+  if (events && mysql && served.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
+  if (served.has("queue")) metrics.sources.queue = new Snapshot(queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS));
+  if (has("router")) metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
+  // the router counts each enter's outcome for the event it names (refusals that prove no event are left out)
+  const door: QueueApi = {
+    async enter(eventId, userId, rpm) {
+      try {
+        const r = await queueApi.enter(eventId, userId, rpm);
+        metrics.doorOutcome(eventId, r.status);
+        return r;
+      } catch (e) {
+        metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
+        throw e;
+      }
+    },
+    poll: (eventId, userId) => queueApi.poll(eventId, userId),
+    leave: (eventId, userId) => queueApi.leave(eventId, userId),
   };
+  let stopPings = () => {};
 
   const started = new WeakMap<Request, number>();
   const app = new Elysia({
@@ -91,10 +107,11 @@ export async function createApp(config: Config) {
     serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER },
   })
     .onRequest(({ request }) => void started.set(request, performance.now()))
-    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+    .onAfterResponse({ as: "global" }, ({ request, route, set, params }) => {
       const t0 = started.get(request);
       if (t0 === undefined) return;
       metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
+      if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
     })
     .use(errors(config.maxBodyBytes))
     .use(
@@ -138,7 +155,7 @@ export async function createApp(config: Config) {
     }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use(webModule(config));
+  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(door, meter, auth)).use(webModule(config));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {
@@ -146,10 +163,11 @@ export async function createApp(config: Config) {
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
         : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs);
+    if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
-        metrics.issueOutcomes.inc({ outcome: r.status });
+        metrics.issueOutcome(eventId, r.status);
         return r;
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
@@ -177,6 +195,8 @@ export async function createApp(config: Config) {
       }
       if (has("router")) meter.start();
       issuer?.start();
+      await Promise.all(leases.map((l) => l.start()));
+      stopPings = startPings(redis, mysql, metrics);
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
       return app.server!.port as number;
     },
@@ -184,6 +204,8 @@ export async function createApp(config: Config) {
     async stop() {
       await app.stop(false);
       meter.stop();
+      stopPings();
+      await Promise.all(leases.map((l) => l.stop()));
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();

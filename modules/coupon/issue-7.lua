@@ -19,7 +19,7 @@
     ARGV[4] running slot ttl (ms)
 
   Output:
-    {'issued', streamEntryId}
+    {'issued', streamEntryId, admitted}   admitted: users moved from the line into the freed slot
     {'event_not_found'} | {'not_open'} | {'already_issued'} | {'sold_out'} | {'not_admitted'}
 ]]
 --@include "../events/lua/event"
@@ -46,5 +46,6 @@ redis.call('SADD', KEYS[2], user)
 redis.call('ZREM', KEYS[3], user)
 local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2])
 ev.remaining = ev.remaining - 1
-if ev.remaining > 0 then admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
-return {'issued', id}
+local admitted = 0
+if ev.remaining > 0 then admitted = admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
+return {'issued', id, admitted}

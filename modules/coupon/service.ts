@@ -12,6 +12,8 @@ import type { CouponApi, IssueResult } from "./model";
  */
 export class RedisCouponService implements CouponApi {
   private readonly issueScript;
+  /** Users the issue script moved from the line into the slot it freed; fed to the metrics. */
+  onRefill: ((eventId: number, n: number) => void) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -32,7 +34,8 @@ export class RedisCouponService implements CouponApi {
 
   private async run(eventId: number, userId: string): Promise<IssueResult> {
     const k = eventKeys(this.prefix, eventId);
-    const [status] = (await this.issueScript(k.meta, k.issuedUsers, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs)) as [IssueResult["status"]];
+    const [status, , refilled] = (await this.issueScript(k.meta, k.issuedUsers, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs)) as [IssueResult["status"], string?, number?];
+    if (refilled) this.onRefill?.(eventId, refilled);
     return { status } as IssueResult;
   }
 

@@ -67,6 +67,7 @@ export class IssuerService {
   private backoffMs = 0;
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, reclaimed: 0, lagMs: 0 };
   onBatch: ((size: number, lagMs: number) => void) | null = null;
+  onDeadLetter: ((eventId: number, reason: string) => void) | null = null;
 
   private readonly ackScript;
 
@@ -278,6 +279,7 @@ export class IssuerService {
       .xdel(k.stream, entry[0])
       .exec();
     this.stats.deadLettered++;
+    this.onDeadLetter?.(eventId, reason);
     console.error(`issuer: dead-lettered entry ${entry[0]} of event ${eventId}: ${reason}`);
   }
 }
