@@ -67,7 +67,6 @@ export async function createApp(config: Config) {
     issuer.onBatch = (rows) => metrics.issuerBatch(rows);
     issuer.onDeadLetter = (_, reason) => metrics.issuerDeadLettered(reason);
   }
-  queue.onAdmitted = metrics.admitted;
 
   // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
   const leases = (["coupon", "queue", "router"] as const).filter((r) => served.has(r)).map((role) => {
@@ -76,7 +75,12 @@ export async function createApp(config: Config) {
     return lease;
   });
   if (events && mysql && served.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
-  if (served.has("queue")) metrics.sources.queue = new Snapshot(queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS));
+  const queueSource = queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS);
+  if (served.has("queue")) metrics.sources.queue = new Snapshot(queueSource.read);
+  queue.onAdmitted = (eventId, n, source) => {
+    metrics.admitted(eventId, n, source);
+    queueSource.wake(eventId);
+  };
   if (has("router")) metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
   // the router counts each enter's outcome for the event it names (refusals that prove no event are left out)
   const door: QueueApi = {

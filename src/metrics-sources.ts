@@ -127,11 +127,12 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
 /**
  * The queue role's view: line length, live slots and the measured admission rate. An event is
  * exported while it has anyone waiting or running (or a non-zero admission rate) and for
- * `retentionMs` after; one with an empty queue is looked at again only every 30 s.
+ * `retentionMs` after. An idle one is looked at again after a pause that doubles up to 30 s (so a
+ * year of past events costs little), and at once after `wake` (this process admitted someone for it).
  */
 export function queueEventSource(redis: RedisClient, prefix: string, listEvents: () => Promise<number[]>, retentionMs: number) {
-  const state = new Map<number, { lastActive: number; restUntil: number }>();
-  return async (): Promise<QueueEventStats[]> => {
+  const state = new Map<number, { lastActive: number; pause: number; restUntil: number }>();
+  const read = async (): Promise<QueueEventStats[]> => {
     const now = Date.now();
     const ids = (await listEvents()).filter((id) => (state.get(id)?.restUntil ?? 0) <= now);
     const rows = await Promise.all(
@@ -139,14 +140,23 @@ export function queueEventSource(redis: RedisClient, prefix: string, listEvents:
         const k = eventKeys(prefix, id);
         const [waiting, running, rate] = await Promise.all([redis.zcard(k.waiting), redis.zcount(k.running, `(${now}`, "+inf"), redis.hget(k.meta, "admitRate")]);
         const admitRate = Number(rate) || 0;
-        const st = state.get(id) ?? { lastActive: 0, restUntil: 0 };
+        const st = state.get(id) ?? { lastActive: 0, pause: 0, restUntil: 0 };
         state.set(id, st);
         if (waiting > 0 || running > 0 || admitRate > 0) st.lastActive = now;
-        st.restUntil = now - st.lastActive > retentionMs ? now + REST_MS : 0;
-        return st.restUntil ? null : { eventId: id, waiting, running, admitRate };
+        const exported = now - st.lastActive <= retentionMs;
+        st.pause = exported ? 0 : Math.min(REST_MS, Math.max(2000, st.pause * 2));
+        st.restUntil = now + st.pause;
+        return exported ? { eventId: id, waiting, running, admitRate } : null;
       }),
     );
     return rows.filter((r) => r !== null);
+  };
+  return {
+    read,
+    wake(eventId: number) {
+      const st = state.get(eventId);
+      if (st) st.restUntil = 0;
+    },
   };
 }
 

@@ -204,9 +204,10 @@ export function createMetrics(opts: MetricsOptions) {
   const waitTime = new PerEvent((collect) => new Histogram({ name: "coupon_queue_wait_seconds", help: "Seconds a user waited in the line, from joining it to admission", labelNames: ["event_id"], buckets: WAIT, registers: only(has("queue")), collect }), retentionMs);
   const doorOutcomes = new PerEvent((collect) => new Counter({ name: "coupon_door_outcomes_total", help: "Enter requests this router answered, by event and outcome (admitted, waiting, sold_out, not_open, already_issued, rate_limited, …)", labelNames: ["event_id", "outcome"], registers: only(has("router")), collect }), retentionMs);
 
-  /** A gauge set from a snapshot at each scrape (only by the lease holder of its role). */
+  /** A gauge set from a snapshot at each scrape, by the lease holder of its role only (others export no sample at all). */
   function snapshotGauge<T>(role: "coupon" | "queue" | "router", name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, rows: T[]) => void) {
-    new Gauge({
+    let filled = false;
+    const gauge = new Gauge({
       name,
       help,
       labelNames,
@@ -214,11 +215,17 @@ export function createMetrics(opts: MetricsOptions) {
       async collect() {
         this.reset();
         const snap = sources[role] as Snapshot<T[]> | null;
-        if (!snap || !sources.exporting[role]!()) return;
-        const rows = await snap.get();
+        const rows = snap && sources.exporting[role]!() ? await snap.get() : null;
+        filled = rows !== null;
         if (rows) fill(this, rows);
       },
     });
+    // prom-client writes 0 for an unlabelled gauge that has no value: a process that does not export it says nothing instead
+    const get = gauge.get.bind(gauge);
+    gauge.get = async () => {
+      const out = await get();
+      return filled ? out : { ...out, values: [] };
+    };
   }
   const byEvent = <T extends { eventId: number }>(pick: (r: T) => number | undefined) => (g: Gauge<string>, rows: T[]) => {
     for (const r of rows) {
