@@ -6,7 +6,8 @@ import { DbLockCouponService, RedisCouponService } from "../modules/coupon/servi
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
-import { IssuerService } from "../modules/issuer/service";
+import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
+import { Reconciler } from "../modules/events/reconcile";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
 import type { QueueApi } from "../modules/queue/model";
@@ -41,10 +42,10 @@ export async function createApp(config: Config) {
   const serveCoupon = has("coupon") || (has("router") && !remoteCoupon);
 
   // what this process serves, whatever its ROLE says (a router without upstreams serves queue and coupon itself)
-  const served = new Set(config.roles);
-  if (serveQueue) served.add("queue");
-  if (serveCoupon) served.add("coupon");
-  const metrics = createMetrics({ roles: served, mysql: serveCoupon || has("issuer") });
+  const servedRoles = new Set(config.roles);
+  if (serveQueue) servedRoles.add("queue");
+  if (serveCoupon) servedRoles.add("coupon");
+  const metrics = createMetrics({ roles: servedRoles, mysql: serveCoupon || has("issuer") });
   scriptTimer.observe = metrics.redisScript;
   queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
@@ -57,26 +58,47 @@ export async function createApp(config: Config) {
 
   const auth = createAuth(config.jwtSecret, config.adminToken);
   const listEvents = () => eventIds(redis, config.keyPrefix);
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix) : null;
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
+  // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
+  // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
+  const issueRedis = serveCoupon && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
+  const reconciler = events && serveCoupon ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
-  const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  const served: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
+  const queueApi: QueueApi = events
+    ? {
+        enter: async (id, user, rpm) => {
+          const r = await served.enter(id, user, rpm);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.enter(id, user, rpm) : r;
+        },
+        poll: async (id, user) => {
+          const r = await served.poll(id, user);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.poll(id, user) : r;
+        },
+        leave: (id, user) => served.leave(id, user),
+      }
+    : served;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer) {
     issuer.onBatch = (rows) => metrics.issuerBatch(rows);
-    issuer.onDeadLetter = (_, reason) => metrics.issuerDeadLettered(reason);
+    issuer.onDeadLetter = (reason) => {
+      metrics.issuerDeadLettered(reason);
+      if (reason === OVER_STOCK) console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
+    };
   }
 
   // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
-  const leases = (["coupon", "queue", "router"] as const).filter((r) => served.has(r)).map((role) => {
+  const leases = (["coupon", "queue", "router"] as const).filter((r) => servedRoles.has(r)).map((role) => {
     const lease = new ExportLease(redis, `${config.keyPrefix}:metrics:exporter:${role}`);
     metrics.sources.exporting[role] = () => lease.held;
     return lease;
   });
-  if (events && mysql && served.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
+  if (events && mysql && servedRoles.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
   const queueSource = queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS);
-  if (served.has("queue")) metrics.sources.queue = new Snapshot(queueSource.read);
+  if (servedRoles.has("queue")) metrics.sources.queue = new Snapshot(queueSource.read);
   queue.onAdmitted = (eventId, n, source) => {
     metrics.admitted(eventId, n, source);
     queueSource.wake(eventId);
@@ -147,7 +169,10 @@ export async function createApp(config: Config) {
             checks.mysql = String((e as Error).message);
           }
         }
-        const ok = Object.values(checks).every((v) => v === "ok");
+        // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
+        const failed = reconciler ? [...reconciler.failures.keys()] : [];
+        if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
+        const ok = checks.redis === "ok" && (checks.mysql ?? "ok") === "ok";
         if (!ok) set.status = 503;
         return ok ? { status: "ready", checks } : { error: "not_ready", message: JSON.stringify(checks) };
       },
@@ -166,7 +191,7 @@ export async function createApp(config: Config) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs);
+        : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
     if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
@@ -184,6 +209,8 @@ export async function createApp(config: Config) {
   return {
     app,
     redis,
+    issueRedis,
+    reconciler,
     mysql,
     queue,
     scheduler,
@@ -191,12 +218,9 @@ export async function createApp(config: Config) {
     events,
     metrics,
     async start(port = config.port) {
-      if (events) {
-        await events.loadAll();
-        // a Redis that comes back empty (restart without AOF, failover to an empty replica) gets every
-        // event rebuilt from MySQL before it can sell stock that is already gone
-        redis.on("ready", () => void events.loadAll().catch((e) => console.error(`reload after reconnect failed: ${e.message}`)));
-      }
+      // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
+      // and the streams before this process sells again
+      await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
       await Promise.all(leases.map((l) => l.start()));
@@ -210,9 +234,11 @@ export async function createApp(config: Config) {
       meter.stop();
       stopPings();
       await Promise.all(leases.map((l) => l.stop()));
+      reconciler?.stop();
       await issuer?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
+      issueRedis?.disconnect();
     },
   };
 }

@@ -29,7 +29,12 @@ describe("configuration", () => {
     fails({ ISSUE_STRATEGY: "optimistic" }, /ISSUE_STRATEGY/);
     fails({ REDIS_CLUSTER_NODES: "a:1,b" }, /REDIS_CLUSTER_NODES/);
     fails({ QUEUE_URL: "ftp://q" }, /QUEUE_URL must use/);
-    fails({ QUEUE_MAX_POLL_MS: "20000" }, /at most half of QUEUE_WAITER_TIMEOUT_MS/);
+    fails({ QUEUE_MAX_POLL_MS: "70000" }, /at most half of QUEUE_WAITER_TIMEOUT_MS/);
+    // a slot expiry past any representable date answered 500 while granting the slot
+    fails({ QUEUE_SLOT_TTL_MS: "9e15" }, /QUEUE_SLOT_TTL_MS must be an integer in 1000\.\.86400000/);
+    fails({ QUEUE_WAITER_TIMEOUT_MS: "99999999999" }, /QUEUE_WAITER_TIMEOUT_MS must be an integer/);
+    fails({ WEBHOOK_SECRET: "short" }, /WEBHOOK_SECRET must be at least 16/);
+    fails({ RECONCILE_FENCE_MS: "-5" }, /RECONCILE_FENCE_MS must be an integer/);
   });
   test("role lists select modules", () => {
     expect([...loadConfig({ ...base, ROLE: "router, issuer" }).roles]).toEqual(["router", "issuer"]);

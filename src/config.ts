@@ -45,6 +45,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!jwtSecret) throw new ConfigError("AUTH_JWT_SECRET is required (or set NODE_ENV=development)");
   if (jwtSecret.length < 16) throw new ConfigError("AUTH_JWT_SECRET must be at least 16 characters");
 
+  const webhookSecret = env.WEBHOOK_SECRET || undefined;
+  if (webhookSecret !== undefined && webhookSecret.length < 16) throw new ConfigError("WEBHOOK_SECRET must be at least 16 characters");
+
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
 
@@ -57,7 +60,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
 
-  const waiterTimeoutMs = int(env, "QUEUE_WAITER_TIMEOUT_MS", 30_000, 1000);
+  // a phone that loses its signal for a minute keeps its place (Cloudflare's waiting room holds 5 minutes)
+  const waiterTimeoutMs = int(env, "QUEUE_WAITER_TIMEOUT_MS", 120_000, 1000, 3_600_000);
   const maxPollMs = int(env, "QUEUE_MAX_POLL_MS", Math.max(100, Math.min(5000, Math.floor(waiterTimeoutMs / 3))), 100);
   const minPollMs = int(env, "QUEUE_MIN_POLL_MS", Math.min(300, maxPollMs), 50);
   // a waiter told to come back later than the timeout would be dropped for obeying
@@ -75,6 +79,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: url(env, "DATABASE_URL", "mysql://root@127.0.0.1:3306/coupon", ["mysql:"])!,
     adminToken,
     jwtSecret,
+    webhookSecret,
     queueUrl: url(env, "QUEUE_URL", undefined, ["http:", "https:"]),
     couponUrl: url(env, "COUPON_URL", undefined, ["http:", "https:"]),
     issueStrategy: strategy as "redis" | "db-lock",
@@ -82,7 +87,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10 * 1024 * 1024),
     queue: {
       // How long an admitted user may hold a running slot without issuing.
-      slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000),
+      // bounded: a slot must expire within a day, and the expiry must stay a representable date
+      slotTtlMs: int(env, "QUEUE_SLOT_TTL_MS", 120_000, 1000, 86_400_000),
       // A waiter who has not polled for this long is dropped from the line.
       waiterTimeoutMs,
       schedulerCron: env.QUEUE_SCHEDULER_CRON || "* * * * * *",
@@ -99,6 +105,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
       limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
       trustProxy: env.TRUST_PROXY === "on",
+    },
+    reconcile: {
+      // after a reconciliation that found lost writes, sales of the event wait this long so that
+      // issuances read from the old Redis state before the loss are persisted (adopted) first
+      fenceMs: int(env, "RECONCILE_FENCE_MS", 3000, 0, 60_000),
     },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.

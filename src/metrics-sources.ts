@@ -1,20 +1,18 @@
 // What each role reads for its per-event metrics, cached by a Snapshot in src/metrics.ts. Nothing
 // here runs per request, and nothing runs per scrape either: a snapshot is read at most every few
 // seconds, whatever the number of scrapers.
-import { count, inArray } from "drizzle-orm";
+import { inArray } from "drizzle-orm";
 import { eventStatus } from "../modules/events/model";
 import type { EventService } from "../modules/events/service";
 import { entryFields, GROUP, pendingCount, type Entry } from "../modules/issuer/service";
 import type { RateMeter } from "../modules/router/rate";
 import type { Mysql } from "./db";
-import { couponIssues } from "./db/schema";
+import { couponEvents } from "./db/schema";
 import { DEAD_REASONS, deadReason, type CouponEventStats, type DeadReason, type Metrics, type QueueEventStats, type RouterEventStats } from "./metrics";
 import { eventKeys, type RedisClient } from "./redis";
 
 // an event that is not exported (ended long ago, or idle) is looked at again only this often
 const REST_MS = 30_000;
-// persisted rows are recounted when the event's numbers moved, else at most this often
-const RECOUNT_MS = 60_000;
 
 const entryTime = (id: string) => Number(id.split("-")[0]);
 
@@ -54,13 +52,14 @@ async function deadByReason(redis: RedisClient, stream: string): Promise<Record<
   }
 }
 
-type CouponState = { endedAt: number | null; restUntil: number; counted: string; countedAt: number; persisted: number; deadLen: number; dead: Record<DeadReason, number> };
+type CouponState = { endedAt: number | null; restUntil: number; deadLen: number; dead: Record<DeadReason, number> };
 
 /**
  * The coupon role's view of every event: settings and status from the Redis meta, pending and dead
- * letters from the streams, persisted rows from one grouped MySQL COUNT for the events whose numbers
- * moved. An event that ended (closed, cancelled, or sold out with nothing pending) more than
- * `retentionMs` ago is left out; its end is when it closed or its last issuance, whichever is later.
+ * letters from the streams, persisted rows from the events' `persisted` counters (one primary-key
+ * read for all of them; the issuer keeps the counter in the transaction that inserts the rows).
+ * An event that ended (closed, cancelled, or sold out with nothing pending) more than `retentionMs`
+ * ago is left out; its end is when it closed or its last issuance, whichever is later.
  */
 export function couponEventSource(redis: RedisClient, mysql: Mysql, events: EventService, prefix: string, retentionMs: number) {
   const state = new Map<number, CouponState>();
@@ -74,7 +73,7 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
         const meta = await events.readMeta(id);
         if (!meta) return null;
         const k = eventKeys(prefix, id);
-        const st = state.get(id) ?? { endedAt: null, restUntil: 0, counted: "", countedAt: 0, persisted: 0, deadLen: -1, dead: { over_stock: 0, entry_fault: 0 } };
+        const st = state.get(id) ?? { endedAt: null, restUntil: 0, deadLen: -1, dead: { over_stock: 0, entry_fault: 0 } };
         state.set(id, st);
         const status = eventStatus(meta, now);
         const [pending, deadLen] = await Promise.all([pendingCount(redis, k.stream), redis.xlen(k.dead)]);
@@ -86,41 +85,27 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
         if (deadLen !== st.deadLen) [st.dead, st.deadLen] = [await deadByReason(redis, k.dead), deadLen];
         const remaining = Math.max(0, meta.remaining);
         return {
-          st,
-          row: {
-            eventId: id,
-            status,
-            stock: meta.stock,
-            remaining,
-            issued: meta.stock - remaining,
-            persisted: 0,
-            pending,
-            dead: { ...st.dead },
-            oldestPendingAt: pending > 0 ? await oldestPending(redis, k.stream) : null,
-            trafficRpm: meta.trafficRpm,
-            runningCapacity: meta.runningCapacity,
-            admitPerSecond: meta.admitPerSecond,
-            maxWaiting: (meta as { maxWaiting?: number }).maxWaiting,
-          } satisfies CouponEventStats,
-        };
+          eventId: id,
+          status,
+          stock: meta.stock,
+          remaining,
+          issued: meta.stock - remaining,
+          persisted: 0,
+          pending,
+          dead: { ...st.dead },
+          oldestPendingAt: pending > 0 ? await oldestPending(redis, k.stream) : null,
+          trafficRpm: meta.trafficRpm,
+          runningCapacity: meta.runningCapacity,
+          admitPerSecond: meta.admitPerSecond,
+          maxWaiting: meta.maxWaiting,
+        } satisfies CouponEventStats;
       }),
     );
     const live = read.filter((r) => r !== null);
-    const stale = live.filter(({ st, row }) => st.counted !== `${row.issued}:${row.pending}:${st.deadLen}` || now - st.countedAt > RECOUNT_MS);
-    if (stale.length) {
-      const counts = await mysql.db
-        .select({ id: couponIssues.eventId, n: count() })
-        .from(couponIssues)
-        .where(inArray(couponIssues.eventId, stale.map((r) => r.row.eventId)))
-        .groupBy(couponIssues.eventId);
-      const byId = new Map(counts.map((c) => [c.id, Number(c.n)]));
-      for (const { st, row } of stale) {
-        st.persisted = byId.get(row.eventId) ?? 0;
-        st.counted = `${row.issued}:${row.pending}:${st.deadLen}`;
-        st.countedAt = now;
-      }
-    }
-    return live.map(({ st, row }) => ({ ...row, persisted: st.persisted }));
+    if (!live.length) return [];
+    const rows = await mysql.db.select({ id: couponEvents.id, persisted: couponEvents.persisted }).from(couponEvents).where(inArray(couponEvents.id, live.map((r) => r.eventId)));
+    const persisted = new Map(rows.map((r) => [r.id, r.persisted]));
+    return live.map((r) => ({ ...r, persisted: persisted.get(r.eventId) ?? 0 }));
   };
 }
 

@@ -33,7 +33,7 @@ export type CouponEventStats = {
   trafficRpm: number;
   runningCapacity: number;
   admitPerSecond: number;
-  maxWaiting?: number;
+  maxWaiting: number;
 };
 /** Per-event state read by the queue role. */
 export type QueueEventStats = { eventId: number; waiting: number; running: number; admitRate: number };
@@ -243,7 +243,7 @@ export function createMetrics(opts: MetricsOptions) {
   coupon("coupon_event_traffic_threshold_per_minute", "Setting trafficRpm: at this many requests per minute new users go to the waiting room", (r) => r.trafficRpm);
   coupon("coupon_event_running_capacity", "Setting runningCapacity: most users holding a running slot at once", (r) => r.runningCapacity);
   coupon("coupon_event_admit_limit_per_second", "Setting admitPerSecond: most users admitted from the line per second", (r) => r.admitPerSecond);
-  coupon("coupon_event_max_waiting", "Setting maxWaiting: most users in the line (0 = unlimited); only for events that have it", (r) => r.maxWaiting);
+  coupon("coupon_event_max_waiting", "Setting maxWaiting: most users in the line (0 = unlimited)", (r) => r.maxWaiting);
   snapshotGauge<CouponEventStats>("coupon", "coupon_event_dead_letters", "Issuances in the event's dead-letter stream (not replayed), by reason (over_stock, entry_fault)", ["event_id", "reason"], (g, rows) => {
     for (const r of rows) for (const reason of DEAD_REASONS) g.set({ event_id: String(r.eventId), reason }, r.dead[reason]);
   });

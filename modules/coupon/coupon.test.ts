@@ -46,6 +46,12 @@ describe("issuance race", () => {
     const inv = await checkInvariants(db, id, 500, winners.map((w) => w.u));
     console.log("race invariants:", { ...inv, lost: inv.lost.length, phantom: inv.phantom.length });
     expect(inv).toEqual({ rows: 500, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+    // the 201, the stream entry and the row carry one code per winner, all different
+    const [rows] = (await db.query("SELECT user_id, code FROM coupon_issues WHERE event_id = ?", [id])) as [{ user_id: string; code: string }[], unknown];
+    const replied = new Map(winners.map((w) => [w.u, w.body.code as string]));
+    expect(new Set(replied.values()).size).toBe(500);
+    for (const r of rows) expect(r.code).toBe(replied.get(r.user_id)!);
+    for (const code of replied.values()) expect(code).toMatch(/^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/);
     const st = (await s.api.stats(id)).body;
     expect(st).toMatchObject({ stock: 500, remaining: 0, issued: 500, persisted: 500, pending: 0, dead: 0, status: "sold_out" });
   });
@@ -63,8 +69,8 @@ describe("issuance race", () => {
     const inv = await checkInvariants(db, id, 5000, winners.map((w) => w.u));
     expect(inv).toEqual({ rows: 1000, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
     const coupon = await s.api.coupon(id, users[0]!);
-    expect(coupon.body).toEqual({ issued: true, persisted: true });
-    expect((await s.api.coupon(id, "never-came")).body).toEqual({ issued: false, persisted: false });
+    expect(coupon.body).toEqual({ issued: true, persisted: true, code: winners.find((w) => w.u === users[0])!.body.code, redeemedAt: null });
+    expect((await s.api.coupon(id, "never-came")).body).toEqual({ issued: false, persisted: false, code: null, redeemedAt: null });
   });
 
   test("a user who never entered cannot issue, and no stock is taken", async () => {
@@ -103,7 +109,7 @@ describe("the db-lock baseline (ISSUE_STRATEGY=db-lock)", () => {
       expect(await checkInvariants(db, id, 100, winners)).toEqual({ rows: 100, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
       expect((await lock.api.stats(id)).body).toMatchObject({ remaining: 0, issued: 100, persisted: 100, pending: 0, status: "sold_out" });
       expect((await lock.api.issue(id, "lock-never-entered")).body.error).toBe("sold_out");
-      expect((await lock.api.coupon(id, winners[0]!)).body).toEqual({ issued: true, persisted: true });
+      expect((await lock.api.coupon(id, winners[0]!)).body).toEqual({ issued: true, persisted: true, code: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/), redeemedAt: null });
     } finally {
       await stopServer(lock);
     }

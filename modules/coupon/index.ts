@@ -19,11 +19,11 @@ export const couponModule = (coupons: CouponApi, auth: Auth) =>
           throw refusal(r.status);
         }
         set.status = 201;
-        return { status: "issued" as const, eventId: id, userId: user };
+        return { status: "issued" as const, eventId: id, userId: user, code: r.code };
       },
       {
         params: EventIdParams,
-        response: { 201: Issued, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
+        response: { 201: Issued, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, 503: ErrorReply },
         detail: { ...doc, summary: "Issue the coupon: admission, stock and one-per-user decided atomically; 201 is a promise the row will exist" },
       },
     )
@@ -36,6 +36,6 @@ export const couponModule = (coupons: CouponApi, auth: Auth) =>
       {
         params: EventIdParams,
         response: { 200: CouponState, 401: ErrorReply, 404: ErrorReply },
-        detail: { ...doc, summary: "Whether you were issued this event's coupon, and whether its row is persisted" },
+        detail: { ...doc, summary: "Your coupon for this event: whether it was issued, whether its row is persisted, its code and whether it was redeemed" },
       },
     );

@@ -1,13 +1,15 @@
 --[[
-  Issues one coupon, atomically: the event is open, the user holds a live running slot, has not
+  Issues one coupon, atomically: the event is open (or paused: users already admitted may still
+  take their coupon), not fenced by a reconciliation, the user holds a live running slot, has not
   been issued before, and stock is left (numbers compared as numbers). Then it takes one unit,
-  records the user, frees the slot, and appends the issuance to the event's stream in the same
-  script, so a 201 and its stream entry can never disagree. The freed slot goes at once to the
-  head of the waiting line (within the per-second admission budget).
+  records the user with the code, frees the slot, and appends the issuance to the event's stream in
+  the same script, so a 201, its code and its stream entry can never disagree. The entry carries
+  the event's epoch, so the issuer can tell issuances made before a reconciliation. The freed slot
+  goes at once to the head of the waiting line (within the per-second admission budget).
 
   Input:
     KEYS[1] event meta hash
-    KEYS[2] set of users already issued
+    KEYS[2] issued users (hash: user -> code)
     KEYS[3] running slots
     KEYS[4] issuance stream (consumed by the issuer)
     KEYS[5] waiting line
@@ -17,9 +19,11 @@
     ARGV[2] now (ms)
     ARGV[3] event id
     ARGV[4] running slot ttl (ms)
+    ARGV[5] coupon code (made by the caller, unique and unguessable)
 
   Output:
     {'issued', streamEntryId, admitted}   admitted: users moved from the line into the freed slot
+    {'reconciling', fenceUntilMs}   the event's state was just rebuilt; sales resume at fenceUntil
     {'event_not_found'} | {'not_open'} | {'already_issued'} | {'sold_out'} | {'not_admitted'}
 ]]
 --@include "../events/lua/event"
@@ -29,8 +33,8 @@ local user, now = ARGV[1], tonumber(ARGV[2])
 local ev = readEvent(KEYS[1])
 if not ev then return {'event_not_found'} end
 local status = eventStatus(ev, now)
-if status == 'scheduled' or status == 'closed' then return {'not_open'} end
-if redis.call('SISMEMBER', KEYS[2], user) == 1 then
+if status == 'scheduled' or status == 'closed' or status == 'cancelled' then return {'not_open'} end
+if redis.call('HEXISTS', KEYS[2], user) == 1 then
   redis.call('ZREM', KEYS[3], user)
   return {'already_issued'}
 end
@@ -40,12 +44,13 @@ if ev.remaining <= 0 then
 end
 local slot = tonumber(redis.call('ZSCORE', KEYS[3], user))
 if not slot or slot <= now then return {'not_admitted'} end
+if ev.fenceUntil > now then return {'reconciling', ev.fenceUntil} end
 
 redis.call('HINCRBY', KEYS[1], 'remaining', -1)
-redis.call('SADD', KEYS[2], user)
+redis.call('HSET', KEYS[2], user, ARGV[5])
 redis.call('ZREM', KEYS[3], user)
-local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2])
+local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2], 'c', ARGV[5], 'ep', ev.epoch)
 ev.remaining = ev.remaining - 1
 local admitted = 0
-if ev.remaining > 0 then admitted = admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
+if ev.remaining > 0 and status == 'open' then admitted = admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
 return {'issued', id, admitted}

@@ -1,17 +1,26 @@
 import { t } from "elysia";
 
-export const Issued = t.Object({ status: t.Literal("issued"), eventId: t.Integer(), userId: t.String() });
+export const Issued = t.Object({
+  status: t.Literal("issued"),
+  eventId: t.Integer(),
+  userId: t.String(),
+  code: t.String({ description: "the coupon code: unique, unguessable, the user's to redeem" }),
+});
 export const CouponState = t.Object({
   issued: t.Boolean({ description: "the coupon was promised (201)" }),
   persisted: t.Boolean({ description: "its row is in MySQL" }),
+  code: t.Union([t.String(), t.Null()]),
+  redeemedAt: t.Union([t.String(), t.Null()]),
 });
 
 export type IssueResult =
-  | { status: "issued" }
+  | { status: "issued"; code: string }
   | { status: "event_not_found" | "not_open" | "already_issued" | "sold_out" | "not_admitted" };
+
+export type CouponState = { issued: boolean; persisted: boolean; code: string | null; redeemedAt: string | null };
 
 /** The business API the router forwards to; in process or over HTTP. */
 export interface CouponApi {
   issue(eventId: number, userId: string): Promise<IssueResult>;
-  coupon(eventId: number, userId: string): Promise<{ issued: boolean; persisted: boolean }>;
+  coupon(eventId: number, userId: string): Promise<CouponState>;
 }

@@ -1,10 +1,18 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
+import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventStatus } from "../events/model";
-import { notFound, type EventService } from "../events/service";
-import type { CouponApi, IssueResult } from "./model";
+import { metaFromRow, notFound, type EventService } from "../events/service";
+import { newCode } from "./code";
+import type { CouponApi, CouponState, IssueResult } from "./model";
+
+/** Waits until the event's Redis state may be trusted by this process (see modules/events/reconcile.ts). */
+export type ReconcileGate = (eventId: number) => Promise<void>;
+
+// a fence lasts RECONCILE_FENCE_MS; a request waits out at most this much of it before it is told to retry
+const MAX_FENCE_WAIT_MS = 5000;
 
 /**
  * The fast path: stock, one-per-user and admission decided together in one Lua script; the issuance
@@ -15,94 +23,125 @@ export class RedisCouponService implements CouponApi {
   /** Users the issue script moved from the line into the slot it freed; fed to the metrics. */
   onRefill: ((eventId: number, n: number) => void) | null = null;
 
+  /**
+   * `issueRedis` is a strict client (src/redis.ts): a command is sent only while connected and never
+   * re-sent after a reconnect, so the script cannot run against a Redis that came back stale before
+   * `gate` has had it reconciled.
+   */
   constructor(
     private readonly redis: RedisClient,
+    issueRedis: RedisClient,
     private readonly mysql: Mysql,
     private readonly events: EventService,
     private readonly prefix: string,
     private readonly slotTtlMs: number,
+    private readonly gate: ReconcileGate,
   ) {
-    this.issueScript = runScript(redis, "issue");
+    this.issueScript = runScript(issueRedis, "issue");
   }
 
   async issue(eventId: number, userId: string): Promise<IssueResult> {
-    let r = await this.run(eventId, userId);
+    await this.gate(eventId);
+    // made before the script runs: the 201, the stream entry and the MySQL row carry this very code
+    const code = newCode();
+    let r = await this.run(eventId, userId, code);
     // Redis may have lost the event (restart without AOF): rebuild it from MySQL once, then decide.
-    if (r.status === "event_not_found" && (await this.events.ensureLoaded(eventId))) r = await this.run(eventId, userId);
-    return r;
+    if (r[0] === "event_not_found" && (await this.events.ensureLoaded(eventId))) r = await this.run(eventId, userId, code);
+    // just reconciled after a loss: sales wait for issuances made before it to be counted
+    for (const end = Date.now() + MAX_FENCE_WAIT_MS; r[0] === "reconciling" && Date.now() < end; ) {
+      await Bun.sleep(Math.max(1, Math.min(end, Number(r[1])) - Date.now()));
+      r = await this.run(eventId, userId, code);
+    }
+    if (r[0] === "reconciling") throw new ApiError(503, "unavailable", "the event is being reconciled after a Redis failure; nothing was issued, try again shortly");
+    if (r[0] === "issued") return { status: "issued", code };
+    return { status: r[0] } as IssueResult;
   }
 
-  private async run(eventId: number, userId: string): Promise<IssueResult> {
+  private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
-    const [status, , refilled] = (await this.issueScript(k.meta, k.issuedUsers, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs)) as [IssueResult["status"], string?, number?];
-    if (refilled) this.onRefill?.(eventId, refilled);
-    return { status } as IssueResult;
+    try {
+      const r = (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?, number?];
+      if (r[2]) this.onRefill?.(eventId, r[2]);
+      return r;
+    } catch (e) {
+      const msg = String((e as Error)?.message);
+      // never written to Redis: nothing happened, the caller may simply retry
+      if (/enableOfflineQueue|isn't writeable/.test(msg)) throw new ApiError(503, "unavailable", "Redis is unavailable; nothing was issued, try again shortly");
+      // written, but the connection dropped before the reply: the script may have run
+      if (/Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT/.test(msg)) throw new ApiError(504, "outcome_unknown", "the connection to Redis dropped during the issue; GET /api/events/:id/coupon tells whether it went through");
+      throw e;
+    }
   }
 
-  async coupon(eventId: number, userId: string) {
+  async coupon(eventId: number, userId: string): Promise<CouponState> {
     if (!(await this.events.ensureLoaded(eventId))) throw notFound();
-    const [issued, persisted] = await Promise.all([this.redis.sismember(eventKeys(this.prefix, eventId).issuedUsers, userId), rowExists(this.mysql, eventId, userId)]);
-    return { issued: issued === 1 || persisted, persisted };
+    const [promised, row] = await Promise.all([this.redis.hget(eventKeys(this.prefix, eventId).issued, userId), issueRow(this.mysql, eventId, userId)]);
+    return {
+      issued: promised !== null || !!row,
+      persisted: !!row,
+      code: row?.code ?? (promised || null),
+      redeemedAt: row?.redeemedAt?.toISOString() ?? null,
+    };
   }
 }
 
-async function rowExists(mysql: Mysql, eventId: number, userId: string) {
-  const rows = await mysql.db
-    .select({ one: sql`1` })
+async function issueRow(mysql: Mysql, eventId: number, userId: string) {
+  const [row] = await mysql.db
+    .select({ code: couponIssues.code, redeemedAt: couponIssues.redeemedAt })
     .from(couponIssues)
     .where(and(eq(couponIssues.eventId, eventId), eq(couponIssues.userId, userId)))
     .limit(1);
-  return rows.length > 0;
+  return row;
 }
 
 /**
  * The baseline this project replaces, implemented honestly: one MySQL transaction that locks the
- * event row (`SELECT … FOR UPDATE`), checks for a duplicate, inserts and decrements stock. Every
- * issuance of an event serialises on that row lock. The running slot still lives in Redis, and the
- * Redis view (remaining, issued users) is refreshed after commit so enter/poll stay truthful.
+ * event row (`SELECT … FOR UPDATE`), checks for a duplicate, inserts and counts the row against
+ * stock. Every issuance of an event serialises on that row lock. The running slot still lives in
+ * Redis, and the Redis view (remaining, issued users) is refreshed after commit so enter/poll stay truthful.
  */
 export class DbLockCouponService implements CouponApi {
+  private readonly recordScript;
+
   constructor(
     private readonly redis: RedisClient,
     private readonly mysql: Mysql,
     private readonly events: EventService,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.recordScript = runScript(redis, "dbLockIssued");
+  }
 
   async issue(eventId: number, userId: string): Promise<IssueResult> {
     const k = eventKeys(this.prefix, eventId);
-    const meta = await this.events.ensureLoaded(eventId);
-    if (!meta) return { status: "event_not_found" };
+    if (!(await this.events.ensureLoaded(eventId))) return { status: "event_not_found" };
     const slot = Number(await this.redis.zscore(k.running, userId));
     const admitted = slot > Date.now();
+    const code = newCode();
     const result = await this.mysql.db.transaction(async (tx) => {
       const [ev] = await tx.select().from(couponEvents).where(eq(couponEvents.id, eventId)).for("update");
       if (!ev) return { status: "event_not_found" } as const;
-      const s = eventStatus({ ...meta, closed: ev.closed, remaining: ev.remaining, endsAt: ev.endsAt?.getTime() ?? 0 });
-      if (s === "scheduled" || s === "closed") return { status: "not_open" } as const;
+      const s = eventStatus(metaFromRow(ev, ev.stock - ev.persisted));
+      if (s === "scheduled" || s === "closed" || s === "cancelled") return { status: "not_open" } as const;
       const dup = await tx
         .select({ one: sql`1` })
         .from(couponIssues)
         .where(and(eq(couponIssues.eventId, eventId), eq(couponIssues.userId, userId)));
       if (dup.length) return { status: "already_issued" } as const;
-      if (ev.remaining <= 0) return { status: "sold_out" } as const;
+      if (ev.persisted >= ev.stock) return { status: "sold_out" } as const;
       if (!admitted) return { status: "not_admitted" } as const;
-      await tx.insert(couponIssues).values({ eventId, userId, issuedAt: new Date() });
-      await tx.update(couponEvents).set({ remaining: sql`${couponEvents.remaining} - 1` }).where(eq(couponEvents.id, eventId));
-      return { status: "issued" } as const;
+      await tx.insert(couponIssues).values({ eventId, userId, code, issuedAt: new Date() });
+      await tx.update(couponEvents).set({ persisted: sql`${couponEvents.persisted} + 1` }).where(eq(couponEvents.id, eventId));
+      return { status: "issued", code } as const;
     });
-    if (result.status === "issued") {
-      // decrement, not set: concurrent commits reach Redis in any order
-      await this.redis.multi().zrem(k.running, userId).sadd(k.issuedUsers, userId).hincrby(k.meta, "remaining", -1).exec();
-      return { status: "issued" };
-    }
-    if (result.status === "already_issued" || result.status === "sold_out") await this.redis.zrem(k.running, userId);
+    if (result.status === "issued") await this.recordScript(k.meta, k.issued, k.running, userId, code);
+    else if (result.status === "already_issued" || result.status === "sold_out") await this.redis.zrem(k.running, userId);
     return result;
   }
 
-  async coupon(eventId: number, userId: string) {
+  async coupon(eventId: number, userId: string): Promise<CouponState> {
     if (!(await this.events.ensureLoaded(eventId))) throw notFound();
-    const persisted = await rowExists(this.mysql, eventId, userId);
-    return { issued: persisted, persisted };
+    const row = await issueRow(this.mysql, eventId, userId);
+    return { issued: !!row, persisted: !!row, code: row?.code ?? null, redeemedAt: row?.redeemedAt?.toISOString() ?? null };
   }
 }

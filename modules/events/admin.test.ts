@@ -45,7 +45,7 @@ async function snapshot() {
     events: await s.redis.smembers(globalKeys(s.prefix).events).then((m) => m.sort()),
     // admitRate is the scheduler's measurement, refreshed by its cron tick, not state a request changes
     meta: await s.redis.hgetall(k.meta).then(({ admitRate: _, ...rest }) => rest),
-    issuedUsers: await s.redis.smembers(k.issuedUsers).then((m) => m.sort()),
+    issued: await s.redis.hgetall(k.issued),
     running: await s.redis.zrange(k.running, "0", "-1"),
     waiting: await s.redis.zrange(k.waiting, "0", "-1"),
     stats: { ...stats, admitRate: undefined },
@@ -78,7 +78,7 @@ describe("admin API and event view", () => {
     expect(r.status).toBe(201);
     const id = r.body.id;
     expect(Number.isSafeInteger(id) && id > 0).toBe(true);
-    expect(r.body).toEqual({ id, name: "shape", stock: 3, trafficRpm: 1000, runningCapacity: 7, admitPerSecond: 2, startsAt, endsAt, status: "open" });
+    expect(r.body).toEqual({ id, name: "shape", stock: 3, trafficRpm: 1000, runningCapacity: 7, admitPerSecond: 2, startsAt, endsAt, queueOpensAt: null, maxWaiting: 0, couponValidUntil: null, webhookUrl: null, status: "open" });
 
     // admitPerSecond defaults to runningCapacity; no endsAt is null
     const d = await s.api.createEvent({ name: "defaults", stock: 1, trafficRpm: 0, runningCapacity: 4 });
@@ -91,7 +91,7 @@ describe("admin API and event view", () => {
     for (const f of ["trafficRpm", "runningCapacity", "admitPerSecond", "startsAt", "endsAt"]) expect(st.body[f]).toEqual(r.body[f]);
 
     const pub = await s.api.call("GET", `/api/events/${id}`);
-    expect(pub).toEqual({ status: 200, body: { id, name: "shape", stock: 3, remaining: 3, status: "open", startsAt, endsAt } });
+    expect(pub).toEqual({ status: 200, body: { id, name: "shape", stock: 3, remaining: 3, status: "open", startsAt, endsAt, queueOpensAt: null, serverTime: expect.any(String) } });
 
     // the numbers move as coupons are issued, and the status follows
     for (const u of ["a", "b", "c"]) {
@@ -308,7 +308,7 @@ describe("admin API and event view", () => {
         expectError(r, 401, "unauthorized");
       }
     // the same routes answer a good token (so the 401s above are about the token)
-    expect((await s.api.coupon(ev, "holder")).body).toEqual({ issued: true, persisted: true });
+    expect((await s.api.coupon(ev, "holder")).body).toEqual({ issued: true, persisted: true, code: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/), redeemedAt: null });
     expect(await snapshot()).toEqual(before);
   });
 

@@ -45,12 +45,12 @@ export const eventsModule = (events: EventService) =>
       "/admin/events/:id/restore",
       async ({ params }) => {
         const id = eventId(params.id);
-        await events.restore(id);
+        if (!(await events.reconcile(id))) throw notFound();
         return events.stats(id);
       },
       {
         params: EventIdParams,
         response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-        detail: { ...adminDoc, summary: "Rebuild (or repair) the event's Redis state from MySQL and its streams: never raises remaining stock" },
+        detail: { ...adminDoc, summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
       },
     );

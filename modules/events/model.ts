@@ -4,11 +4,12 @@ import { ApiError } from "../../src/http";
 // Elysia's t.Integer also accepts numeric strings ("10"); the API takes JSON numbers only.
 const Int = (opts: { minimum?: number; maximum?: number; description?: string } = {}) => t.Number({ multipleOf: 1, ...opts });
 
-export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("sold_out"), t.Literal("closed")]);
-export type EventStatus = "scheduled" | "open" | "sold_out" | "closed";
+export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("sold_out"), t.Literal("closed"), t.Literal("cancelled")]);
+export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed" | "cancelled";
 
-const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time", examples: ["2026-12-01T12:00:00Z"] });
+const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
 
 export const CreateEventBody = t.Object(
   {
@@ -19,6 +20,10 @@ export const CreateEventBody = t.Object(
     admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
     startsAt: t.Optional(IsoDate),
     endsAt: t.Optional(NullableIsoDate),
+    queueOpensAt: t.Optional(NullableIsoDate),
+    maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
+    couponValidUntil: t.Optional(NullableIsoDate),
+    webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
   },
   { additionalProperties: false },
 );
@@ -28,7 +33,10 @@ export const PatchEventBody = t.Object(
     trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
     runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
     admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
+    maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000 })),
     endsAt: t.Optional(NullableIsoDate),
+    couponValidUntil: t.Optional(NullableIsoDate),
+    webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -36,6 +44,7 @@ export const PatchEventBody = t.Object(
 // Any string: `parseEventId` decides, so every garbage id is the same 404 on every route.
 export const EventIdParams = t.Object({ id: t.String() });
 
+const NullableString = t.Union([t.String(), t.Null()]);
 const Config = {
   id: t.Integer(),
   name: t.String(),
@@ -44,7 +53,11 @@ const Config = {
   runningCapacity: t.Integer(),
   admitPerSecond: t.Integer(),
   startsAt: t.String(),
-  endsAt: t.Union([t.String(), t.Null()]),
+  endsAt: NullableString,
+  queueOpensAt: NullableString,
+  maxWaiting: t.Integer({ description: "0 = unlimited" }),
+  couponValidUntil: NullableString,
+  webhookUrl: NullableString,
   status: EventStatus,
 };
 export const AdminEvent = t.Object(Config);
@@ -58,6 +71,7 @@ export const EventStats = t.Object({
   waiting: t.Integer(),
   running: t.Integer(),
   admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s)" }),
+  reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),
 });
 export const PublicEvent = t.Object({
   id: t.Integer(),
@@ -66,11 +80,16 @@ export const PublicEvent = t.Object({
   remaining: t.Integer(),
   status: EventStatus,
   startsAt: t.String(),
-  endsAt: t.Union([t.String(), t.Null()]),
+  endsAt: NullableString,
+  queueOpensAt: NullableString,
+  serverTime: t.String({ description: "the server's clock, for countdowns" }),
 });
 export const ErrorReply = t.Object({ error: t.String(), message: t.String() });
 
-/** The event as kept in its Redis meta hash (times in ms since epoch; endsAt 0 = none). */
+/**
+ * The event as kept in its Redis meta hash (times in ms since epoch; 0 = none). The hash is only
+ * ever written whole (create, reconcile) or through scripts that check it exists, never partly.
+ */
 export type EventMeta = {
   id: number;
   name: string;
@@ -79,17 +98,27 @@ export type EventMeta = {
   trafficRpm: number;
   runningCapacity: number;
   admitPerSecond: number;
+  maxWaiting: number;
+  queueOpensAt: number;
   startsAt: number;
   endsAt: number;
+  couponValidUntil: number;
+  webhookUrl: string;
+  paused: boolean;
   closed: boolean;
+  cancelled: boolean;
+  /** the reconciliation this state comes from (coupon_events.redis_epoch) */
+  epoch: number;
   admitRate: number;
 };
 
 /** Same rule as `eventStatus` in lua/event.lua. */
-export function eventStatus(ev: EventMeta, now = Date.now()): EventStatus {
+export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt" | "startsAt" | "remaining" | "paused">, now = Date.now()): EventStatus {
+  if (ev.cancelled) return "cancelled";
   if (ev.closed || (ev.endsAt > 0 && now >= ev.endsAt)) return "closed";
   if (now < ev.startsAt) return "scheduled";
   if (ev.remaining <= 0) return "sold_out";
+  if (ev.paused) return "paused";
   return "open";
 }
 
@@ -127,6 +156,7 @@ export function parseDate(raw: string | null | undefined, field: string): Date |
 const REFUSALS = {
   event_not_found: [404, "no such event"],
   not_open: [409, "the event is not open"],
+  line_full: [410, "the waiting line is full"],
   sold_out: [410, "no coupons left"],
   already_issued: [409, "you already have this event's coupon"],
   not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],

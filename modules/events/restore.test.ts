@@ -22,7 +22,7 @@ describe("rebuilding an event's Redis state from MySQL", () => {
     const k = eventKeys(s.prefix, id);
 
     // part lost: the issued users are gone and remaining reads as the full stock
-    await s.redis.del(k.issuedUsers);
+    await s.redis.del(k.issued);
     await s.redis.hset(k.meta, "remaining", "50");
     const repaired = await s.api.call("POST", `/admin/events/${id}/restore`, { token: ADMIN_TOKEN });
     expect(repaired.status).toBe(200);
@@ -35,7 +35,7 @@ describe("rebuilding an event's Redis state from MySQL", () => {
     await s.redis.hset(k.meta, "remaining", "30");
 
     // all lost: the next request rebuilds it
-    await s.redis.del(k.meta, k.issuedUsers, k.stream, k.running, k.waiting);
+    await s.redis.del(k.meta, k.issued, k.stream, k.running, k.waiting);
     expect((await s.api.call("GET", `/api/events/${id}`)).body).toMatchObject({ remaining: 30, status: "open" });
     const late = Array.from({ length: 60 }, (_, i) => `late-${id}-${i}`);
     const replies = await pool([...early, ...late], 40, async (u) => {

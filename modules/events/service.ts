@@ -1,4 +1,4 @@
-import { count, eq } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
@@ -14,10 +14,26 @@ export type CreateEventInput = {
   admitPerSecond?: number;
   startsAt?: string;
   endsAt?: string | null;
+  queueOpensAt?: string | null;
+  maxWaiting?: number;
+  couponValidUntil?: string | null;
+  webhookUrl?: string | null;
 };
-export type PatchEventInput = Partial<{ trafficRpm: number; runningCapacity: number; admitPerSecond: number; endsAt: string | null }>;
+export type PatchEventInput = Partial<{
+  trafficRpm: number;
+  runningCapacity: number;
+  admitPerSecond: number;
+  maxWaiting: number;
+  endsAt: string | null;
+  couponValidUntil: string | null;
+  webhookUrl: string | null;
+}>;
+
+type EventRow = typeof couponEvents.$inferSelect;
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number) => (ms ? iso(ms) : null);
+const ms = (d: Date | null | undefined) => (d ? d.getTime() : 0);
 
 function badInput(fn: () => void) {
   try {
@@ -35,16 +51,28 @@ export async function eventIds(redis: RedisClient, prefix: string): Promise<numb
 
 export const notFound = () => refusal("event_not_found");
 
+export type ReconcileResult = { meta: EventMeta; repaired: boolean; added: number };
+
 /**
  * Events live in MySQL (the record) and in one Redis hash per event (what the hot path reads).
  * Redis can always be rebuilt from MySQL plus what is still in the event's streams.
  */
 export class EventService {
+  private readonly patchScript;
+  private readonly reconcileScript;
+  private readonly reconciling = new Map<number, Promise<ReconcileResult | null>>();
+  /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
+  readonly reconcileFailures = new Map<number, string>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly mysql: Mysql,
     private readonly prefix: string,
-  ) {}
+    private readonly opts: { webhooks: boolean; fenceMs: number },
+  ) {
+    this.patchScript = runScript(redis, "patchMeta");
+    this.reconcileScript = runScript(redis, "reconcileEvent");
+  }
 
   keys(id: number) {
     return eventKeys(this.prefix, id);
@@ -53,89 +81,154 @@ export class EventService {
   async create(input: CreateEventInput) {
     let startsAt = new Date();
     let endsAt: Date | null = null;
+    let queueOpensAt: Date | null = null;
+    let couponValidUntil: Date | null = null;
     badInput(() => {
       startsAt = parseDate(input.startsAt, "startsAt") ?? startsAt;
       endsAt = parseDate(input.endsAt, "endsAt") ?? null;
+      queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt") ?? null;
+      couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil") ?? null;
       if (endsAt && endsAt <= startsAt) throw new RangeError("endsAt must be after startsAt");
+      if (queueOpensAt && queueOpensAt > startsAt) throw new RangeError("queueOpensAt must not be after startsAt");
+      if (couponValidUntil && couponValidUntil <= startsAt) throw new RangeError("couponValidUntil must be after startsAt");
+      this.checkWebhook(input.webhookUrl);
     });
     const row = {
       name: input.name,
       stock: input.stock,
-      remaining: input.stock,
+      persisted: 0,
       trafficRpm: input.trafficRpm,
       runningCapacity: input.runningCapacity,
       admitPerSecond: input.admitPerSecond ?? input.runningCapacity,
+      maxWaiting: input.maxWaiting ?? 0,
+      queueOpensAt,
       startsAt,
       endsAt,
+      couponValidUntil,
+      webhookUrl: input.webhookUrl ?? null,
+      paused: false,
       closed: false,
+      cancelled: false,
+      redisEpoch: 0,
       createdAt: new Date(),
     };
     const [res] = await this.mysql.db.insert(couponEvents).values(row).$returningId();
-    const id = res!.id;
-    const meta: EventMeta = {
-      id,
-      ...row,
-      startsAt: startsAt.getTime(),
-      endsAt: endsAt ? (endsAt as Date).getTime() : 0,
-      admitRate: 0,
-    };
-    await this.writeMeta(meta);
+    const meta = metaFromRow({ ...row, id: res!.id, drawSeed: null, drawnAt: null } as EventRow, row.stock);
+    await this.redis.hset(this.keys(meta.id).meta, ...metaFields(meta));
+    await this.redis.sadd(globalKeys(this.prefix).events, String(meta.id));
     return this.adminView(meta);
   }
 
-  /** Loads an event into Redis if its meta is missing (a new Redis, a wiped one, or a restart without AOF). */
+  private checkWebhook(url: string | null | undefined) {
+    if (url === undefined || url === null) return;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new RangeError("webhookUrl must be an absolute http(s) URL");
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new RangeError("webhookUrl must be an absolute http(s) URL");
+    if (u.username || u.password) throw new RangeError("webhookUrl must not carry credentials (deliveries are signed with WEBHOOK_SECRET)");
+    if (!this.opts.webhooks) throw new RangeError("webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+  }
+
+  /** The event's Redis state, rebuilt first if it is missing (a new, wiped or partly written Redis). */
   async ensureLoaded(id: number): Promise<EventMeta | null> {
     const meta = await this.readMeta(id);
     if (meta) return meta;
-    return this.restore(id);
+    return (await this.reconcile(id))?.meta ?? null;
   }
 
   /**
-   * Rebuilds an event's Redis state from MySQL plus whatever issuances are still in its streams:
-   * every promised coupon (persisted, pending or dead-lettered) counts against stock, so a Redis that
-   * lost its data can never over-issue. Idempotent and safe to run from several processes.
+   * Reconciles the event's Redis state with MySQL and its streams, so that a Redis that lost writes
+   * can never sell what is gone: every user MySQL or a stream knows of goes back into the issued
+   * hash, remaining is lowered to stock − everyone promised (never raised), and the settings are
+   * rewritten from MySQL, the record. All of it happens while the event's MySQL row is locked and
+   * its epoch bumped, so an issuer batch commits either before (its rows are read here) or after
+   * (it sees the new epoch and checks its entries against the rebuilt state first). When anything
+   * had been lost, or `lossSuspected`, sales wait `fenceMs` for such batches. Idempotent; safe from
+   * many processes at once.
    */
-  async restore(id: number): Promise<EventMeta | null> {
-    const [ev] = await this.mysql.db.select().from(couponEvents).where(eq(couponEvents.id, id));
-    if (!ev) return null;
-    const k = this.keys(id);
-    const rows = await this.mysql.db.select({ u: couponIssues.userId }).from(couponIssues).where(eq(couponIssues.eventId, id));
-    const users = rows.map((r) => r.u);
-    for (const stream of [k.stream, k.dead]) {
-      const entries = (await this.redis.xrange(stream, "-", "+")) as [string, string[]][];
-      for (const [, fields] of entries) {
-        const u = entryFields(fields).u;
-        if (u) users.push(u);
-      }
+  reconcile(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
+    // concurrent requests for one event share one run
+    let run = this.reconciling.get(id);
+    if (!run) {
+      run = this.reconcileNow(id, lossSuspected)
+        .then((r) => (this.reconcileFailures.delete(id), r))
+        .finally(() => this.reconciling.delete(id));
+      this.reconciling.set(id, run);
     }
-    for (let i = 0; i < users.length; i += 5000) await this.redis.sadd(k.issuedUsers, ...users.slice(i, i + 5000));
-    const meta: EventMeta = {
-      id,
-      name: ev.name,
-      stock: ev.stock,
-      remaining: 0, // set below from the issued set, inside Redis
-      trafficRpm: ev.trafficRpm,
-      runningCapacity: ev.runningCapacity,
-      admitPerSecond: ev.admitPerSecond,
-      startsAt: ev.startsAt.getTime(),
-      endsAt: ev.endsAt ? ev.endsAt.getTime() : 0,
-      closed: ev.closed,
-      admitRate: 0,
-    };
-    // A missing meta is written (first restorer wins); an existing one only has remaining lowered to stock − promised users.
-    await runScript(this.redis, "restoreEvent")(k.meta, k.issuedUsers, ...metaFields(meta));
-    await this.redis.sadd(globalKeys(this.prefix).events, String(id));
-    return this.readMeta(id);
+    return run;
   }
 
-  private async writeMeta(meta: EventMeta) {
-    await this.redis.hset(this.keys(meta.id).meta, ...metaFields(meta));
-    await this.redis.sadd(globalKeys(this.prefix).events, String(meta.id));
+  /** reconcile, with a failure logged and recorded instead of thrown (null). */
+  async reconcileLogged(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
+    try {
+      return await this.reconcile(id, lossSuspected);
+    } catch (e) {
+      this.recordFailure(id, e);
+      return null;
+    }
+  }
+
+  recordFailure(id: number, e: unknown) {
+    const why = String((e as Error)?.message ?? e).slice(0, 200);
+    if (this.reconcileFailures.get(id) !== why) console.error(`reconcile of event ${id} failed: ${why}`);
+    this.reconcileFailures.set(id, why);
+  }
+
+  /** An event that can no longer sell: only its end (closed, cancelled, endsAt) is put back, if Redis has it at all. */
+  async closeInRedis(ev: { id: number; closed: boolean; cancelled: boolean; endsAt: Date | null }) {
+    await this.patchScript(this.keys(ev.id).meta, "closed", ev.closed ? "1" : "0", "cancelled", ev.cancelled ? "1" : "0", "endsAt", String(ms(ev.endsAt)));
+  }
+
+  private async reconcileNow(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
+    const k = this.keys(id);
+    return this.mysql.db.transaction(async (tx) => {
+      const [ev] = await tx.select().from(couponEvents).where(eq(couponEvents.id, id)).for("update");
+      if (!ev) return null;
+      const epoch = ev.redisEpoch + 1;
+      await tx.update(couponEvents).set({ redisEpoch: epoch }).where(eq(couponEvents.id, id));
+      let added = 0;
+      // the streams first, MySQL last: for a user both know, the record's code wins
+      for (const stream of [k.stream, k.dead]) {
+        for (let start = "-"; ; ) {
+          const entries = (await this.redis.xrange(stream, start, "+", "COUNT", 10_000)) as [string, string[]][];
+          const pairs: string[] = [];
+          for (const [, fields] of entries) {
+            const f = entryFields(fields);
+            if (f.u) pairs.push(f.u, f.c ?? "");
+          }
+          if (pairs.length) added += Number(await this.redis.hset(k.issued, ...pairs));
+          if (entries.length < 10_000) break;
+          start = `(${entries[entries.length - 1]![0]}`;
+        }
+      }
+      for (let after = ""; ; ) {
+        const rows = await tx
+          .select({ u: couponIssues.userId, c: couponIssues.code })
+          .from(couponIssues)
+          .where(and(eq(couponIssues.eventId, id), gt(couponIssues.userId, after)))
+          .orderBy(couponIssues.userId)
+          .limit(20_000);
+        if (rows.length) added += Number(await this.redis.hset(k.issued, ...rows.flatMap((r) => [r.u, r.c])));
+        if (rows.length < 20_000) break;
+        after = rows[rows.length - 1]!.u;
+      }
+      const meta = metaFromRow({ ...ev, redisEpoch: epoch }, 0);
+      const fields = metaFields(meta).filter((_, i, all) => all[i - (i % 2)] !== "remaining");
+      const [repaired] = (await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields)) as [number];
+      await this.redis.sadd(globalKeys(this.prefix).events, String(id));
+      const now = await this.readMeta(id);
+      if (!now) throw new Error(`event ${id}: meta missing right after reconciliation`);
+      return { meta: now, repaired: repaired === 1 || added > 0, added };
+    });
   }
 
   async readMeta(id: number): Promise<EventMeta | null> {
     const h = await this.redis.hgetall(this.keys(id).meta);
-    if (!h.stock) return null;
+    // a hash without stock or remaining is not an event (a write raced a wipe): reconcile rebuilds it
+    if (!h.stock || h.remaining === undefined) return null;
     return {
       id,
       name: h.name ?? "",
@@ -144,9 +237,16 @@ export class EventService {
       trafficRpm: Number(h.trafficRpm),
       runningCapacity: Number(h.runningCapacity),
       admitPerSecond: Number(h.admitPerSecond),
+      maxWaiting: Number(h.maxWaiting || 0),
+      queueOpensAt: Number(h.queueOpensAt || 0),
       startsAt: Number(h.startsAt),
       endsAt: Number(h.endsAt || 0),
+      couponValidUntil: Number(h.couponValidUntil || 0),
+      webhookUrl: h.webhookUrl ?? "",
+      paused: h.paused === "1",
       closed: h.closed === "1",
+      cancelled: h.cancelled === "1",
+      epoch: Number(h.epoch || 0),
       admitRate: Number(h.admitRate || 0),
     };
   }
@@ -155,21 +255,31 @@ export class EventService {
     const meta = await this.ensureLoaded(id);
     if (!meta) throw notFound();
     let endsAt: Date | null | undefined;
+    let couponValidUntil: Date | null | undefined;
     badInput(() => {
       endsAt = parseDate(input.endsAt, "endsAt");
+      couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil");
       if (endsAt && endsAt.getTime() <= meta.startsAt) throw new RangeError("endsAt must be after startsAt");
+      if (couponValidUntil && couponValidUntil.getTime() <= meta.startsAt) throw new RangeError("couponValidUntil must be after startsAt");
+      this.checkWebhook(input.webhookUrl);
     });
     const set: Partial<typeof couponEvents.$inferInsert> = {};
-    if (input.trafficRpm !== undefined) set.trafficRpm = meta.trafficRpm = input.trafficRpm;
-    if (input.runningCapacity !== undefined) set.runningCapacity = meta.runningCapacity = input.runningCapacity;
-    if (input.admitPerSecond !== undefined) set.admitPerSecond = meta.admitPerSecond = input.admitPerSecond;
-    if (endsAt !== undefined) {
-      set.endsAt = endsAt;
-      meta.endsAt = endsAt ? endsAt.getTime() : 0;
-    }
+    const redis: string[] = [];
+    const put = <K extends keyof EventMeta>(field: K, value: EventMeta[K], column: Partial<typeof couponEvents.$inferInsert>) => {
+      meta[field] = value;
+      Object.assign(set, column);
+      redis.push(field, String(value));
+    };
+    if (input.trafficRpm !== undefined) put("trafficRpm", input.trafficRpm, { trafficRpm: input.trafficRpm });
+    if (input.runningCapacity !== undefined) put("runningCapacity", input.runningCapacity, { runningCapacity: input.runningCapacity });
+    if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
+    if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
+    if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
+    if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
+    if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
     await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
-    // only the patched fields: remaining and the rest belong to the hot path
-    await this.redis.hset(this.keys(id).meta, ...Object.keys(set).flatMap((f) => [f, String(meta[f as keyof EventMeta])]));
+    // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
+    await this.patchScript(this.keys(id).meta, ...redis);
     return this.adminView(meta);
   }
 
@@ -183,7 +293,9 @@ export class EventService {
       remaining: Math.max(0, meta.remaining),
       status: eventStatus(meta),
       startsAt: iso(meta.startsAt),
-      endsAt: meta.endsAt ? iso(meta.endsAt) : null,
+      endsAt: isoOrNull(meta.endsAt),
+      queueOpensAt: isoOrNull(meta.queueOpensAt),
+      serverTime: new Date().toISOString(),
     };
   }
 
@@ -196,13 +308,18 @@ export class EventService {
       runningCapacity: meta.runningCapacity,
       admitPerSecond: meta.admitPerSecond,
       startsAt: iso(meta.startsAt),
-      endsAt: meta.endsAt ? iso(meta.endsAt) : null,
+      endsAt: isoOrNull(meta.endsAt),
+      queueOpensAt: isoOrNull(meta.queueOpensAt),
+      maxWaiting: meta.maxWaiting,
+      couponValidUntil: isoOrNull(meta.couponValidUntil),
+      webhookUrl: meta.webhookUrl || null,
       status: eventStatus(meta),
     };
   }
 
+  /** Rows in MySQL for the event: the counter kept in the same transaction as the rows (one primary-key read). */
   async persistedCount(id: number): Promise<number> {
-    const [r] = await this.mysql.db.select({ n: count() }).from(couponIssues).where(eq(couponIssues.eventId, id));
+    const [r] = await this.mysql.db.select({ n: couponEvents.persisted }).from(couponEvents).where(eq(couponEvents.id, id));
     return Number(r?.n ?? 0);
   }
 
@@ -213,12 +330,7 @@ export class EventService {
     const now = Date.now();
     const [persisted, [waiting, running, pending, dead]] = await Promise.all([
       this.persistedCount(id),
-      Promise.all([
-        this.redis.zcard(k.waiting),
-        this.redis.zcount(k.running, `(${now}`, "+inf"),
-        pendingCount(this.redis, k.stream),
-        this.redis.xlen(k.dead),
-      ]),
+      Promise.all([this.redis.zcard(k.waiting), this.redis.zcount(k.running, `(${now}`, "+inf"), pendingCount(this.redis, k.stream), this.redis.xlen(k.dead)]),
     ]);
     return {
       ...this.adminView(meta),
@@ -230,6 +342,7 @@ export class EventService {
       waiting,
       running,
       admitRate: meta.admitRate,
+      reconcileError: this.reconcileFailures.get(id) ?? null,
     };
   }
 
@@ -237,14 +350,41 @@ export class EventService {
     return eventIds(this.redis, this.prefix);
   }
 
-  /** Makes sure every event in MySQL is present in Redis (start-up recovery). */
-  async loadAll(): Promise<number> {
-    const rows = await this.mysql.db.select({ id: couponEvents.id }).from(couponEvents);
-    for (const r of rows) await this.ensureLoaded(r.id);
-    return rows.length;
+  /** Every event in MySQL with whether it can still sell (not cancelled, closed or past its end). */
+  async allEvents(now = Date.now()): Promise<{ id: number; live: boolean; closed: boolean; cancelled: boolean; endsAt: Date | null }[]> {
+    const rows = await this.mysql.db
+      .select({ id: couponEvents.id, closed: couponEvents.closed, cancelled: couponEvents.cancelled, endsAt: couponEvents.endsAt })
+      .from(couponEvents)
+      .orderBy(couponEvents.id);
+    return rows.map((r) => ({ ...r, live: !r.closed && !r.cancelled && !(r.endsAt && r.endsAt.getTime() <= now) }));
   }
 }
 
+/** An event's meta from its MySQL row (`remaining` given: MySQL does not know what Redis promised). */
+export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
+  return {
+    id: ev.id,
+    name: ev.name,
+    stock: ev.stock,
+    remaining,
+    trafficRpm: ev.trafficRpm,
+    runningCapacity: ev.runningCapacity,
+    admitPerSecond: ev.admitPerSecond,
+    maxWaiting: ev.maxWaiting,
+    queueOpensAt: ms(ev.queueOpensAt),
+    startsAt: ev.startsAt.getTime(),
+    endsAt: ms(ev.endsAt),
+    couponValidUntil: ms(ev.couponValidUntil),
+    webhookUrl: ev.webhookUrl ?? "",
+    paused: ev.paused,
+    closed: ev.closed,
+    cancelled: ev.cancelled,
+    epoch: ev.redisEpoch,
+    admitRate: 0,
+  };
+}
+
+/** The whole meta hash as field, value pairs (admitRate belongs to the scheduler and is left out). */
 function metaFields(m: EventMeta): string[] {
   return [
     "name", m.name,
@@ -253,8 +393,15 @@ function metaFields(m: EventMeta): string[] {
     "trafficRpm", String(m.trafficRpm),
     "runningCapacity", String(m.runningCapacity),
     "admitPerSecond", String(m.admitPerSecond),
+    "maxWaiting", String(m.maxWaiting),
+    "queueOpensAt", String(m.queueOpensAt),
     "startsAt", String(m.startsAt),
     "endsAt", String(m.endsAt),
+    "couponValidUntil", String(m.couponValidUntil),
+    "webhookUrl", m.webhookUrl,
+    "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
+    "cancelled", m.cancelled ? "1" : "0",
+    "epoch", String(m.epoch),
   ];
 }

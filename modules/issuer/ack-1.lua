@@ -11,10 +11,15 @@
 
   Output: number of entries acknowledged
 ]]
+-- the stream may be gone (Redis lost it after the batch was read): nothing to acknowledge
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local acked = 0
 -- chunks keep unpack() under Lua's stack limit for large batches
 for i = 2, #ARGV, 1000 do
-  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  -- no group (recreated stream after a loss): the entries are not pending anywhere, nothing to do
+  local n = redis.pcall('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  if type(n) ~= 'number' then return acked end
+  acked = acked + n
 end
 local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
 local floor

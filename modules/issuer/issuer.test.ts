@@ -65,6 +65,27 @@ async function drained(id: number) {
 }
 const clean = { duplicates: 0, overIssue: 0, lost: [], phantom: [] };
 
+/**
+ * A pool whose statements fail when `fault(sql, params)` returns an error — on the pool itself and
+ * on the connections it hands out (the issuer stores each batch in a transaction on one of those).
+ */
+function faultyPool(real: Mysql["pool"], fault: (sql: string, params: unknown[]) => Error | null): Mysql["pool"] {
+  const query = (target: { query: Function }) => (sql: string, params: unknown[] = []) => {
+    const err = fault(sql, params);
+    return err ? Promise.reject(err) : target.query(sql, params);
+  };
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === "query") return query(target);
+      if (prop !== "getConnection") return Reflect.get(target, prop);
+      return async () => {
+        const conn = await target.getConnection();
+        return new Proxy(conn, { get: (c, p) => (p === "query" ? query(c) : Reflect.get(c, p)) });
+      };
+    },
+  });
+}
+
 describe("issuer", () => {
   test("entries a crashed issuer read but never acked are reclaimed: every 201 has exactly one row", async () => {
     const id = await newEvent(300);
@@ -166,16 +187,9 @@ describe("issuer", () => {
     const poisonId = (await s.redis.xadd(stream(id), "*", "e", String(id), "u", "rejected-row", "t", String(Date.now())))!;
     await issueMany(id, 15, "batch2").then((u) => users.push(...u));
     // a MySQL that refuses any statement carrying this one user id, as it would a value out of range
-    const realPool = s.mysql!.pool;
-    const picky = new Proxy(realPool, {
-      get(target, prop) {
-        if (prop !== "query") return Reflect.get(target, prop);
-        return (sql: string, params: unknown[]) =>
-          params.includes("rejected-row")
-            ? Promise.reject(Object.assign(new Error("Data too long for column 'user_id'"), { code: "ER_DATA_TOO_LONG" }))
-            : realPool.query(sql, params);
-      },
-    });
+    const picky = faultyPool(s.mysql!.pool, (_sql, params) =>
+      params.includes("rejected-row") ? Object.assign(new Error("Data too long for column 'user_id'"), { code: "ER_DATA_TOO_LONG" }) : null,
+    );
     const svc = issuer(id, `picky-${id}`, { maxDeliveries: 2, claimIdleMs: 100 }, { ...s.mysql!, pool: picky });
     expect(await svc.drainOnce()).toBe(31);
     expect(await rowCount(id)).toBe(30);
@@ -223,7 +237,7 @@ describe("issuer", () => {
           code: "ER_OPTION_PREVENTS_STATEMENT",
           errno: 1290,
         });
-        const pool = new Proxy(s.mysql!.pool, { get: (target, prop) => (prop === "query" ? () => Promise.reject(readOnly) : Reflect.get(target, prop)) });
+        const pool = faultyPool(s.mysql!.pool, () => readOnly);
         return { db: s.mysql!.db, pool, close: async () => {} };
       },
     ],
@@ -260,15 +274,10 @@ describe("issuer", () => {
     const stuckUsers = await issueMany(stuck, 10, "stuck");
     const healthyUsers = await issueMany(healthy, 10, "healthy");
     // a failure that says nothing about the rows (so never dead-lettered), for one event's inserts only
-    const realPool = s.mysql!.pool;
     let refusing = true;
-    const pool = new Proxy(realPool, {
-      get(target, prop) {
-        if (prop !== "query") return Reflect.get(target, prop);
-        return (sql: string, params: unknown[]) =>
-          refusing && params[0] === stuck ? Promise.reject(Object.assign(new Error("Lock wait timeout exceeded"), { code: "ER_LOCK_WAIT_TIMEOUT" })) : realPool.query(sql, params);
-      },
-    });
+    const pool = faultyPool(s.mysql!.pool, (_sql, params) =>
+      refusing && params[0] === stuck ? Object.assign(new Error("Lock wait timeout exceeded"), { code: "ER_LOCK_WAIT_TIMEOUT" }) : null,
+    );
     const redis = createRedis(s.config, "two-events");
     conns.push(redis);
     const svc = new IssuerService(redis, { ...s.mysql!, pool }, s.prefix, async () => [stuck, healthy], { ...s.config.issuer, consumerName: `two-${stuck}`, claimIdleMs: 100, maxDeliveries: 2 });

@@ -1,13 +1,18 @@
-import type { ResultSetHeader } from "mysql2";
+import type { ResultSetHeader, RowDataPacket } from "mysql2";
+import type { PoolConnection } from "mysql2/promise";
 import type { Mysql } from "../../src/db";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
+import { newCode, normalizeCode } from "../coupon/code";
 
 export const GROUP = "issuers";
 
 export type Entry = [id: string, fields: string[]];
-type Issuance = { streamId: string; eventId: number; userId: string; issuedAt: Date };
+type Issuance = { streamId: string; eventId: number; userId: string; code: string; issuedAt: Date; epoch: number };
+
+/** Why an entry was dead-lettered: `over_stock` when MySQL's own stock bound refused it. */
+export const OVER_STOCK = "over_stock";
 
 // MySQL errors about the row's own data: retrying the same entry can never succeed.
 const ENTRY_FAULTS = new Set([
@@ -19,6 +24,8 @@ const ENTRY_FAULTS = new Set([
   "ER_BAD_NULL_ERROR",
   "ER_INVALID_CHARACTER_STRING",
   "ER_WRONG_VALUE",
+  // an entry naming an event MySQL does not have (set by storeIn)
+  "ER_NO_SUCH_EVENT",
 ]);
 
 /**
@@ -34,7 +41,7 @@ export function isEntryFault(err: unknown): boolean {
 // DATETIME holds years up to 9999; a time past that is a malformed entry, not a MySQL problem.
 export const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
 
-/** A stream entry's flat [field, value, …] list as a record (e = event, u = user, t = issued at ms). */
+/** A stream entry's flat [field, value, …] list as a record (e = event, u = user, t = issued at ms, c = code, ep = epoch). */
 export function entryFields(fields: string[]): Record<string, string | undefined> {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
@@ -44,11 +51,15 @@ export function entryFields(fields: string[]): Record<string, string | undefined
 export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance | null {
   const f = entryFields(fields);
   const t = Number(f.t);
+  const epoch = Number(f.ep ?? 0);
   if (f.e !== String(eventId) || !f.u || !USER_ID.test(f.u) || !Number.isSafeInteger(t) || t <= 0 || t > MAX_ISSUED_AT) return null;
-  return { streamId, eventId, userId: f.u, issuedAt: new Date(t) };
+  if (!Number.isSafeInteger(epoch) || epoch < 0) return null;
+  // entries from before codes existed get one now (their 201 showed none)
+  if (f.c !== undefined && normalizeCode(f.c) !== f.c) return null;
+  return { streamId, eventId, userId: f.u, code: f.c ?? newCode(), issuedAt: new Date(t), epoch };
 }
 
-export type IssuerStats = { persisted: number; batches: number; lastBatchSize: number; deadLettered: number; reclaimed: number; lagMs: number };
+export type IssuerStats = { persisted: number; batches: number; lastBatchSize: number; deadLettered: number; overStock: number; reclaimed: number; lagMs: number };
 
 /**
  * Persists issuances from every event's stream into MySQL through a consumer group. An entry is
@@ -65,11 +76,12 @@ export class IssuerService {
   private readonly quiet = new Map<number, { delay: number; next: number }>();
   private lastReclaim = 0;
   private backoffMs = 0;
-  readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, reclaimed: 0, lagMs: 0 };
+  readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, overStock: 0, reclaimed: 0, lagMs: 0 };
   onBatch: ((size: number, lagMs: number) => void) | null = null;
-  onDeadLetter: ((eventId: number, reason: string) => void) | null = null;
+  onDeadLetter: ((reason: string) => void) | null = null;
 
   private readonly ackScript;
+  private readonly adoptScript;
 
   constructor(
     private readonly redis: RedisClient,
@@ -79,6 +91,7 @@ export class IssuerService {
     private readonly cfg: Config["issuer"],
   ) {
     this.ackScript = runScript(redis, "ack");
+    this.adoptScript = runScript(redis, "adopt");
   }
 
   start() {
@@ -206,9 +219,10 @@ export class IssuerService {
   }
 
   /**
-   * Inserts the entries in one statement, then acks and deletes exactly those now in MySQL. An entry
-   * that is malformed or that MySQL rejects for its own data stays pending to be retried, unless it
-   * is in `lastTry`: then it is dead-lettered. Any other failure is thrown, leaving all of them pending.
+   * Stores the entries in one transaction, then acks exactly those now in MySQL. An entry that is
+   * malformed or that MySQL rejects for its own data stays pending to be retried, unless it is in
+   * `lastTry`: then it is dead-lettered. Entries MySQL's stock bound refuses are dead-lettered as
+   * `over_stock` at once. Any other failure is thrown, leaving all of them pending.
    */
   private async persist(eventId: number, entries: Entry[], lastTry: Set<string>) {
     const rows: Issuance[] = [];
@@ -218,31 +232,101 @@ export class IssuerService {
       if (row) rows.push(row);
       else faults.push([e, "malformed entry"]);
     }
-    let ok = rows;
+    const byId = new Map(entries.map((e) => [e[0], e]));
+    let stored: Issuance[] = [];
+    let settled: string[] = [];
+    let over: Issuance[] = [];
     if (rows.length) {
       try {
-        await this.insert(rows);
+        ({ stored, settled, over } = await this.store(eventId, rows));
       } catch (err) {
         if (!isEntryFault(err)) throw err;
-        // one bad row must not hold back the others: fall back to one statement per row
-        ok = [];
+        // one bad row must not hold back the others: fall back to one transaction per row
         for (const row of rows) {
           try {
-            await this.insert([row]);
-            ok.push(row);
+            const r = await this.store(eventId, [row]);
+            stored.push(...r.stored);
+            settled.push(...r.settled);
+            over.push(...r.over);
           } catch (e) {
             if (!isEntryFault(e)) throw e;
-            faults.push([entries.find((x) => x[0] === row.streamId)!, String((e as Error).message).slice(0, 500)]);
+            faults.push([byId.get(row.streamId)!, String((e as Error).message).slice(0, 500)]);
           }
         }
       }
-      await this.ack(eventId, ok.map((r) => r.streamId));
-      this.count(ok);
+      await this.ack(eventId, settled);
+      this.count(stored);
     }
+    for (const row of over) await this.deadLetter(eventId, byId.get(row.streamId)!, OVER_STOCK);
     for (const [entry, reason] of faults) {
       if (lastTry.has(entry[0])) await this.deadLetter(eventId, entry, reason);
       else console.error(`issuer: entry ${entry[0]} of event ${eventId} failed (${reason}); will retry`);
     }
+  }
+
+  /**
+   * One transaction holding the event's row lock: rows already stored (a redelivery) are settled as
+   * they are; entries older than the event's last reconciliation are checked against the rebuilt
+   * Redis state (adopt-2.lua); then at most `stock − persisted` new rows are inserted and counted in
+   * the same transaction — MySQL never holds more rows than the stock, whatever Redis says — and a
+   * webhook delivery for them is queued when the event has a webhookUrl. Returns what was stored,
+   * which entries may be acked (stored or stored before), and which are over stock.
+   */
+  private async store(eventId: number, rows: Issuance[]) {
+    const conn = await this.mysql.pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      try {
+        const result = await this.storeIn(conn, eventId, rows);
+        await conn.commit();
+        return result;
+      } catch (e) {
+        await conn.rollback().catch(() => {});
+        throw e;
+      }
+    } finally {
+      conn.release();
+    }
+  }
+
+  private async storeIn(conn: PoolConnection, eventId: number, rows: Issuance[]) {
+    const [[ev]] = await conn.query<RowDataPacket[]>("SELECT stock, persisted, redis_epoch, webhook_url FROM coupon_events WHERE id = ? FOR UPDATE", [eventId]);
+    // an entry for an event MySQL does not know can never become a row
+    if (!ev) throw Object.assign(new Error(`event ${eventId} does not exist`), { code: "ER_NO_SUCH_EVENT" });
+    const [known] = await conn.query<RowDataPacket[]>(
+      `SELECT user_id FROM coupon_issues WHERE event_id = ? AND user_id IN (${rows.map(() => "?").join(",")})`,
+      [eventId, ...rows.map((r) => r.userId)],
+    );
+    const already = new Set(known.map((r) => r.user_id as string));
+    const settled = rows.filter((r) => already.has(r.userId)).map((r) => r.streamId);
+    // a user twice in one batch (never from one Redis, but entries can be replayed) is stored once
+    const seen = new Set<string>();
+    let fresh = rows.filter((r) => !already.has(r.userId) && !seen.has(r.userId) && !!seen.add(r.userId));
+    const over: Issuance[] = [];
+    const stale = fresh.filter((r) => r.epoch < Number(ev.redis_epoch));
+    if (stale.length) {
+      const k = eventKeys(this.prefix, eventId);
+      const flags = (await this.adoptScript(k.meta, k.issued, ...stale.flatMap((r) => [r.userId, r.code]))) as number[];
+      const refused = new Set(stale.filter((_, i) => flags[i] === 2));
+      over.push(...refused);
+      fresh = fresh.filter((r) => !refused.has(r));
+    }
+    const room = Math.max(0, Number(ev.stock) - Number(ev.persisted));
+    over.push(...fresh.slice(room));
+    const stored = fresh.slice(0, room);
+    if (stored.length) {
+      await conn.query<ResultSetHeader>(
+        `INSERT INTO coupon_issues (event_id, user_id, code, issued_at, stream_id) VALUES ${stored.map(() => "(?, ?, ?, ?, ?)").join(",")}`,
+        stored.flatMap((r) => [r.eventId, r.userId, r.code, r.issuedAt, r.streamId]),
+      );
+      await conn.query("UPDATE coupon_events SET persisted = persisted + ? WHERE id = ?", [stored.length, eventId]);
+      if (ev.webhook_url) {
+        const body = JSON.stringify({ eventId, issues: stored.map((r) => ({ userId: r.userId, code: r.code, issuedAt: r.issuedAt.toISOString() })) });
+        const now = new Date();
+        await conn.query("INSERT INTO webhook_outbox (event_id, body, next_attempt_at, created_at) VALUES (?, ?, ?, ?)", [eventId, body, now, now]);
+      }
+    }
+    return { stored, settled: [...settled, ...stored.map((r) => r.streamId)], over };
   }
 
   private count(rows: Issuance[]) {
@@ -252,15 +336,6 @@ export class IssuerService {
     this.stats.lastBatchSize = rows.length;
     this.stats.lagMs = Date.now() - rows.reduce((min, r) => Math.min(min, r.issuedAt.getTime()), Infinity);
     this.onBatch?.(rows.length, this.stats.lagMs);
-  }
-
-  private async insert(rows: Issuance[]) {
-    // Idempotent on (event_id, user_id): a redelivered entry updates nothing and adds no row.
-    const values = rows.map(() => "(?, ?, ?, ?)").join(",");
-    await this.mysql.pool.query<ResultSetHeader>(
-      `INSERT INTO coupon_issues (event_id, user_id, issued_at, stream_id) VALUES ${values} ON DUPLICATE KEY UPDATE id = id`,
-      rows.flatMap((r) => [r.eventId, r.userId, r.issuedAt, r.streamId]),
-    );
   }
 
   private async ack(eventId: number, ids: string[]) {
@@ -279,7 +354,8 @@ export class IssuerService {
       .xdel(k.stream, entry[0])
       .exec();
     this.stats.deadLettered++;
-    this.onDeadLetter?.(eventId, reason);
+    if (reason === OVER_STOCK) this.stats.overStock++;
+    this.onDeadLetter?.(reason);
     console.error(`issuer: dead-lettered entry ${entry[0]} of event ${eventId}: ${reason}`);
   }
 }

@@ -35,7 +35,7 @@ end
 
 local status = eventStatus(ev, now)
 local admitted = 0
-if status == 'sold_out' or status == 'closed' then
+if status == 'sold_out' or status == 'closed' or status == 'cancelled' then
   -- nobody more can get in or be issued: empty the line and the slots (polls answer with the status from meta)
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 elseif status == 'open' then

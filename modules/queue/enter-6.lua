@@ -6,7 +6,7 @@
 
   Input:
     KEYS[1] event meta hash
-    KEYS[2] set of users already issued
+    KEYS[2] issued users (hash: user -> code)
     KEYS[3] waiting line (zset: user -> arrival sequence)
     KEYS[4] waiter liveness (zset: user -> last seen ms)
     KEYS[5] arrival sequence counter
@@ -20,7 +20,7 @@
     {'admitted', expiresAtMs}         a slot the user already held
     {'admitted', expiresAtMs, 1}      a slot taken now (counted as a direct admission)
     {'waiting', position (1-based), measured admitRate, admitPerSecond}
-    {'event_not_found'} | {'not_open'} | {'sold_out'} | {'already_issued'}
+    {'event_not_found'} | {'not_open'} | {'sold_out'} | {'already_issued'} | {'line_full'}
 ]]
 --@include "../events/lua/event"
 
@@ -28,9 +28,10 @@ local user, now, ttl, rpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonum
 local ev = readEvent(KEYS[1])
 if not ev then return {'event_not_found'} end
 local status = eventStatus(ev, now)
-if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {'already_issued'} end
+if redis.call('HEXISTS', KEYS[2], user) == 1 then return {'already_issued'} end
 if status == 'sold_out' then return {'sold_out'} end
-if status ~= 'open' then return {'not_open'} end
+-- a paused event still queues (in order), it only admits nobody
+if status ~= 'open' and status ~= 'paused' then return {'not_open'} end
 
 local slot = tonumber(redis.call('ZSCORE', KEYS[6], user))
 if slot and slot > now then return {'admitted', slot} end
@@ -38,11 +39,13 @@ if slot and slot > now then return {'admitted', slot} end
 if not redis.call('ZSCORE', KEYS[3], user) then
   -- Anyone waiting, a full running queue, or a hot event sends the user to the back of the line.
   local live = redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf')
-  if redis.call('ZCARD', KEYS[3]) == 0 and live < ev.capacity and rpm < ev.trafficRpm then
+  local waiting = redis.call('ZCARD', KEYS[3])
+  if status == 'open' and waiting == 0 and live < ev.capacity and rpm < ev.trafficRpm then
     local expires = now + ttl
     redis.call('ZADD', KEYS[6], expires, user)
     return {'admitted', expires, 1}
   end
+  if ev.maxWaiting > 0 and waiting >= ev.maxWaiting then return {'line_full'} end
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), user)
 end
 redis.call('ZADD', KEYS[4], now, user)

@@ -15,7 +15,7 @@ export type QueueState =
   | { status: "waiting"; position: number; etaSeconds: number; pollAfterMs: number };
 
 /** Outcome of entering an event; the non-state kinds become the contract's 4xx errors. */
-export type EnterResult = QueueState | { status: "sold_out" | "not_open" | "event_not_found" | "already_issued" };
+export type EnterResult = QueueState | { status: "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };
 export type QueueEnded = { status: "sold_out" | "closed" };
 export type PollResult = QueueState | QueueEnded | { status: "event_not_found" | "not_in_queue" };
 

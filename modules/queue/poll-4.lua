@@ -21,6 +21,7 @@ local ev = readEvent(KEYS[1])
 if not ev then return {'event_not_found'} end
 local status = eventStatus(ev, now)
 if status == 'sold_out' or status == 'closed' then return {status} end
+if status == 'cancelled' then return {'closed'} end
 
 local slot = tonumber(redis.call('ZSCORE', KEYS[4], user))
 if slot and slot > now then return {'admitted', slot} end

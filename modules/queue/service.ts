@@ -25,9 +25,9 @@ export class QueueService implements QueueApi {
 
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
     const k = eventKeys(this.prefix, eventId);
-    const r = (await this.enterScript(k.meta, k.issuedUsers, k.waiting, k.waitSeen, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
+    const r = (await this.enterScript(k.meta, k.issued, k.waiting, k.waitSeen, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
     if (r[0] === "admitted" && r[2] !== undefined) this.onAdmitted?.(eventId, 1, "direct");
-    return this.state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" };
+    return this.state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };
   }
 
   async poll(eventId: number, userId: string): Promise<PollResult> {

@@ -83,7 +83,7 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
 
     // the user's token and the owner's status/body come back untouched
     const c = await api.coupon(id, winners[0]!);
-    expect(c).toEqual({ status: 200, body: { issued: true, persisted: true } });
+    expect(c).toEqual({ status: 200, body: { issued: true, persisted: true, code: expect.stringMatching(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){3}$/), redeemedAt: null } });
     expect((await api.call("GET", `/api/events/${id}/coupon`, { token: "garbage" })).status).toBe(401);
 
     const cm = parseProm(await (await fetch(`${coupon.url}/metrics`)).text());

@@ -1,17 +1,30 @@
-import { bigint, boolean, datetime, index, int, mysqlTable, uniqueIndex, varchar } from "drizzle-orm/mysql-core";
+import { bigint, boolean, datetime, index, int, mediumtext, mysqlTable, uniqueIndex, varchar } from "drizzle-orm/mysql-core";
 
 export const couponEvents = mysqlTable("coupon_events", {
   id: int("id").autoincrement().primaryKey(),
   name: varchar("name", { length: 200 }).notNull(),
   stock: int("stock").notNull(),
-  // Only the db-lock strategy decrements this column; the redis strategy keeps stock in Redis.
-  remaining: int("remaining").notNull(),
+  // Rows in coupon_issues for this event, moved only in the same transaction that inserts them and
+  // only while it stays <= stock: MySQL's own last line against over-issue, whatever Redis says.
+  persisted: int("persisted").notNull().default(0),
   trafficRpm: int("traffic_rpm").notNull(),
   runningCapacity: int("running_capacity").notNull(),
   admitPerSecond: int("admit_per_second").notNull(),
+  maxWaiting: int("max_waiting").notNull().default(0),
+  queueOpensAt: datetime("queue_opens_at", { fsp: 3 }),
   startsAt: datetime("starts_at", { fsp: 3 }).notNull(),
   endsAt: datetime("ends_at", { fsp: 3 }),
+  couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
+  webhookUrl: varchar("webhook_url", { length: 2048 }),
+  paused: boolean("paused").notNull().default(false),
   closed: boolean("closed").notNull().default(false),
+  cancelled: boolean("cancelled").notNull().default(false),
+  // Bumped by every reconciliation of the event's Redis state: issuances stamped with an older
+  // epoch were made before it and are checked against the rebuilt state before they are stored.
+  redisEpoch: int("redis_epoch").notNull().default(0),
+  // The pre-queue draw (kept so anyone can recompute the order after the start).
+  drawSeed: varchar("draw_seed", { length: 64 }),
+  drawnAt: datetime("drawn_at", { fsp: 3 }),
   createdAt: datetime("created_at", { fsp: 3 }).notNull(),
 });
 
@@ -22,10 +35,39 @@ export const couponIssues = mysqlTable(
     eventId: int("event_id").notNull(),
     // ascii_bin (migration 0001): ids are case-sensitive, like everywhere else in the system
     userId: varchar("user_id", { length: 64 }).notNull(),
+    // made before the issue script runs, so the 201, the stream entry and this row carry the same code
+    code: varchar("code", { length: 32 }).notNull(),
     issuedAt: datetime("issued_at", { fsp: 3 }).notNull(),
+    redeemedAt: datetime("redeemed_at", { fsp: 3 }),
+    orderId: varchar("order_id", { length: 128 }),
     // The Redis stream entry that produced the row (null for the db-lock strategy): lets an operator
     // trace any row back to the accepted request.
     streamId: varchar("stream_id", { length: 40 }),
   },
-  (t) => [uniqueIndex("uq_event_user").on(t.eventId, t.userId), index("ix_event_issued").on(t.eventId, t.issuedAt)],
+  (t) => [
+    uniqueIndex("uq_event_user").on(t.eventId, t.userId),
+    uniqueIndex("uq_code").on(t.code),
+    index("ix_event_issued").on(t.eventId, t.issuedAt),
+    index("ix_user").on(t.userId),
+  ],
+);
+
+/**
+ * Webhook deliveries owed: one row per persisted batch of an event that has a webhookUrl, written in
+ * the batch's own transaction (so a delivery exists exactly when its rows do) and delivered later,
+ * with retries, by the issuer role. `id` is the delivery id the receiver sees.
+ */
+export const webhookOutbox = mysqlTable(
+  "webhook_outbox",
+  {
+    id: bigint("id", { mode: "number", unsigned: true }).autoincrement().primaryKey(),
+    eventId: int("event_id").notNull(),
+    body: mediumtext("body").notNull(),
+    attempts: int("attempts").notNull().default(0),
+    nextAttemptAt: datetime("next_attempt_at", { fsp: 3 }).notNull(),
+    deliveredAt: datetime("delivered_at", { fsp: 3 }),
+    lastError: varchar("last_error", { length: 500 }),
+    createdAt: datetime("created_at", { fsp: 3 }).notNull(),
+  },
+  (t) => [index("ix_due").on(t.deliveredAt, t.nextAttemptAt), index("ix_event").on(t.eventId)],
 );
