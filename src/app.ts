@@ -1,4 +1,3 @@
-import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { couponModule } from "../modules/coupon";
 import type { CouponApi } from "../modules/coupon/model";
@@ -19,13 +18,17 @@ import { RateMeter } from "../modules/router/rate";
 import { EventView } from "../modules/router/view";
 import { callerResolver, Tickets } from "../modules/queue/ticket";
 import { webModule } from "../modules/web";
-import { createAuth } from "./auth";
+import { assertAdminGuarded, authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
-import { adminOnly, errors } from "./http";
-import { createMetrics } from "./metrics";
+import { docs } from "./docs";
+import { ApiError, errors, routedAsSent } from "./http";
+import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
+import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
 import { rateLimit } from "./ratelimit";
-import { createRedis, eventKeys, scriptTimer } from "./redis";
+import { createRedis, scriptTimer } from "./redis";
+
+const ENTER_ROUTE = "/api/events/:id/enter";
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -40,9 +43,13 @@ export async function createApp(config: Config) {
   const serveQueue = has("queue") || (has("router") && !remoteQueue);
   const serveCoupon = has("coupon") || (has("router") && !remoteCoupon);
 
-  const metrics = createMetrics();
-  scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
-  queryTimer.observe = (kind, s) => metrics.mysqlDuration.observe({ query: kind }, s);
+  // what this process serves, whatever its ROLE says (a router without upstreams serves queue and coupon itself)
+  const servedRoles = new Set(config.roles);
+  if (serveQueue) servedRoles.add("queue");
+  if (serveCoupon) servedRoles.add("coupon");
+  const metrics = createMetrics({ roles: servedRoles, mysql: serveCoupon || has("issuer") });
+  scriptTimer.observe = metrics.redisScript;
+  queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
 
   let mysql: Mysql | null = null;
@@ -51,7 +58,7 @@ export async function createApp(config: Config) {
     mysql = connectMysql(config.databaseUrl);
   }
 
-  const auth = createAuth(config.jwtSecret, config.adminToken);
+  const auth = createAuth({ secret: config.jwtSecret, adminToken: config.adminToken, issuer: config.jwtIssuer, audience: config.jwtAudience });
   const listEvents = () => eventIds(redis, config.keyPrefix);
   const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
@@ -86,29 +93,45 @@ export async function createApp(config: Config) {
   }
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
-  if (issuer)
-    issuer.onBatch = (size, lagMs) => {
-      metrics.issuerPersisted.inc(size);
-      metrics.issuerBatch.observe(size);
-      metrics.issuerLag.set(lagMs / 1000);
+  if (issuer) {
+    issuer.onBatch = (rows) => metrics.issuerBatch(rows);
+    issuer.onDeadLetter = (reason) => {
+      metrics.issuerDeadLettered(reason);
+      if (reason === OVER_STOCK) console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
     };
-  if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
-  if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
+  }
 
-  // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
-  metrics.eventSource = async () => {
-    const ids = await listEvents();
-    if (events) return Promise.all(ids.map(async (id) => ({ eventId: id, ...(await events.stats(id)) })));
-    if (!serveQueue) return [];
-    const now = Date.now();
-    return Promise.all(
-      ids.map(async (id) => {
-        const k = eventKeys(config.keyPrefix, id);
-        const [waiting, running] = await Promise.all([redis.zcard(k.waiting), redis.zcount(k.running, `(${now}`, "+inf")]);
-        return { eventId: id, waiting, running };
-      }),
-    );
+  // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
+  const leases = (["coupon", "queue", "router"] as const).filter((r) => servedRoles.has(r)).map((role) => {
+    const lease = new ExportLease(redis, `${config.keyPrefix}:metrics:exporter:${role}`);
+    metrics.sources.exporting[role] = () => lease.held;
+    return lease;
+  });
+  if (events && mysql && servedRoles.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
+  const queueSource = queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS);
+  if (servedRoles.has("queue")) metrics.sources.queue = new Snapshot(queueSource.read);
+  queue.onAdmitted = (eventId, n, source) => {
+    metrics.admitted(eventId, n, source);
+    queueSource.wake(eventId);
   };
+  if (has("router")) metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
+  // the router counts each enter's outcome for the event it names (refusals that prove no event are left out)
+  const door: QueueApi = {
+    async enter(eventId, userId, rpm) {
+      try {
+        const r = await queueApi.enter(eventId, userId, rpm);
+        metrics.doorOutcome(eventId, r.status);
+        return r;
+      } catch (e) {
+        metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
+        throw e;
+      }
+    },
+    poll: (eventId, userId) => queueApi.poll(eventId, userId),
+    leave: (eventId, userId) => queueApi.leave(eventId, userId),
+  };
+  let stopPings = () => {};
+  const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
 
   const started = new WeakMap<Request, number>();
   const app = new Elysia({
@@ -120,63 +143,66 @@ export async function createApp(config: Config) {
     encodeSchema: false,
     // the limit is ours (413/411 as JSON in `errors`, before any body is read); Bun's would answer with an empty body
     serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER },
+    // Elysia's own router finds the path after "http://<host>"; by default it assumes a host of at
+    // least four characters and cuts "http://x/api/…" wrong
+    handler: { standardHostname: false },
   })
     .onRequest(({ request }) => void started.set(request, performance.now()))
-    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+    .onAfterResponse({ as: "global" }, ({ request, route, set, params }) => {
       const t0 = started.get(request);
       if (t0 === undefined) return;
       metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
+      if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
     })
+    .use(routedAsSent())
     .use(errors(config.maxBodyBytes))
-    .use(
-      swagger({
-        path: "/swagger",
-        exclude: [/^\/internal/],
-        documentation: {
-          info: { title: "massive coupon", version: "0.1.0", description: "First-come-first-served coupon events: router, waiting room, coupon API, issuer." },
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
-        },
-      }),
-    )
+    // before every route: verifies the bearer token once, so handlers and limits read it from memory
+    // (a waiting ticket is not a user token: its routes verify it themselves, modules/queue/ticket.ts)
+    .use(authentication({ ...auth, authenticate: (h) => (tickets.carries(h) ? Promise.resolve() : auth.authenticate(h)) }))
+    .use(config.swagger ? docs() : new Elysia())
     .get("/health/live", () => ({ status: "ok" }), { detail: { tags: ["ops"] } })
     .get(
       "/health/ready",
       async ({ set }) => {
+        // "down", never the client's own error text: that can carry addresses and credentials
         const checks: Record<string, string> = {};
-        try {
-          await redis.ping();
-          checks.redis = "ok";
-        } catch (e) {
-          checks.redis = String((e as Error).message);
-        }
-        if (mysql) {
-          try {
-            await mysql.pool.query("SELECT 1");
-            checks.mysql = "ok";
-          } catch (e) {
-            checks.mysql = String((e as Error).message);
-          }
-        }
+        const check = async (name: string, ping: () => Promise<unknown>) => {
+          checks[name] = await ping().then(
+            () => "ok",
+            () => "down",
+          );
+        };
+        await Promise.all([check("redis", () => redis.ping()), mysql && check("mysql", () => mysql!.pool.query("SELECT 1"))]);
         // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
         const failed = reconciler ? [...reconciler.failures.keys()] : [];
         if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
-        const ok = checks.redis === "ok" && (checks.mysql ?? "ok") === "ok";
-        if (!ok) set.status = 503;
-        return ok ? { status: "ready", checks } : { error: "not_ready", message: JSON.stringify(checks) };
+        const down = ["redis", "mysql"].filter((k) => k in checks && checks[k] !== "ok");
+        if (!down.length) return { status: "ready", checks };
+        set.status = 503;
+        return { error: "not_ready", message: `${down.join(", ")} unavailable`, checks };
       },
       { detail: { tags: ["ops"] } },
     )
-    .get("/metrics", async ({ set }) => {
-      set.headers["content-type"] = metrics.registry.contentType;
-      return metrics.registry.metrics();
-    }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
+    .get(
+      "/metrics",
+      async ({ set }) => {
+        set.headers["content-type"] = metrics.registry.contentType;
+        return metrics.registry.metrics();
+      },
+      {
+        transform: ({ request }) => {
+          if (metricsToken && !bearerIs(request.headers.get("authorization"), metricsToken)) throw new ApiError(401, "unauthorized", "metrics token required");
+        },
+        detail: { tags: ["ops"], summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when that is set)" },
+      },
+    );
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
   if (view)
     app
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
       .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
-      .use(routerModule({ queue: queueApi, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue }))
+      .use(routerModule({ queue: door, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue, onRefused: (id, code) => metrics.doorOutcome(id, code) }))
       .use(webModule(config));
   if (serveQueue) app.use(queueModule(scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
@@ -185,21 +211,24 @@ export async function createApp(config: Config) {
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
         : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue, reconciler!.gate);
+    if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
-        metrics.issueOutcomes.inc({ outcome: r.status });
+        metrics.issueOutcome(eventId, r.status);
         return r;
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(adminOnly(auth)).use(eventsModule(events, !view)).use(couponModule(counted, auth, caller)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
+    app.use(eventsModule(events, auth, !view)).use(couponModule(counted, auth, caller)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
   }
   if (remoteQueue || remoteCoupon)
-    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));
+    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, auth, config.upstreamTimeoutMs));
+  assertAdminGuarded(app.routes, auth);
 
   return {
     app,
+    auth,
     redis,
     issueRedis,
     reconciler,
@@ -217,6 +246,8 @@ export async function createApp(config: Config) {
       await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
+      await Promise.all(leases.map((l) => l.start()));
+      stopPings = startPings(redis, mysql, metrics);
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
       return app.server!.port as number;
     },
@@ -224,6 +255,8 @@ export async function createApp(config: Config) {
     async stop() {
       await app.stop(false);
       meter.stop();
+      stopPings();
+      await Promise.all(leases.map((l) => l.stop()));
       reconciler?.stop();
       await issuer?.stop();
       await mysql?.close().catch(() => {});

@@ -20,7 +20,8 @@
     ARGV[4] live request rate of the event, per minute, as measured by the router (excluding this request)
 
   Output:
-    {'admitted', expiresAtMs, remaining}
+    {'admitted', expiresAtMs, remaining}      a slot the user already held
+    {'admitted', expiresAtMs, remaining, 1}   a slot taken now (counted as a direct admission)
     {'waiting', position (1-based), remaining, arrival sequence, measured admitRate, admitPerSecond}
     {'event_not_found'} | {'not_open'} | {'sold_out'} | {'already_issued'} | {'line_full'}
 ]]
@@ -49,7 +50,7 @@ else
   if status == 'open' and waiting == 0 and rpm < ev.trafficRpm and redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf') < ev.capacity then
     local expires = now + ttl
     redis.call('ZADD', KEYS[6], expires, user)
-    return {'admitted', expires, ev.remaining}
+    return {'admitted', expires, ev.remaining, 1}
   end
   if ev.maxWaiting > 0 and waiting >= ev.maxWaiting then return {'line_full'} end
   seq = redis.call('INCR', KEYS[5])

@@ -62,6 +62,11 @@ export class Tickets {
     return hit && hit.expMs > now ? hit.user : null;
   }
 
+  /** Whether the header carries something shaped as a ticket (then no user-token check applies). */
+  carries(header: string | null | undefined): boolean {
+    return ticketIn(header) !== null;
+  }
+
   /** The claims of a ticket verified before (expired or not), without verifying anything. */
   cached(token: string): TicketClaims | undefined {
     const sig = token.slice(token.lastIndexOf(".") + 1);

@@ -19,7 +19,8 @@ const refusals = new Map<Refusal, ReturnType<typeof refusal>>();
  * A refusal answered without throwing: the view's refusals are most of a flash crowd's replies,
  * and building and unwinding an Error per request is a measurable share of their cost.
  */
-function refuse(set: { status?: number | string }, code: Refusal) {
+function refuse(set: { status?: number | string }, code: Refusal, id: number, d: RouterDeps) {
+  d.onRefused?.(id, code);
   let e = refusals.get(code);
   if (!e) refusals.set(code, (e = refusal(code)));
   set.status = e.status;
@@ -37,6 +38,8 @@ export type RouterDeps = {
   redis: RedisClient;
   prefix: string;
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs">;
+  /** an enter refused from the view (the metrics count enter outcomes per event) */
+  onRefused?: (eventId: number, code: string) => void;
 };
 
 /**
@@ -94,10 +97,10 @@ export const routerModule = (d: RouterDeps) => {
         const now = Date.now();
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
         const status = snapshotStatus(v, now);
-        if (status === "sold_out") return refuse(set, "sold_out");
-        if (status === "closed" || status === "cancelled") return refuse(set, "not_open");
-        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open");
-        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full");
+        if (status === "sold_out") return refuse(set, "sold_out", id, d);
+        if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
+        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
+        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
         const r = await queue.enter(id, user, rpm);
         if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
         const body = stateBody(cfg, v, r);
