@@ -223,7 +223,8 @@ export async function createApp(config: Config) {
     app.use(eventsModule(events, auth, !view)).use(couponModule(counted, auth, caller)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
   }
   if (remoteQueue || remoteCoupon)
-    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, auth, config.upstreamTimeoutMs));
+    // poll and leave are the router's own (answered from its view, or through QueueApi), never forwarded
+    app.use(forwardModule({ queue: undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, auth, config.upstreamTimeoutMs));
   assertAdminGuarded(app.routes, auth);
 
   return {
