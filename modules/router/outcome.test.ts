@@ -2,7 +2,7 @@
 // plain "try again" — and the coupon endpoint then tells the truth. Only a request that never left
 // the router (nothing listening) is a 503 to retry.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { client, dropKeys, mysqlConn, spawnServer, TEST_REDIS, waitFor, type Proc } from "../../scripts/testkit";
+import { client, dropKeys, mysqlConn, spawnServer, TEST_REDIS, token, waitFor, type Proc } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -52,7 +52,8 @@ describe("an issue whose outcome the router cannot know", () => {
     try {
       const api = client(r2.url);
       expect((await api.issue(1, "u")).body.error).toBe("outcome_unknown");
-      expect((await api.call("GET", "/api/events/1")).body.error).toBe("upstream_unavailable");
+      // (GET /api/events/:id is the router's own, from its view of the event: this GET goes upstream)
+      expect((await api.call("GET", "/api/events/1/coupon", { token: token("u") })).body.error).toBe("upstream_unavailable");
     } finally {
       await r2.kill("SIGKILL");
       silent.stop(true);
