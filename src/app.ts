@@ -1,10 +1,13 @@
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
+import { Counter, Gauge } from "prom-client";
 import { couponModule } from "../modules/coupon";
+import { MyCoupons } from "../modules/coupon/mine";
 import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
+import { Winners } from "../modules/events/winners";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
 import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
 import { Reconciler } from "../modules/events/reconcile";
@@ -16,14 +19,17 @@ import { QueueService } from "../modules/queue/service";
 import { routerModule } from "../modules/router";
 import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
+import { redemptionModule } from "../modules/redemption";
+import { Redemption } from "../modules/redemption/service";
 import { webModule } from "../modules/web";
+import { WebhookDispatcher } from "../modules/webhooks/service";
 import { createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { adminOnly, errors } from "./http";
 import { createMetrics } from "./metrics";
 import { rateLimit } from "./ratelimit";
-import { createRedis, eventKeys, scriptTimer } from "./redis";
+import { createRedis, eventKeys, globalKeys, scriptTimer } from "./redis";
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -57,7 +63,8 @@ export async function createApp(config: Config) {
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
   const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
-  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
+  const settingsRev = globalKeys(config.keyPrefix).settingsRev;
+  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev)) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer)
     issuer.onBatch = (size, lagMs) => {
@@ -66,6 +73,33 @@ export async function createApp(config: Config) {
       metrics.issuerLag.set(lagMs / 1000);
     };
   if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
+
+  // webhook deliveries run beside the issuer (never inside its loop); signing needs the secret
+  if (has("issuer") && mysql && !config.webhookSecret) {
+    const [rows] = (await mysql.pool.query("SELECT id FROM coupon_events WHERE webhook_url IS NOT NULL ORDER BY id LIMIT 5")) as [{ id: number }[], unknown];
+    if (rows.length) {
+      await mysql.close().catch(() => {});
+      redis.disconnect();
+      throw new Error(`WEBHOOK_SECRET required when any event has a webhookUrl (events ${rows.map((r) => r.id).join(", ")}${rows.length === 5 ? ", …" : ""})`);
+    }
+  }
+  const webhooks = has("issuer") && mysql && config.webhookSecret ? new WebhookDispatcher(mysql, config.webhookSecret, config.webhooks) : null;
+  if (webhooks) {
+    const attempts = new Counter({ name: "coupon_webhook_attempts_total", help: "Webhook delivery attempts by this process, by outcome (delivered, failed)", labelNames: ["outcome"], registers: [metrics.registry] });
+    webhooks.onAttempt = (outcome) => attempts.inc({ outcome });
+    // a persisted batch may have queued a delivery: look now rather than at the next poll
+    const onBatch = issuer?.onBatch;
+    if (issuer) issuer.onBatch = (size, lagMs) => (onBatch?.(size, lagMs), webhooks.poke());
+    new Gauge({
+      name: "coupon_webhook_pending",
+      help: "Webhook deliveries not yet accepted by their receiver (all events)",
+      registers: [metrics.registry],
+      async collect() {
+        const [[r]] = (await mysql!.pool.query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL")) as [{ n: number }[], unknown];
+        this.set(Number(r?.n ?? 0));
+      },
+    });
+  }
   if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
 
   // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
@@ -161,7 +195,12 @@ export async function createApp(config: Config) {
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(adminOnly(auth)).use(eventsModule(events)).use(couponModule(counted, auth)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
+    app
+      .use(adminOnly(auth))
+      .use(eventsModule(events, new Winners(mysql)))
+      .use(couponModule(counted, new MyCoupons(redis, mysql, config.keyPrefix, listEvents), auth))
+      .use(redemptionModule(new Redemption(mysql)))
+      .use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
   }
   if (remoteQueue || remoteCoupon)
     app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));
@@ -173,6 +212,7 @@ export async function createApp(config: Config) {
     queue,
     scheduler,
     issuer,
+    webhooks,
     events,
     metrics,
     async start(port = config.port) {
@@ -181,6 +221,7 @@ export async function createApp(config: Config) {
       await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
+      webhooks?.start();
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
       return app.server!.port as number;
     },
@@ -190,6 +231,7 @@ export async function createApp(config: Config) {
       meter.stop();
       reconciler?.stop();
       await issuer?.stop();
+      await webhooks?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
     },
