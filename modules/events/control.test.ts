@@ -86,7 +86,7 @@ describe("event list", () => {
     expect(seen).toEqual([...seen].sort((a, b) => b - a));
     expect(new Set(seen).size).toBe(seen.length);
     for (const id of Object.values(ids)) expect(seen).toContain(id);
-    const [[{ n }]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_events")) as [{ n: number }[], unknown];
+    const [[{ n }]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_events")) as unknown as [[{ n: number }]];
     expect(seen.length).toBe(Number(n));
     console.log(`event list: ${seen.length} events in ${pages} pages of 2`);
 

@@ -70,6 +70,7 @@ export const EventStats = t.Object({
   dead: t.Integer({ description: "dead-lettered" }),
   waiting: t.Integer(),
   running: t.Integer(),
+  paused: t.Boolean({ description: "paused by the operator (a scheduled event may be paused before it starts)" }),
   requestRate: t.Integer({ description: "the event's live request rate per minute, over every router (what trafficRpm is compared with)" }),
   admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s)" }),
   admittedThisSecond: t.Integer({ description: "admitted from the line in the current second (counts against admitPerSecond)" }),

@@ -471,6 +471,7 @@ export class EventService {
       dead,
       waiting,
       running,
+      paused: meta.paused,
       requestRate,
       admitRate: meta.admitRate,
       admittedThisSecond: admitsNow,

@@ -68,9 +68,37 @@ async function refresh() {
   return true;
 }
 
+/** The winner's code, with a button that copies it. */
+function showCode(code) {
+  if (!code) return;
+  $("#coupon-code").textContent = code;
+  $("#my-coupon").hidden = false;
+}
+
+$("#copy-code").addEventListener("click", async () => {
+  const code = $("#coupon-code").textContent;
+  try {
+    await navigator.clipboard.writeText(code);
+    announce($("#copy-status"), "Copied to the clipboard.", "success");
+  } catch {
+    // no clipboard access (an old browser, a denied permission): select it for a manual copy
+    getSelection().selectAllChildren($("#coupon-code"));
+    announce($("#copy-status"), "Selected: copy it with your keyboard or menu.", "info");
+  }
+});
+
+/** The user's coupon for this event, if any (its code shows on the page). */
+async function myCoupon(token) {
+  const c = await api("GET", `/api/events/${id}/coupon`, token);
+  return c.status === 200 && c.body.issued ? c.body : null;
+}
+
 /** Maps a reply of enter or issue to a message kind. */
 function outcome(r) {
-  if (r.status === 201) return "issued";
+  if (r.status === 201) {
+    showCode(r.body?.code);
+    return "issued";
+  }
   if (r.status === 0) return "offline";
   if (r.status === 401) return "unauthorized";
   return MESSAGES[r.body?.error] ? r.body.error : "busy";
@@ -102,6 +130,7 @@ async function getCoupon() {
   else say(kind);
   if (kind === "unauthorized") forgetToken();
   if (kind === "issued" || kind === "already_issued") done = true;
+  if (kind === "already_issued") showCode((await myCoupon(token))?.code);
   if (kind === "sold_out") said = "sold_out";
   await refresh();
 }
@@ -114,11 +143,12 @@ async function main() {
   // someone who already has the coupon sees so at once
   const token = storedToken();
   if (token) {
-    const c = await api("GET", `/api/events/${id}/coupon`, token);
-    if (c.status === 200 && c.body.issued) {
+    const mine = await myCoupon(token);
+    if (mine) {
       done = true;
       render();
       say("already_issued");
+      showCode(mine.code);
       return;
     }
   }
