@@ -75,7 +75,8 @@ export async function createApp(config: Config) {
   if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
 
   // webhook deliveries run beside the issuer (never inside its loop); signing needs the secret
-  if (has("issuer") && mysql && !config.webhookSecret) {
+  const persists = has("issuer") && config.issuer.enabled;
+  if (persists && mysql && !config.webhookSecret) {
     const [rows] = (await mysql.pool.query("SELECT id FROM coupon_events WHERE webhook_url IS NOT NULL ORDER BY id LIMIT 5")) as [{ id: number }[], unknown];
     if (rows.length) {
       await mysql.close().catch(() => {});
@@ -83,7 +84,7 @@ export async function createApp(config: Config) {
       throw new Error(`WEBHOOK_SECRET required when any event has a webhookUrl (events ${rows.map((r) => r.id).join(", ")}${rows.length === 5 ? ", …" : ""})`);
     }
   }
-  const webhooks = has("issuer") && mysql && config.webhookSecret ? new WebhookDispatcher(mysql, config.webhookSecret, config.webhooks) : null;
+  const webhooks = persists && mysql && config.webhookSecret ? new WebhookDispatcher(mysql, config.webhookSecret, config.webhooks) : null;
   if (webhooks) {
     const attempts = new Counter({ name: "coupon_webhook_attempts_total", help: "Webhook delivery attempts by this process, by outcome (delivered, failed)", labelNames: ["outcome"], registers: [metrics.registry] });
     webhooks.onAttempt = (outcome) => attempts.inc({ outcome });
@@ -95,8 +96,9 @@ export async function createApp(config: Config) {
       help: "Webhook deliveries not yet accepted by their receiver (all events)",
       registers: [metrics.registry],
       async collect() {
-        const [[r]] = (await mysql!.pool.query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL")) as [{ n: number }[], unknown];
-        this.set(Number(r?.n ?? 0));
+        // MySQL away: the scrape still answers, with the last value
+        const [[r]] = (await mysql!.pool.query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL").catch(() => [[]])) as [{ n: number }[], unknown];
+        if (r) this.set(Number(r.n));
       },
     });
   }

@@ -180,8 +180,8 @@ describe("CSV", () => {
     const growthMb = (peak - before) / 1024;
     console.log(`CSV export: ${N} rows, ${(bytes / 1e6).toFixed(1)} MB streamed; server RSS ${(before / 1024).toFixed(0)} MB before, peak growth ${growthMb.toFixed(1)} MB`);
     // Measured on this test's data: building the whole file in memory (all rows read at once) grows
-    // the server by 99–108 MB; streaming in 2,000-row chunks by 22–39 MB (garbage the collector has
-    // not yet returned, not rows held). The bound sits between the two.
-    expect(growthMb).toBeLessThan(60);
+    // the server by 99–108 MB; streaming in 2,000-row chunks by 22–42 MB (garbage the collector has
+    // not collected yet, not rows held: 500-row chunks measure the same). The bound sits between.
+    expect(growthMb).toBeLessThan(64);
   });
 });
