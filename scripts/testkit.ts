@@ -176,7 +176,7 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
  * A TCP proxy on loopback that a test can cut (every open connection dropped, new ones refused) and
  * restore — a database outage without touching the shared MariaDB.
  */
-export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1") {
+export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", latencyMs = 0) {
   // loose socket types: Bun's generics add nothing to a test utility
   type Pair = { client: any; upstream?: any };
   const pairs = new Set<Pair>();
@@ -208,8 +208,11 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1") {
       },
       data(client, chunk) {
         const up = client.data.pair.upstream;
-        if (up) up.write(chunk);
-        else client.data.buf.push(new Uint8Array(chunk));
+        const bytes = new Uint8Array(chunk);
+        // equal delays fire in order, so a slow link never reorders the stream
+        if (up && latencyMs) setTimeout(() => up.write(bytes), latencyMs);
+        else if (up) up.write(bytes);
+        else client.data.buf.push(bytes);
       },
       close(client) {
         client.data?.pair.upstream?.end();

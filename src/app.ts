@@ -59,9 +59,25 @@ export async function createApp(config: Config) {
   const listEvents = () => eventIds(redis, config.keyPrefix);
   const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
-  const reconciler = events && serveCoupon ? new Reconciler(redis, events, config.keyPrefix) : null;
+  // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
+  const issueRedis = serveCoupon && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
+  const reconciler = events && serveCoupon ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const queue = new QueueService(redis, config.keyPrefix, config.queue);
-  const queueApi: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  const served: QueueApi = remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : queue;
+  // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
+  const queueApi: QueueApi = events
+    ? {
+        enter: async (id, user, rpm) => {
+          const r = await served.enter(id, user, rpm);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.enter(id, user, rpm) : r;
+        },
+        poll: async (id, user) => {
+          const r = await served.poll(id, user);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.poll(id, user) : r;
+        },
+        leave: (id, user) => served.leave(id, user),
+      }
+    : served;
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   const settingsRev = globalKeys(config.keyPrefix).settingsRev;
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev)) : null;
@@ -188,7 +204,7 @@ export async function createApp(config: Config) {
     const coupons =
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
-        : new RedisCouponService(redis, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
+        : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
@@ -210,6 +226,8 @@ export async function createApp(config: Config) {
   return {
     app,
     redis,
+    issueRedis,
+    reconciler,
     mysql,
     queue,
     scheduler,
@@ -236,6 +254,7 @@ export async function createApp(config: Config) {
       await webhooks?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
+      issueRedis?.disconnect();
     },
   };
 }

@@ -91,7 +91,8 @@ export const errors = (maxBodyBytes: number) =>
       set.status = status;
       return errorBody(status === 413 ? "payload_too_large" : "bad_request", String((error as Error).message || "bad request"));
     }
-    if (isUnavailable(error)) {
+    // a key of the wrong type is damaged state (an event being reconciled), not the client's fault
+    if (isUnavailable(error) || /^WRONGTYPE/.test(String((error as Error)?.message))) {
       set.status = 503;
       return errorBody("unavailable", "a backing service is unavailable, try again shortly");
     }

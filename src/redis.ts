@@ -7,13 +7,26 @@ export type RedisClient = Redis | Cluster;
 
 const MODULES = join(import.meta.dir, "..", "modules");
 
-/** A client with every module's Lua commands defined. */
-export function createRedis(config: Config, name = "main"): RedisClient {
-  const common = { connectionName: `coupon-${name}`, maxRetriesPerRequest: 2, enableAutoPipelining: true };
+/**
+ * A client with every module's Lua commands defined. A `strict` client never queues a command while
+ * disconnected and never re-sends one after a reconnect: the issue script must not run against a
+ * Redis that came back before this process has reconciled it (modules/events/reconcile.ts).
+ */
+export function createRedis(config: Config, name = "main", strict = false): RedisClient {
+  const common = strict
+    ? { connectionName: `coupon-${name}`, maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, enableAutoPipelining: false }
+    : { connectionName: `coupon-${name}`, maxRetriesPerRequest: 2, enableAutoPipelining: true };
   const redis = config.redisClusterNodes
-    ? new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: true })
+    ? new Cluster(config.redisClusterNodes, { redisOptions: common, scaleReads: "master", enableAutoPipelining: !strict, enableOfflineQueue: !strict })
     : new Redis(config.redisUrl, common);
   for (const m of readdirSync(MODULES, { withFileTypes: true })) if (m.isDirectory()) defineScripts(redis, join(MODULES, m.name));
+  // ioredis reconnects by itself; say once that the connection is down (not once per retry)
+  let down = false;
+  redis.on("error", (e: Error) => {
+    if (!down) console.error(`redis (${name}): ${e.message}; reconnecting`);
+    down = true;
+  });
+  redis.on("ready", () => (down = false));
   return redis;
 }
 

@@ -21,15 +21,21 @@ const MAX_FENCE_WAIT_MS = 5000;
 export class RedisCouponService implements CouponApi {
   private readonly issueScript;
 
+  /**
+   * `issueRedis` is a strict client (src/redis.ts): a command is sent only while connected and never
+   * re-sent after a reconnect, so the script cannot run against a Redis that came back stale before
+   * `gate` has had it reconciled.
+   */
   constructor(
     private readonly redis: RedisClient,
+    issueRedis: RedisClient,
     private readonly mysql: Mysql,
     private readonly events: EventService,
     private readonly prefix: string,
     private readonly slotTtlMs: number,
     private readonly gate: ReconcileGate,
   ) {
-    this.issueScript = runScript(redis, "issue");
+    this.issueScript = runScript(issueRedis, "issue");
   }
 
   async issue(eventId: number, userId: string): Promise<IssueResult> {
@@ -51,7 +57,16 @@ export class RedisCouponService implements CouponApi {
 
   private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
-    return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
+    try {
+      return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
+    } catch (e) {
+      const msg = String((e as Error)?.message);
+      // never written to Redis: nothing happened, the caller may simply retry
+      if (/enableOfflineQueue|isn't writeable/.test(msg)) throw new ApiError(503, "unavailable", "Redis is unavailable; nothing was issued, try again shortly");
+      // written, but the connection dropped before the reply: the script may have run
+      if (/Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT/.test(msg)) throw new ApiError(504, "outcome_unknown", "the connection to Redis dropped during the issue; GET /api/events/:id/coupon tells whether it went through");
+      throw e;
+    }
   }
 
   async coupon(eventId: number, userId: string): Promise<CouponState> {

@@ -31,12 +31,16 @@ export class Reconciler {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly marker: string;
 
+  private readonly redis: RedisClient;
+
+  /** `clients`: every connection this process sells through; the first one also reads and writes. */
   constructor(
-    private readonly redis: RedisClient,
+    private readonly clients: RedisClient[],
     private readonly events: EventService,
     prefix: string,
     private readonly checkMs = 1000,
   ) {
+    this.redis = clients[0]!;
     this.marker = globalKeys(prefix).redisRun;
   }
 
@@ -45,21 +49,20 @@ export class Reconciler {
   }
 
   async start() {
+    // a strict client sends nothing before it is connected
+    await Promise.all(this.clients.map((c) => (c.status === "ready" ? null : new Promise((ok) => c.once("ready", ok)))));
     await this.check(true);
-    this.redis.on("close", () => this.generation++);
-    // a reconnect: whatever happened while we were away, look again before selling
-    this.redis.on("ready", () => void this.check(true).catch((e) => console.error(`reconcile after reconnect failed: ${e.message}`)));
+    for (const c of this.clients) {
+      c.on("close", () => this.generation++);
+      // a reconnect: whatever happened while we were away, look again before selling
+      c.on("ready", () => void this.check(true).catch((e) => console.error(`reconcile after reconnect failed: ${e.message}`)));
+    }
     this.timer = setInterval(() => void this.check(false).catch(() => {}), this.checkMs);
   }
 
   stop() {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-  }
-
-  /** An event created here needs no reconciliation before its first sale. */
-  trust(eventId: number) {
-    this.reconciledAt.set(eventId, this.generation);
   }
 
   /** Resolves once this process may sell the event (see the class comment); throws if it cannot be reconciled. */
