@@ -128,6 +128,26 @@ describe("event page", () => {
     expect(await getCoupon(page).isDisabled()).toBe(true);
   }, 60_000);
 
+  test("a paused event says so and still lets the user join the line; a cancelled one says it will not take place", async () => {
+    const id = await createEvent({ name: "Held", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    expect((await s.api.call("POST", `/admin/events/${id}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
+    const user = `web-paused-${id}`;
+    const page = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await seeText(page, "#event-status", /^Paused$/);
+    await seeText(page, "#result", /^Paused for a moment/);
+    await getCoupon(page).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^1$/);
+    expect((await s.api.poll(id, user)).body).toMatchObject({ status: "waiting", position: 1 });
+
+    const later = await createEvent({ name: "Called off", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect((await s.api.call("DELETE", `/admin/events/${later}`, { token: ADMIN_TOKEN })).status).toBe(200);
+    await page.goto(`${s.url}/events/${later}`);
+    await seeText(page, "#event-status", /^Cancelled$/);
+    await seeText(page, "#result", /^Cancelled: this event will not take place/);
+    expect(await getCoupon(page).isDisabled()).toBe(true);
+  }, 60_000);
+
   test("an event whose coupons run out while the user waits: the waiting room says sold out", async () => {
     const id = await createEvent({ name: "Last one", stock: 1, trafficRpm: 0, runningCapacity: 1 });
     const first = `web-ahead-${id}`;
