@@ -1,7 +1,7 @@
 // Redemption by the shop's backend: the race (exactly one order wins), idempotency per order,
 // expiry, unknown codes, codes as people type them, and bad input that changes nothing.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, mysqlConn, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, startServer, stopServer, TEST_DB, waitFor, type Reply, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -151,6 +151,27 @@ describe("redemption", () => {
       expect((await q.api.call("POST", `/admin/coupons/${code}/redeem`, { ...admin, body: { orderId: "o" } })).body).toMatchObject({ code, orderId: "o" });
     } finally {
       await stopServer(q);
+    }
+  });
+
+  test("a database that cannot hold an order id's characters (latin1) answers 400, not 500, and the coupon stays unredeemed", async () => {
+    const url = TEST_DB.replace(/\/([^/?]+)$/, "/$1_latin1");
+    const name = new URL(url).pathname.slice(1);
+    await db.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    await db.query(`CREATE DATABASE \`${name}\` CHARACTER SET latin1`);
+    const q = await startServer({ DATABASE_URL: url });
+    try {
+      const id = (await q.api.createEvent({ name: "latin1", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+      await q.api.enter(id, "latin-user");
+      const code = (await q.api.issue(id, "latin-user")).body.code as string;
+      await waitFor("persisted", async () => (await q.api.stats(id)).body.persisted === 1);
+      const r = await q.api.call("POST", `/admin/coupons/${code}/redeem`, { ...admin, body: { orderId: "订单-1" } });
+      expectError(r, 400, "bad_request");
+      expect((await q.api.call("GET", `/admin/coupons/${code}`, admin)).body).toMatchObject({ redeemedAt: null, orderId: null });
+      expect((await q.api.call("POST", `/admin/coupons/${code}/redeem`, { ...admin, body: { orderId: "order-1" } })).body.orderId).toBe("order-1");
+    } finally {
+      await stopServer(q);
+      await db.query(`DROP DATABASE IF EXISTS \`${name}\``);
     }
   });
 });

@@ -4,6 +4,8 @@ import { ApiError } from "../../src/http";
 import { normalizeCode } from "../coupon/code";
 import type { CouponRecord } from "./model";
 
+const UNSTORABLE = new Set(["ER_TRUNCATED_WRONG_VALUE_FOR_FIELD", "ER_DATA_TOO_LONG", "ER_INVALID_CHARACTER_STRING"]);
+
 const unknown = () => new ApiError(404, "not_found", "no coupon has this code (a coupon just issued becomes redeemable once persisted, normally within a second)");
 
 /**
@@ -48,7 +50,13 @@ export class Redemption {
     const found = await this.lookup(rawCode);
     if (found.redeemedAt === null) {
       if (found.validUntil && Date.now() >= Date.parse(found.validUntil)) throw new ApiError(410, "expired", `this coupon was valid until ${found.validUntil}`);
-      await this.mysql.pool.query<ResultSetHeader>("UPDATE coupon_issues SET redeemed_at = ?, order_id = ? WHERE code = ? AND redeemed_at IS NULL", [new Date(), orderId, found.code]);
+      await this.mysql.pool
+        .query<ResultSetHeader>("UPDATE coupon_issues SET redeemed_at = ?, order_id = ? WHERE code = ? AND redeemed_at IS NULL", [new Date(), orderId, found.code])
+        .catch((e) => {
+          // a database whose character set cannot hold the order id (not utf8mb4) refuses it: bad input, not a 500
+          if (UNSTORABLE.has((e as { code?: string })?.code ?? "")) throw new ApiError(400, "bad_request", "orderId holds characters the database cannot store");
+          throw e;
+        });
     }
     // read back whoever won (this request or a concurrent one)
     const now = (await this.find(found.code))!;
