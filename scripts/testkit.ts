@@ -239,3 +239,73 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
     },
   };
 }
+
+export type RawReply = { status: number; headers: Record<string, string>; body: any; text: string };
+
+/**
+ * Sends `request` byte for byte over a fresh TCP connection and reads the reply until the server closes
+ * it — the way an attacker talks HTTP: no Host, odd Hosts, HTTP/1.0, absolute-form or dot-segment
+ * targets, none of which fetch() can send. Status 0: the server closed without a reply.
+ */
+export function rawHttp(port: number, request: string | Uint8Array, timeoutMs = 10_000): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      resolve(parseRawReply(Buffer.concat(chunks)));
+    };
+    const timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms to ${JSON.stringify(String(request).slice(0, 120))}`)), timeoutMs);
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open: (s) => void s.write(request),
+        data: (_s, chunk) => void chunks.push(Buffer.from(chunk)),
+        close: done,
+        error: done,
+      },
+    }).catch(reject);
+  });
+}
+
+function parseRawReply(raw: Buffer): RawReply {
+  const text = raw.toString("utf8");
+  const head = text.indexOf("\r\n\r\n");
+  const lines = (head === -1 ? text : text.slice(0, head)).split("\r\n");
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? "")?.[1] ?? 0);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(":");
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  let bodyText = head === -1 ? "" : text.slice(head + 4);
+  if (headers["transfer-encoding"]?.includes("chunked")) {
+    let out = "";
+    for (let rest = bodyText; ; ) {
+      const nl = rest.indexOf("\r\n");
+      const size = parseInt(rest.slice(0, nl), 16);
+      if (!(size > 0)) break;
+      out += rest.slice(nl + 2, nl + 2 + size);
+      rest = rest.slice(nl + 2 + size + 2);
+    }
+    bodyText = out;
+  }
+  let body: unknown = bodyText;
+  try {
+    body = bodyText ? JSON.parse(bodyText) : null;
+  } catch {
+    /* keep the raw text */
+  }
+  return { status, headers, body, text: bodyText };
+}
+
+/** A raw HTTP request: `host` undefined sends no Host header at all; HTTP/1.1 asks the server to close after replying. */
+export function rawRequest(method: string, target: string, opts: { version?: "1.0" | "1.1"; host?: string; headers?: Record<string, string>; body?: string } = {}): string {
+  const version = opts.version ?? "1.1";
+  const lines = [`${method} ${target} HTTP/${version}`];
+  if (opts.host !== undefined) lines.push(`Host: ${opts.host}`);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
+  if (opts.body !== undefined) lines.push("Content-Type: application/json", `Content-Length: ${Buffer.byteLength(opts.body)}`);
+  if (version === "1.1") lines.push("Connection: close");
+  return `${lines.join("\r\n")}\r\n\r\n${opts.body ?? ""}`;
+}

@@ -1,4 +1,3 @@
-import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { Counter, Gauge } from "prom-client";
 import { couponModule } from "../modules/coupon";
@@ -23,11 +22,12 @@ import { redemptionModule } from "../modules/redemption";
 import { Redemption } from "../modules/redemption/service";
 import { webModule } from "../modules/web";
 import { WebhookDispatcher } from "../modules/webhooks/service";
-import { createAuth } from "./auth";
+import { assertAdminGuarded, authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
-import { adminOnly, errors } from "./http";
-import { createMetrics } from "./metrics";
+import { docs } from "./docs";
+import { ApiError, errors, routedAsSent } from "./http";
+import { createMetrics, type EventGauges } from "./metrics";
 import { rateLimit } from "./ratelimit";
 import { createRedis, eventKeys, globalKeys, scriptTimer } from "./redis";
 
@@ -55,7 +55,7 @@ export async function createApp(config: Config) {
     mysql = connectMysql(config.databaseUrl);
   }
 
-  const auth = createAuth(config.jwtSecret, config.adminToken);
+  const auth = createAuth({ secret: config.jwtSecret, adminToken: config.adminToken, issuer: config.jwtIssuer, audience: config.jwtAudience });
   const listEvents = () => eventIds(redis, config.keyPrefix);
   const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
@@ -120,8 +120,10 @@ export async function createApp(config: Config) {
   }
   if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
 
-  // per-event gauges at scrape time: full stats where MySQL is at hand, queue lengths elsewhere
-  metrics.eventSource = async () => {
+  // Per-event gauges: full stats where MySQL is at hand, queue lengths elsewhere. Read at most every
+  // few seconds, whatever the scrape rate, and shared by concurrent scrapes: a scrape costs no MySQL
+  // work per event of its own.
+  metrics.eventSource = sharedFor(EVENT_GAUGES_MAX_AGE_MS, async (): Promise<EventGauges[]> => {
     const ids = await listEvents();
     if (events) return Promise.all(ids.map(async (id) => ({ eventId: id, ...(await events.stats(id)) })));
     if (!serveQueue) return [];
@@ -133,7 +135,8 @@ export async function createApp(config: Config) {
         return { eventId: id, waiting, running };
       }),
     );
-  };
+  });
+  const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
 
   const started = new WeakMap<Request, number>();
   const app = new Elysia({
@@ -145,6 +148,9 @@ export async function createApp(config: Config) {
     encodeSchema: false,
     // the limit is ours (413/411 as JSON in `errors`, before any body is read); Bun's would answer with an empty body
     serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER },
+    // Elysia's own router finds the path after "http://<host>"; by default it assumes a host of at
+    // least four characters and cuts "http://x/api/…" wrong
+    handler: { standardHostname: false },
   })
     .onRequest(({ request }) => void started.set(request, performance.now()))
     .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
@@ -152,49 +158,47 @@ export async function createApp(config: Config) {
       if (t0 === undefined) return;
       metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
     })
+    .use(routedAsSent())
     .use(errors(config.maxBodyBytes))
-    .use(
-      swagger({
-        path: "/swagger",
-        exclude: [/^\/internal/],
-        documentation: {
-          info: { title: "massive coupon", version: "0.1.0", description: "First-come-first-served coupon events: router, waiting room, coupon API, issuer." },
-          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
-        },
-      }),
-    )
+    // before every route: verifies the bearer token once, so handlers and limits read it from memory
+    .use(authentication(auth))
+    .use(config.swagger ? docs() : new Elysia())
     .get("/health/live", () => ({ status: "ok" }), { detail: { tags: ["ops"] } })
     .get(
       "/health/ready",
       async ({ set }) => {
+        // "down", never the client's own error text: that can carry addresses and credentials
         const checks: Record<string, string> = {};
-        try {
-          await redis.ping();
-          checks.redis = "ok";
-        } catch (e) {
-          checks.redis = String((e as Error).message);
-        }
-        if (mysql) {
-          try {
-            await mysql.pool.query("SELECT 1");
-            checks.mysql = "ok";
-          } catch (e) {
-            checks.mysql = String((e as Error).message);
-          }
-        }
+        const check = async (name: string, ping: () => Promise<unknown>) => {
+          checks[name] = await ping().then(
+            () => "ok",
+            () => "down",
+          );
+        };
+        await Promise.all([check("redis", () => redis.ping()), mysql && check("mysql", () => mysql!.pool.query("SELECT 1"))]);
         // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
         const failed = reconciler ? [...reconciler.failures.keys()] : [];
         if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
-        const ok = checks.redis === "ok" && (checks.mysql ?? "ok") === "ok";
-        if (!ok) set.status = 503;
-        return ok ? { status: "ready", checks } : { error: "not_ready", message: JSON.stringify(checks) };
+        const down = ["redis", "mysql"].filter((k) => k in checks && checks[k] !== "ok");
+        if (!down.length) return { status: "ready", checks };
+        set.status = 503;
+        return { error: "not_ready", message: `${down.join(", ")} unavailable`, checks };
       },
       { detail: { tags: ["ops"] } },
     )
-    .get("/metrics", async ({ set }) => {
-      set.headers["content-type"] = metrics.registry.contentType;
-      return metrics.registry.metrics();
-    }, { detail: { tags: ["ops"], summary: "Prometheus metrics" } });
+    .get(
+      "/metrics",
+      async ({ set }) => {
+        set.headers["content-type"] = metrics.registry.contentType;
+        return metrics.registry.metrics();
+      },
+      {
+        transform: ({ request }) => {
+          if (metricsToken && !bearerIs(request.headers.get("authorization"), metricsToken)) throw new ApiError(401, "unauthorized", "metrics token required");
+        },
+        detail: { tags: ["ops"], summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when that is set)" },
+      },
+    );
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
   if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use(webModule(config));
@@ -214,17 +218,18 @@ export async function createApp(config: Config) {
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
     app
-      .use(adminOnly(auth))
-      .use(eventsModule(events, new Winners(mysql)))
+      .use(eventsModule(events, new Winners(mysql), auth))
       .use(couponModule(counted, new MyCoupons(redis, mysql, config.keyPrefix, listEvents), auth))
-      .use(redemptionModule(new Redemption(mysql)))
-      .use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix)));
+      .use(redemptionModule(new Redemption(mysql), auth))
+      .use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
   }
   if (remoteQueue || remoteCoupon)
-    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, config.upstreamTimeoutMs));
+    app.use(forwardModule({ queue: remoteQueue ? config.queueUrl : undefined, coupon: remoteCoupon ? config.couponUrl : undefined }, auth, config.upstreamTimeoutMs));
+  assertAdminGuarded(app.routes, auth);
 
   return {
     app,
+    auth,
     redis,
     issueRedis,
     reconciler,
@@ -256,5 +261,23 @@ export async function createApp(config: Config) {
       redis.disconnect();
       issueRedis?.disconnect();
     },
+  };
+}
+
+const EVENT_GAUGES_MAX_AGE_MS = 5000;
+
+/** `read`, called at most once per `maxAgeMs`: callers meanwhile share the last result (or the read in flight). */
+function sharedFor<T>(maxAgeMs: number, read: () => Promise<T>): () => Promise<T> {
+  let last: Promise<T> | null = null;
+  let at = 0;
+  return () => {
+    if (!last || performance.now() - at >= maxAgeMs) {
+      at = performance.now();
+      const p = read();
+      // a failed read is not kept: the next scrape tries again
+      p.catch(() => last === p && (last = null));
+      last = p;
+    }
+    return last;
   };
 }

@@ -1,3 +1,5 @@
+import { Elysia } from "elysia";
+import { jwtVerify } from "jose";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { ApiError } from "./http";
 
@@ -13,77 +15,165 @@ export function signJwt(secret: string, sub: string, ttlSeconds = 3600, extra: R
   return `${head}.${body}.${sig}`;
 }
 
+/** The longest a user token may still be valid: a shop hands out short-lived tokens, never forever ones. */
+export const MAX_TOKEN_TTL_S = 30 * 24 * 3600;
+/** Clock skew forgiven between the shop that signs and this server (exp and nbf). */
+export const CLOCK_TOLERANCE_S = 5;
+
+const PART = /^[A-Za-z0-9_-]+$/;
+
 /**
- * Returns the user id of a valid token, or null. Only HS256 is accepted (never `none`, never an
- * algorithm named by the token itself), the signature is compared in constant time, `exp` is required.
+ * One token, one spelling: each part must be base64url that decodes and re-encodes to itself.
+ * Decoders skip characters outside the alphabet and ignore spare bits, so without this one signed
+ * token has endless variants that all verify (and each would be a new cache entry).
  */
-export function verifyJwt(secret: string, token: string, nowMs = Date.now()): string | null {
-  return verifyJwtClaims(secret, token, nowMs)?.sub ?? null;
+export function isCanonicalJwt(token: string): boolean {
+  if (token.length > 4096) return false;
+  const parts = token.split(".");
+  if (parts.length !== 3) return false;
+  for (const p of parts) if (!PART.test(p) || Buffer.from(p, "base64url").toString("base64url") !== p) return false;
+  return true;
 }
 
-/** verifyJwt, also returning when the token expires (ms). */
-function verifyJwtClaims(secret: string, token: string, nowMs = Date.now()): { sub: string; expMs: number } | null {
-  if (token.length > 4096) return null;
-  const parts = token.split(".");
-  if (parts.length !== 3) return null;
-  const [head, body, sig] = parts as [string, string, string];
-  const expected = createHmac("sha256", secret).update(`${head}.${body}`).digest();
-  const given = Buffer.from(sig, "base64url");
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-  try {
-    const h = JSON.parse(Buffer.from(head, "base64url").toString("utf8"));
-    if (h?.alg !== "HS256") return null;
-    const p = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
-    if (typeof p?.sub !== "string" || !USER_ID.test(p.sub)) return null;
-    if (typeof p.exp !== "number" || !Number.isFinite(p.exp) || p.exp * 1000 <= nowMs) return null;
-    return { sub: p.sub, expMs: p.exp * 1000 };
-  } catch {
-    return null;
-  }
+export type JwtOptions = { secret: string; issuer?: string; audience?: string };
+type Claims = { sub: string; expMs: number };
+
+/**
+ * Verifies a user token with jose: HS256 only (never `none`, never an algorithm the token names),
+ * `exp` required, in whole seconds and at most 30 days ahead, `nbf` honoured, `iss`/`aud` when
+ * configured, a few seconds of clock tolerance. Returns the user id and when to stop trusting it.
+ */
+export function jwtVerifier(opts: JwtOptions) {
+  // imported once: given raw bytes, jose would import the key again on every verification
+  const key = crypto.subtle.importKey("raw", new TextEncoder().encode(opts.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  const options = {
+    algorithms: ["HS256"],
+    requiredClaims: ["exp", "sub"],
+    clockTolerance: CLOCK_TOLERANCE_S,
+    ...(opts.issuer ? { issuer: opts.issuer } : {}),
+    ...(opts.audience ? { audience: opts.audience } : {}),
+  };
+  return async (token: string): Promise<Claims | null> => {
+    if (!isCanonicalJwt(token)) return null;
+    try {
+      const { payload } = await jwtVerify(token, await key, options);
+      const { sub, exp } = payload;
+      if (typeof sub !== "string" || !USER_ID.test(sub)) return null;
+      // jose takes any number: an exp in milliseconds or 1e308 would make a token that never expires
+      if (!Number.isSafeInteger(exp) || exp! > Date.now() / 1000 + MAX_TOKEN_TTL_S + CLOCK_TOLERANCE_S) return null;
+      return { sub, expMs: (exp! + CLOCK_TOLERANCE_S) * 1000 };
+    } catch {
+      return null;
+    }
+  };
 }
+
+const BEARER = /^Bearer ([^\s]+)$/i;
 
 function bearer(header: string | null | undefined): string | null {
   if (!header) return null;
-  const m = /^Bearer ([^\s]+)$/i.exec(header.trim());
+  const m = BEARER.exec(header.trim());
   return m ? m[1]! : null;
+}
+
+/** Constant-time check that a header carries `Bearer <secret>`. */
+export function bearerIs(header: string | null | undefined, secret: Buffer): boolean {
+  const given = Buffer.from(bearer(header) ?? "");
+  return given.length === secret.length && given.length > 0 && timingSafeEqual(given, secret);
 }
 
 export type Auth = ReturnType<typeof createAuth>;
 
-export function createAuth(jwtSecret: string, adminToken: string) {
-  const adminBuf = Buffer.from(adminToken);
-  // A user sends the same token for enter, every poll and issue: remember verified tokens (until they
-  // expire) so the HMAC runs once per token, not once per request. Bounded: cleared when full.
-  const verified = new Map<string, { sub: string; expMs: number }>();
-  const userOrNull = (header: string | null | undefined): string | null => {
-    const token = bearer(header);
-    if (!token) return null;
+export type AuthOptions = JwtOptions & { adminToken: string; cacheSize?: number };
+
+export function createAuth(opts: AuthOptions) {
+  const adminBuf = Buffer.from(opts.adminToken);
+  const verify = jwtVerifier(opts);
+  const capacity = opts.cacheSize ?? 100_000;
+  // A user sends the same token for enter, every poll and issue: verify it once and remember it until
+  // it expires. Only tokens that verified get in (junk and forgeries never do). When full, eviction
+  // is second-chance (CLOCK, close to LRU without reordering on every hit): a token used since it
+  // was last looked at stays, so no flood of other requests can push an active user out.
+  const verified = new Map<string, Claims & { used: boolean }>();
+  const remember = (token: string, claims: Claims) => {
+    const now = Date.now();
+    while (verified.size >= capacity) {
+      const [oldest, entry] = verified.entries().next().value!;
+      verified.delete(oldest);
+      if (entry.used && entry.expMs > now) verified.set(oldest, { ...entry, used: false });
+    }
+    verified.set(token, { ...claims, used: false });
+  };
+  const cached = (token: string): string | null => {
     const hit = verified.get(token);
-    if (hit) {
-      if (hit.expMs > Date.now()) return hit.sub;
+    if (!hit) return null;
+    if (hit.expMs <= Date.now()) {
       verified.delete(token);
       return null;
     }
-    const claims = verifyJwtClaims(jwtSecret, token);
-    if (!claims) return null;
-    if (verified.size >= 100_000) verified.clear();
-    verified.set(token, claims);
-    return claims.sub;
+    hit.used = true;
+    return hit.sub;
   };
+  const userOrNull = (header: string | null | undefined): string | null => {
+    if (!header) return null;
+    // the usual spelling is looked up as it is; only what is cached was ever verified
+    const fast = header.startsWith("Bearer ") ? cached(header.slice(7)) : null;
+    if (fast !== null) return fast;
+    const token = bearer(header);
+    return token ? cached(token) : null;
+  };
+
+  /** Throws a 401 unless the header carries the admin token. */
+  const admin = (header: string | null | undefined): void => {
+    if (!bearerIs(header, adminBuf)) throw new ApiError(401, "unauthorized", "admin token required");
+  };
+
   return {
+    /**
+     * Verifies the request's bearer token (once per token) so that `user()` can answer from memory.
+     * Runs as a hook before every handler (`authentication` below); async only on a cache miss.
+     */
+    async authenticate(header: string | null | undefined): Promise<void> {
+      if (userOrNull(header) !== null) return;
+      const token = bearer(header);
+      if (!token) return;
+      const claims = await verify(token);
+      if (claims) remember(token, claims);
+    },
     userOrNull,
-    /** The user id behind `Authorization: Bearer <jwt>`, or a 401. */
+    /** The user id behind `Authorization: Bearer <jwt>` (verified by `authenticate`), or a 401. */
     user(header: string | null | undefined): string {
       const sub = userOrNull(header);
       if (!sub) throw new ApiError(401, "unauthorized", bearer(header) ? "invalid or expired token" : "missing bearer token");
       return sub;
     },
-    /** Throws a 401 unless the header carries the admin token. */
-    admin(header: string | null | undefined): void {
-      const token = bearer(header);
-      const given = Buffer.from(token ?? "");
-      if (!token || given.length !== adminBuf.length || !timingSafeEqual(given, adminBuf))
-        throw new ApiError(401, "unauthorized", "admin token required");
-    },
+    admin,
+    /** `admin` as a transform hook: it runs on the matched route, before params, query or body are validated. */
+    adminHook: ({ request }: { request: Request }) => admin(request.headers.get("authorization")),
+    /** How many verified tokens are held (tests check the bound). */
+    cacheSize: () => verified.size,
+    isCached: (token: string) => verified.has(token),
   };
+}
+
+/** Puts `auth.authenticate` in front of every route registered after it. */
+export const authentication = (auth: Auth) =>
+  new Elysia({ name: "authentication" }).onTransform({ as: "global" }, async ({ request }) => auth.authenticate(request.headers.get("authorization")));
+
+/**
+ * Wrap every admin route in this guard: the admin token is checked on the matched route (whatever
+ * the Host header or URL form said), before its params, query or body are looked at.
+ */
+export const adminGuard = (auth: Auth) => ({ transform: auth.adminHook });
+
+/**
+ * Fails the start if any /admin/ route was mounted outside the admin guard: authorization belongs to
+ * the matched route, so a route without the guard would be open to anyone.
+ */
+export function assertAdminGuarded(routes: { method: string; path: string; hooks: { transform?: unknown } }[], auth: Auth) {
+  for (const r of routes) {
+    if (!r.path.startsWith("/admin/")) continue;
+    const transforms = [r.hooks.transform ?? []].flat() as unknown[];
+    if (!transforms.some((h) => h === auth.adminHook || (h as { fn?: unknown })?.fn === auth.adminHook)) throw new Error(`${r.method} ${r.path} is not behind the admin guard`);
+  }
 }

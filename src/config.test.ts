@@ -13,6 +13,25 @@ describe("configuration", () => {
     expect(c.databaseUrl).toBe("mysql://root@127.0.0.1:3306/coupon");
     expect(c.issueStrategy).toBe("redis");
     expect(c.queueUrl).toBeUndefined();
+    expect(c.rateLimit.trustProxyHops).toBe(0);
+    expect(c.swagger).toBe(true);
+    expect(c.metricsToken).toBeUndefined();
+    expect(c.jwtIssuer).toBeUndefined();
+    expect(c.jwtAudience).toBeUndefined();
+  });
+  test("TRUST_PROXY is off or a number of hops; the old \"on\" (trust whatever the client wrote) is refused", () => {
+    expect(loadConfig({ ...base, TRUST_PROXY: "off" }).rateLimit.trustProxyHops).toBe(0);
+    expect(loadConfig({ ...base, TRUST_PROXY: "1" }).rateLimit.trustProxyHops).toBe(1);
+    expect(loadConfig({ ...base, TRUST_PROXY: "2" }).rateLimit.trustProxyHops).toBe(2);
+    for (const bad of ["on", "true", "0", "-1", "1.5", "01", "100", " 1"]) fails({ TRUST_PROXY: bad }, /TRUST_PROXY must be "off" or the number of trusted proxy hops/);
+  });
+  test("SWAGGER, METRICS_TOKEN, AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE", () => {
+    expect(loadConfig({ ...base, SWAGGER: "off" }).swagger).toBe(false);
+    fails({ SWAGGER: "no" }, /SWAGGER must be "on" or "off"/);
+    expect(loadConfig({ ...base, METRICS_TOKEN: "scrape-me-please" }).metricsToken).toBe("scrape-me-please");
+    fails({ METRICS_TOKEN: "short" }, /METRICS_TOKEN must be at least 8/);
+    const c = loadConfig({ ...base, AUTH_JWT_ISSUER: "https://shop.example", AUTH_JWT_AUDIENCE: "coupons" });
+    expect([c.jwtIssuer, c.jwtAudience]).toEqual(["https://shop.example", "coupons"]);
   });
   test("secrets are required outside development, with dev defaults inside it", () => {
     expect(() => loadConfig({})).toThrow(ConfigError);

@@ -27,6 +27,21 @@ function url(env: Record<string, string | undefined>, name: string, def: string 
   return raw.replace(/\/$/, "");
 }
 
+function onOff(env: Record<string, string | undefined>, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  if (raw !== "on" && raw !== "off") throw new ConfigError(`${name} must be "on" or "off", got "${raw}"`);
+  return raw === "on";
+}
+
+/** How many proxies in front of the router append to X-Forwarded-For (0 = trust none of it). */
+function trustProxy(raw: string | undefined): number {
+  if (raw === undefined || raw === "" || raw === "off") return 0;
+  if (!/^[1-9][0-9]?$/.test(raw))
+    throw new ConfigError(`TRUST_PROXY must be "off" or the number of trusted proxy hops in front of the router (1-99), got "${raw}"`);
+  return Number(raw);
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
   const dev = env.NODE_ENV === "development";
   const roleRaw = (env.ROLE || "all").trim();
@@ -45,6 +60,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!jwtSecret) throw new ConfigError("AUTH_JWT_SECRET is required (or set NODE_ENV=development)");
   if (jwtSecret.length < 16) throw new ConfigError("AUTH_JWT_SECRET must be at least 16 characters");
 
+  const issuer = env.AUTH_JWT_ISSUER || undefined;
+  const audience = env.AUTH_JWT_AUDIENCE || undefined;
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 8) throw new ConfigError("METRICS_TOKEN must be at least 8 characters");
   const webhookSecret = env.WEBHOOK_SECRET || undefined;
   if (webhookSecret !== undefined && webhookSecret.length < 16) throw new ConfigError("WEBHOOK_SECRET must be at least 16 characters");
 
@@ -83,6 +102,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: url(env, "DATABASE_URL", "mysql://root@127.0.0.1:3306/coupon", ["mysql:"])!,
     adminToken,
     jwtSecret,
+    jwtIssuer: issuer,
+    jwtAudience: audience,
+    metricsToken,
+    swagger: onOff(env, "SWAGGER", true),
     webhookSecret,
     queueUrl: url(env, "QUEUE_URL", undefined, ["http:", "https:"]),
     couponUrl: url(env, "COUPON_URL", undefined, ["http:", "https:"]),
@@ -108,12 +131,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipPerSec: int(env, "RATE_LIMIT_IP_PER_SEC", 1000, 0),
       ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
       limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
-      trustProxy: env.TRUST_PROXY === "on",
+      trustProxyHops: trustProxy(env.TRUST_PROXY),
     },
     reconcile: {
-      // after a reconciliation that found lost writes, sales of the event wait this long so that
-      // issuances read from the old Redis state before the loss are persisted (adopted) first
-      fenceMs: int(env, "RECONCILE_FENCE_MS", 3000, 0, 60_000),
+      // after a reconciliation that found (or suspects) lost writes, sales of the event wait this long
+      // (and then for every issuer still holding entries from before): issuers renew their holder
+      // announcements every 200 ms, so the fence must outlast a renewal lost with Redis's last writes
+      fenceMs: int(env, "RECONCILE_FENCE_MS", 1000, 500, 60_000),
     },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.

@@ -1,5 +1,4 @@
 import { Elysia } from "elysia";
-import type { Auth } from "./auth";
 
 /** An error with a status and a stable machine code; every non-2xx reply is `{error, message}`. */
 export class ApiError extends Error {
@@ -28,6 +27,11 @@ function isUnavailable(err: unknown): boolean {
 // The body as received, for the router to forward byte for byte after the parser consumed it.
 const rawBodies = new WeakMap<Request, string>();
 export const rawBody = (request: Request): string | undefined => rawBodies.get(request);
+
+// Requests whose body was not JSON, and the body they get meanwhile (no schema accepts it).
+const badJson = new WeakSet<Request>();
+const NOT_JSON = Object.freeze(Object.create(null) as Record<string, never>);
+const invalidJson = () => new ApiError(400, "invalid_json", "the request body is not valid JSON");
 
 /**
  * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
@@ -63,10 +67,16 @@ export const errors = (maxBodyBytes: number) =>
     try {
       return JSON.parse(text);
     } catch {
-      throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
+      // Parsing runs before a route's guards (Elysia's order: parse, transform, validation), so the
+      // verdict waits: a caller without the admin token learns nothing about the body it sent.
+      badJson.add(request);
+      return NOT_JSON;
     }
   })
-  .onError({ as: "global" }, ({ code, error, set }) => {
+  .onBeforeHandle({ as: "global" }, ({ request }) => {
+    if (badJson.has(request)) throw invalidJson();
+  })
+  .onError({ as: "global" }, ({ code, error, set, request }) => {
     set.headers["content-type"] = "application/json";
     if (error instanceof ApiError) {
       set.status = error.status;
@@ -75,6 +85,7 @@ export const errors = (maxBodyBytes: number) =>
     switch (code) {
       case "VALIDATION":
         set.status = 400;
+        if (badJson.has(request)) return errorBody("invalid_json", "the request body is not valid JSON");
         return errorBody("bad_request", validationMessage(error));
       case "PARSE":
         set.status = 400;
@@ -101,6 +112,31 @@ export const errors = (maxBodyBytes: number) =>
     return errorBody("internal", "internal error");
   });
 
+/** The path of a request URL as Bun hands it over: absolute ("http://host/p?q") or, for a missing or odd Host, path-only ("/p?q"). */
+function pathOf(url: string): string {
+  const start = url.charCodeAt(0) === 47 ? 0 : url.indexOf("/", url.indexOf("://") + 3);
+  if (start === -1) return "/";
+  const q = url.indexOf("?", start);
+  return q === -1 ? url.slice(start) : url.slice(start, q);
+}
+
+/**
+ * Bun routes requests itself, on the path as sent. Whatever it does not match (the wildcard routes of
+ * a split router, unknown paths) goes to Elysia's own router, which takes the path out of request.url
+ * by position and cuts it wrong when Bun hands over a path-only URL (no Host, or one it cannot use).
+ * Such a request is answered 404, never routed to whatever the wrong cut happens to name.
+ */
+export const routedAsSent = () =>
+  new Elysia({ name: "routed-as-sent" }).onRequest((c) => {
+    // matched by Bun's own router: the route is the one the path names
+    if ("params" in c.request) return;
+    // Elysia's router has cut `path` out of the URL by now (its request hooks run before the lookup)
+    if ((c as { path?: string }).path === pathOf(c.request.url)) return;
+    c.set.status = 404;
+    c.set.headers["content-type"] = "application/json";
+    return errorBody("not_found", "no such route");
+  });
+
 function validationMessage(error: unknown): string {
   try {
     const first = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all?.[0];
@@ -110,15 +146,3 @@ function validationMessage(error: unknown): string {
   }
   return "invalid request";
 }
-
-const ADMIN_URL = /^[a-z]+:\/\/[^/]+\/admin\//i;
-
-/**
- * Every /admin/ route of this process needs the admin token, checked before routing and body
- * parsing (a request hook is process-wide): a caller without it gets a 401 and never a hint about
- * bodies, ids or routes.
- */
-export const adminOnly = (auth: Auth) =>
-  new Elysia({ name: "admin-only" }).onRequest(({ request }) => {
-    if (ADMIN_URL.test(request.url)) auth.admin(request.headers.get("authorization"));
-  });

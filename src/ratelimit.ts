@@ -36,26 +36,43 @@ export class TokenBuckets {
   }
 }
 
-const LIMITED = /^\/api\/events\/[^/]+\/(enter|queue|issue)\/?$/;
+/** The routes a client may hammer (enter, poll and leave, issue), by their pattern: whoever serves them, in one process or through the router. */
+export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue"]);
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxy: boolean };
+export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxyHops: number };
+
+/**
+ * The client's address. Behind `hops` trusted proxies it is the X-Forwarded-For entry that many
+ * places from the right: the one the outermost trusted proxy appended. Everything left of it was
+ * written by the client. A header with fewer entries did not come through the proxies: the socket's
+ * peer is used then.
+ */
+export function clientIp(request: Request, peer: string | undefined, hops: number): { ip: string; forwarded: boolean } {
+  if (hops > 0) {
+    const entries = request.headers.get("x-forwarded-for")?.split(",");
+    const ip = entries && entries.length >= hops ? entries[entries.length - hops]!.trim() : "";
+    if (ip) return { ip: ip.slice(0, 64), forwarded: true };
+  }
+  return { ip: peer || "unknown", forwarded: false };
+}
 
 /**
  * Per-user and per-IP limits on enter, poll and issue, so one client cannot starve the rest: over the
  * limit is `429 {"error":"rate_limited","retryAfter":<s>}` with a Retry-After header. Loopback
- * clients are exempt from the per-IP limit unless RATE_LIMIT_LOOPBACK=on (load tests run there).
+ * clients are exempt from the per-IP limit unless RATE_LIMIT_LOOPBACK=on (load tests run there); an
+ * address taken from X-Forwarded-For never is. The limit belongs to the matched route, so no Host
+ * header or URL form can route a request around it.
  */
 export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
   const users = cfg.userPerSec > 0 ? new TokenBuckets(cfg.userPerSec, cfg.userBurst) : null;
   const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
-  return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, path, server, set }) => {
-    if (!LIMITED.test(path)) return;
+  return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, route, server, set }) => {
+    if (!LIMITED_ROUTES.has(route)) return;
     let wait = 0;
     if (ips) {
-      const fwd = cfg.trustProxy ? request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
-      const ip = fwd || server?.requestIP(request)?.address || "unknown";
-      if (cfg.limitLoopback || !LOOPBACK.test(ip)) wait = ips.take(ip);
+      const { ip, forwarded } = clientIp(request, server?.requestIP(request)?.address, cfg.trustProxyHops);
+      if (forwarded || cfg.limitLoopback || !LOOPBACK.test(ip)) wait = ips.take(ip);
     }
     if (!wait && users) {
       // invalid tokens are rejected by the route itself; only real users have a bucket

@@ -39,6 +39,8 @@ export function eventKeys(prefix: string, eventId: number) {
     issued: `${base}:issued`,
     stream: `${base}:stream`,
     dead: `${base}:dead`,
+    // hash: issuer consumer -> "<oldest epoch>:<until ms>" while it holds a batch it has read but not stored
+    holders: `${base}:holders`,
     replayed: `${base}:replayed`,
     waiting: `${base}:waiting`,
     waitSeen: `${base}:seen`,

@@ -58,13 +58,14 @@ export class RedisCouponService implements CouponApi {
   private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
     try {
-      return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
+      return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, k.holders, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
     } catch (e) {
       const msg = String((e as Error)?.message);
       // never written to Redis: nothing happened, the caller may simply retry
       if (/enableOfflineQueue|isn't writeable/.test(msg)) throw new ApiError(503, "unavailable", "Redis is unavailable; nothing was issued, try again shortly");
-      // written, but the connection dropped before the reply: the script may have run
-      if (/Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT/.test(msg)) throw new ApiError(504, "outcome_unknown", "the connection to Redis dropped during the issue; GET /api/events/:id/coupon tells whether it went through");
+      // written, but the connection dropped before the reply: the script may have run (a strict
+      // client fails what it had in flight with MaxRetriesPerRequestError rather than re-sending it)
+      if (/Connection is closed|max retries per request|ECONNRESET|EPIPE|ETIMEDOUT/i.test(msg)) throw new ApiError(504, "outcome_unknown", "the connection to Redis dropped during the issue; GET /api/events/:id/coupon tells whether it went through");
       throw e;
     }
   }

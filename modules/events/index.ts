@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { adminGuard, type Auth } from "../../src/auth";
 import {
   AdminEvent,
   CreateEventBody,
@@ -36,72 +37,84 @@ const control = (summary: string) => ({
 });
 
 /** Public event info and the admin API (owned by the coupon role). */
-export const eventsModule = (events: EventService, winners: Winners) =>
+export const eventsModule = (events: EventService, winners: Winners, auth: Auth) =>
   new Elysia({ name: "events" })
     .get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
       params: EventIdParams,
       response: { 200: PublicEvent, 404: ErrorReply },
       detail: { tags: ["user"], summary: "Public event info (no token)" },
     })
-    .get("/admin/events", ({ query }) => events.list({ status: statusFilter(query.status), limit: queryInt(query.limit, 20, 100, "limit"), after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after") }), {
-      query: ListEventsQuery,
-      response: { 200: EventList, 400: ErrorReply, 401: ErrorReply },
-      detail: { ...adminDoc, summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
-    })
-    .post(
-      "/admin/events",
-      async ({ body, set }) => {
-        set.status = 201;
-        return events.create(body);
-      },
-      {
-        body: CreateEventBody,
-        response: { 201: AdminEvent, 400: ErrorReply, 401: ErrorReply },
-        detail: { ...adminDoc, summary: "Create an event" },
-      },
-    )
-    .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
-      params: EventIdParams,
-      response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-      detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
-    })
-    .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
-      params: EventIdParams,
-      body: PatchEventBody,
-      response: { 200: AdminEvent, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
-      detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
-    })
-    .post("/admin/events/:id/pause", ({ params }) => events.control(eventId(params.id), "pause"), control("Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue"))
-    .post("/admin/events/:id/resume", ({ params }) => events.control(eventId(params.id), "resume"), control("Resume admission after a pause"))
-    .post("/admin/events/:id/close", ({ params }) => events.control(eventId(params.id), "close"), control("Close now: ends the event; waiters are told it closed"))
-    .delete("/admin/events/:id", ({ params }) => events.control(eventId(params.id), "cancel"), control("Cancel a scheduled event (409 once it has started: close it instead)"))
-    .get(
-      "/admin/events/:id/issues",
-      async ({ params, query, request }) => {
-        const id = eventId(params.id);
-        if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
-        // a Response is sent as it is (the 200 schema describes the JSON form)
-        return new Response(await winners.csv(id), {
-          headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
-        }) as never;
-      },
-      {
-        params: EventIdParams,
-        query: IssuesQuery,
-        response: { 200: IssuesPage, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
-        detail: { ...adminDoc, summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed" },
-      },
-    )
-    .post(
-      "/admin/events/:id/restore",
-      async ({ params }) => {
-        const id = eventId(params.id);
-        if (!(await events.reconcile(id))) throw notFound();
-        return events.stats(id);
-      },
-      {
-        params: EventIdParams,
-        response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-        detail: { ...adminDoc, summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
-      },
+    .guard(adminGuard(auth), (admin) =>
+      admin
+        .get(
+          "/admin/events",
+          ({ query }) =>
+            events.list({
+              status: statusFilter(query.status),
+              limit: queryInt(query.limit, 20, 100, "limit"),
+              after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after"),
+            }),
+          {
+            query: ListEventsQuery,
+            response: { 200: EventList, 400: ErrorReply, 401: ErrorReply },
+            detail: { ...adminDoc, summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
+          },
+        )
+        .post(
+          "/admin/events",
+          async ({ body, set }) => {
+            set.status = 201;
+            return events.create(body);
+          },
+          {
+            body: CreateEventBody,
+            response: { 201: AdminEvent, 400: ErrorReply, 401: ErrorReply },
+            detail: { ...adminDoc, summary: "Create an event" },
+          },
+        )
+        .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
+          params: EventIdParams,
+          response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
+          detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
+        })
+        .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
+          params: EventIdParams,
+          body: PatchEventBody,
+          response: { 200: AdminEvent, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
+          detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
+        })
+        .post("/admin/events/:id/pause", ({ params }) => events.control(eventId(params.id), "pause"), control("Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue"))
+        .post("/admin/events/:id/resume", ({ params }) => events.control(eventId(params.id), "resume"), control("Resume admission after a pause"))
+        .post("/admin/events/:id/close", ({ params }) => events.control(eventId(params.id), "close"), control("Close now: ends the event; waiters are told it closed"))
+        .delete("/admin/events/:id", ({ params }) => events.control(eventId(params.id), "cancel"), control("Cancel a scheduled event (409 once it has started: close it instead)"))
+        .get(
+          "/admin/events/:id/issues",
+          async ({ params, query, request }) => {
+            const id = eventId(params.id);
+            if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
+            // a Response is sent as it is (the 200 schema describes the JSON form)
+            return new Response(await winners.csv(id), {
+              headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
+            }) as never;
+          },
+          {
+            params: EventIdParams,
+            query: IssuesQuery,
+            response: { 200: IssuesPage, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
+            detail: { ...adminDoc, summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed" },
+          },
+        )
+        .post(
+          "/admin/events/:id/restore",
+          async ({ params }) => {
+            const id = eventId(params.id);
+            if (!(await events.reconcile(id))) throw notFound();
+            return events.stats(id);
+          },
+          {
+            params: EventIdParams,
+            response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
+            detail: { ...adminDoc, summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
+          },
+        ),
     );

@@ -46,5 +46,6 @@ redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HSET', KEYS[1], 'remaining', remaining)
 local old = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
 if not whole or epoch > old then redis.call('HSET', KEYS[1], 'epoch', epoch) end
-if (lost or repaired == 1) and fence > 0 then redis.call('HSET', KEYS[1], 'fenceUntil', now + fence) end
+-- after the fence, sales also wait for issuers still holding entries from before (issue-N.lua, guard)
+if (lost or repaired == 1) and fence > 0 then redis.call('HSET', KEYS[1], 'fenceUntil', now + fence, 'guard', '1') end
 return {repaired, remaining}

@@ -24,13 +24,15 @@ async function redisRunId(redis: RedisClient): Promise<string> {
  * stops the others or the process.
  */
 export class Reconciler {
-  // bumped whenever the connection drops; an event may sell here once reconciled at this generation
+  // bumped whenever a connection drops or Redis's run id changes; an event may sell here once it has
+  // been reconciled by a run that started at the current generation
   private generation = 0;
   private readonly reconciledAt = new Map<number, number>();
+  private readonly inflight = new Map<number, { gen: number; run: Promise<void> }>();
   private checking: Promise<void> | null = null;
+  private fullAgain = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly marker: string;
-
   private readonly redis: RedisClient;
 
   /** `clients`: every connection this process sells through; the first one also reads and writes. */
@@ -51,13 +53,13 @@ export class Reconciler {
   async start() {
     // a strict client sends nothing before it is connected
     await Promise.all(this.clients.map((c) => (c.status === "ready" ? null : new Promise((ok) => c.once("ready", ok)))));
-    await this.check(true);
+    await this.check("start");
     for (const c of this.clients) {
       c.on("close", () => this.generation++);
       // a reconnect: whatever happened while we were away, look again before selling
-      c.on("ready", () => void this.check(true).catch((e) => console.error(`reconcile after reconnect failed: ${e.message}`)));
+      c.on("ready", () => void this.check("reconnect").catch((e) => console.error(`reconcile after reconnect failed: ${e.message}`)));
     }
-    this.timer = setInterval(() => void this.check(false).catch(() => {}), this.checkMs);
+    this.timer = setInterval(() => void this.check("tick").catch(() => {}), this.checkMs);
   }
 
   stop() {
@@ -65,45 +67,76 @@ export class Reconciler {
     this.timer = null;
   }
 
-  /** Resolves once this process may sell the event (see the class comment); throws if it cannot be reconciled. */
+  /** Resolves once this process may sell the event (see the class comment); a 503 if it cannot be reconciled. */
   gate = async (eventId: number): Promise<void> => {
-    if (this.checking) await this.checking;
-    const gen = this.generation;
-    if ((this.reconciledAt.get(eventId) ?? -1) >= gen) return;
+    if ((this.reconciledAt.get(eventId) ?? -1) >= this.generation) return;
+    // reconciled here before, at an older generation: a connection dropped since, writes may be lost
+    const suspect = this.reconciledAt.has(eventId);
     try {
-      await this.events.reconcile(eventId);
+      await this.reconcile(eventId, suspect);
     } catch (e) {
-      this.events.recordFailure(eventId, e);
       throw new ApiError(503, "unavailable", "the event's state is being checked after a Redis failure; nothing was issued, try again shortly");
     }
-    this.reconciledAt.set(eventId, gen);
   };
 
   /**
-   * Compares Redis's run id with the recorded one and reconciles every event when it changed, or
-   * always when `all` (start, reconnect). Events that failed before are retried on every check.
+   * Reconciles the event unless a run that started at the current generation is already on its way
+   * (a run that started before the last drop may have read the state from before the loss).
    */
-  private check(all: boolean): Promise<void> {
-    this.checking ??= this.run(all).finally(() => (this.checking = null));
+  private reconcile(id: number, lossSuspected: boolean): Promise<void> {
+    const gen = this.generation;
+    const current = this.inflight.get(id);
+    if (current && current.gen >= gen) return current.run;
+    const run = this.events
+      .reconcileFresh(id, lossSuspected)
+      .then(() => {
+        if ((this.reconciledAt.get(id) ?? -1) < gen) this.reconciledAt.set(id, gen);
+      }, (e) => {
+        this.events.recordFailure(id, e);
+        throw e;
+      })
+      .finally(() => {
+        if (this.inflight.get(id)?.run === run) this.inflight.delete(id);
+      });
+    this.inflight.set(id, { gen, run });
+    return run;
+  }
+
+  /**
+   * `start` and `reconnect` reconcile every live event; a `tick` compares Redis's run id with the
+   * recorded one and does so only when it changed. Events that failed before are retried each time.
+   * A reconnect that arrives during another check gets a full pass of its own right after it.
+   */
+  private check(why: "start" | "reconnect" | "tick"): Promise<void> {
+    if (this.checking) {
+      if (why === "tick") return this.checking;
+      this.fullAgain = true;
+      return this.checking.then(() => {
+        if (!this.fullAgain) return this.checking ?? undefined;
+        this.fullAgain = false;
+        return this.check("reconnect");
+      });
+    }
+    this.checking = this.run(why).finally(() => (this.checking = null));
     return this.checking;
   }
 
-  private async run(all: boolean) {
+  private async run(why: "start" | "reconnect" | "tick") {
     const [runId, recorded] = await Promise.all([redisRunId(this.redis), this.redis.get(this.marker)]);
     const lost = runId !== recorded;
     if (lost) this.generation++;
-    const gen = this.generation;
-    if (all || lost) {
+    // after a drop we cannot tell a blip from a crash that lost the last writes: fence as for a loss
+    const suspect = lost || why === "reconnect";
+    if (why !== "tick" || lost) {
       if (lost && recorded !== null) console.error(`redis ${recorded} is now ${runId}: reconciling every event with MySQL before selling again`);
       const events = await this.events.allEvents();
       await pool(events, 4, async (ev) => {
-        const id = ev.id;
-        if (!ev.live) return this.events.closeInRedis(ev).catch((e) => this.events.recordFailure(id, e));
-        if ((await this.events.reconcileLogged(id, lost)) !== null) this.reconciledAt.set(id, gen);
+        if (!ev.live) return this.events.closeInRedis(ev).catch((e) => this.events.recordFailure(ev.id, e));
+        await this.reconcile(ev.id, suspect).catch(() => {});
       });
       await this.redis.set(this.marker, runId);
     }
-    for (const id of [...this.events.reconcileFailures.keys()]) if ((await this.events.reconcileLogged(id, lost)) !== null) this.reconciledAt.set(id, gen);
+    for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, suspect).catch(() => {});
   }
 }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, lte, max, or, type SQL } from "drizzle-orm";
 import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
@@ -73,6 +73,54 @@ export function stallReason(s: { status: EventStatus; waiting: number; running: 
 
 export type ReconcileResult = { meta: EventMeta; repaired: boolean; added: number };
 
+/** How often the highest event id is re-read from MySQL at most, and how long an unknown id below it stays unknown. */
+const MAX_ID_REFRESH_MS = 1000;
+const UNKNOWN_ID_TTL_MS = 5000;
+const UNKNOWN_IDS_KEPT = 10_000;
+
+/**
+ * Which event ids may exist, from memory, so an unknown id (anyone may ask for one, without a token)
+ * never costs a MySQL query per request: ids above the highest known one are unknown (that bound is
+ * re-read at most once a second, and raised by create), and an id below it that MySQL did not have is
+ * remembered as unknown for a few seconds.
+ */
+class KnownIds {
+  private maxId = 0;
+  private readAt = -Infinity;
+  private reading: Promise<void> | null = null;
+  private readonly unknown = new Map<number, number>();
+
+  constructor(private readonly readMax: () => Promise<number>) {}
+
+  async mayExist(id: number): Promise<boolean> {
+    if (id > this.maxId && performance.now() - this.readAt >= MAX_ID_REFRESH_MS) await this.refresh();
+    if (id > this.maxId) return false;
+    const until = this.unknown.get(id);
+    if (until === undefined) return true;
+    if (until > performance.now()) return false;
+    this.unknown.delete(id);
+    return true;
+  }
+
+  private refresh(): Promise<void> {
+    // one query shared by everyone asking meanwhile; a failing MySQL is asked no more often
+    this.readAt = performance.now();
+    return (this.reading ??= this.readMax()
+      .then((n) => this.raise(n))
+      .finally(() => (this.reading = null)));
+  }
+
+  raise(id: number) {
+    if (id > this.maxId) this.maxId = id;
+    this.unknown.delete(id);
+  }
+
+  markUnknown(id: number) {
+    if (this.unknown.size >= UNKNOWN_IDS_KEPT) this.unknown.delete(this.unknown.keys().next().value!);
+    this.unknown.set(id, performance.now() + UNKNOWN_ID_TTL_MS);
+  }
+}
+
 /**
  * Events live in MySQL (the record) and in one Redis hash per event (what the hot path reads).
  * Redis can always be rebuilt from MySQL plus what is still in the event's streams.
@@ -84,6 +132,7 @@ export class EventService {
   private readonly reconciling = new Map<number, Promise<ReconcileResult | null>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
+  private readonly known: KnownIds;
 
   constructor(
     private readonly redis: RedisClient,
@@ -94,6 +143,10 @@ export class EventService {
     this.patchScript = runScript(redis, "patchMeta");
     this.reconcileScript = runScript(redis, "reconcileEvent");
     this.rateScript = runScript(redis, "rate");
+    this.known = new KnownIds(async () => {
+      const [r] = await this.mysql.db.select({ n: max(couponEvents.id) }).from(couponEvents);
+      return Number(r?.n ?? 0);
+    });
   }
 
   keys(id: number) {
@@ -135,6 +188,7 @@ export class EventService {
       createdAt: new Date(),
     };
     const [res] = await this.mysql.db.insert(couponEvents).values(row).$returningId();
+    this.known.raise(res!.id);
     const meta = metaFromRow({ ...row, id: res!.id, drawSeed: null, drawnAt: null } as EventRow, row.stock);
     await this.redis.hset(this.keys(meta.id).meta, ...metaFields(meta));
     await this.redis.sadd(globalKeys(this.prefix).events, String(meta.id));
@@ -154,11 +208,18 @@ export class EventService {
     if (!this.opts.webhooks) throw new RangeError("webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
   }
 
-  /** The event's Redis state, rebuilt first if it is missing (a new, wiped or partly written Redis). */
+  /**
+   * The event's Redis state, rebuilt first if it is missing (a new, wiped or partly written Redis).
+   * Whether an id names an event at all is answered from Redis and memory: MySQL is asked only to
+   * rebuild an event that may exist.
+   */
   async ensureLoaded(id: number): Promise<EventMeta | null> {
     const meta = await this.readMeta(id);
     if (meta) return meta;
-    return (await this.reconcile(id))?.meta ?? null;
+    if (!(await this.known.mayExist(id))) return null;
+    const r = await this.reconcile(id);
+    if (!r) this.known.markUnknown(id);
+    return r?.meta ?? null;
   }
 
   /**
@@ -171,26 +232,21 @@ export class EventService {
    * had been lost, or `lossSuspected`, sales wait `fenceMs` for such batches. Idempotent; safe from
    * many processes at once.
    */
-  reconcile(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
-    // concurrent requests for one event share one run
+  reconcile(id: number): Promise<ReconcileResult | null> {
+    // concurrent requests for a missing event share one run
     let run = this.reconciling.get(id);
     if (!run) {
-      run = this.reconcileNow(id, lossSuspected)
-        .then((r) => (this.reconcileFailures.delete(id), r))
-        .finally(() => this.reconciling.delete(id));
+      run = this.reconcileFresh(id, false).finally(() => this.reconciling.delete(id));
       this.reconciling.set(id, run);
     }
     return run;
   }
 
-  /** reconcile, with a failure logged and recorded instead of thrown (null). */
-  async reconcileLogged(id: number, lossSuspected = false): Promise<ReconcileResult | null> {
-    try {
-      return await this.reconcile(id, lossSuspected);
-    } catch (e) {
-      this.recordFailure(id, e);
-      return null;
-    }
+  /** A reconciliation of its own, never joined to one already running (see Reconciler). */
+  async reconcileFresh(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
+    const r = await this.reconcileNow(id, lossSuspected);
+    this.reconcileFailures.delete(id);
+    return r;
   }
 
   recordFailure(id: number, e: unknown) {
@@ -494,6 +550,7 @@ export class EventService {
       .select({ id: couponEvents.id, closed: couponEvents.closed, cancelled: couponEvents.cancelled, endsAt: couponEvents.endsAt })
       .from(couponEvents)
       .orderBy(couponEvents.id);
+    for (const r of rows) this.known.raise(r.id);
     return rows.map((r) => ({ ...r, live: !r.closed && !r.cancelled && !(r.endsAt && r.endsAt.getTime() <= now) }));
   }
 }

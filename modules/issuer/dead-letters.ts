@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { adminGuard, type Auth } from "../../src/auth";
 import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
@@ -6,7 +7,14 @@ import { ErrorReply, refusal } from "../events/model";
 import type { EventService } from "../events/service";
 import { entryFields, MAX_ISSUED_AT, parseEntry, type Entry } from "./service";
 
-const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+const ENTRY_ID = /^(\d{1,20})-(\d{1,20})$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+/** A Redis stream id `<ms>-<seq>`, both parts unsigned 64-bit (Redis refuses anything else with an error, not a miss). */
+export function isStreamId(raw: string): boolean {
+  const m = ENTRY_ID.exec(raw);
+  return !!m && BigInt(m[1]!) <= U64_MAX && BigInt(m[2]!) <= U64_MAX;
+}
 
 /** Dead-lettered issuances: promised coupons the issuer could not store, listed and replayable by an admin. */
 export class DeadLetters {
@@ -45,7 +53,7 @@ export class DeadLetters {
   }
 
   async replay(id: number, entry: string) {
-    if (!ENTRY_ID.test(entry)) throw new ApiError(404, "not_found", "no such dead-letter entry");
+    if (!isStreamId(entry)) throw new ApiError(404, "not_found", "no such dead-letter entry");
     const k = await this.keys(id);
     const found = (await this.redis.xrange(k.dead, entry, entry)) as Entry[];
     // an entry that could never become a row stays dead rather than going round again
@@ -59,23 +67,25 @@ export class DeadLetters {
 const doc = { tags: ["admin"], security: [{ bearer: [] }] };
 const Params = t.Object({ id: t.String({ maxLength: 32 }), entry: t.String({ maxLength: 64 }) });
 
-export const deadLettersModule = (dead: DeadLetters) =>
-  new Elysia({ name: "dead-letters" })
-    .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
-      params: t.Object({ id: t.String({ maxLength: 32 }) }),
-      query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
-      response: {
-        200: t.Object({
-          total: t.Integer(),
-          entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
-        }),
-        401: ErrorReply,
-        404: ErrorReply,
-      },
-      detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
-    })
-    .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
-      params: Params,
-      response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
-      detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
-    });
+export const deadLettersModule = (dead: DeadLetters, auth: Auth) =>
+  new Elysia({ name: "dead-letters" }).guard(adminGuard(auth), (admin) =>
+    admin
+      .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
+        params: t.Object({ id: t.String({ maxLength: 32 }) }),
+        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
+        response: {
+          200: t.Object({
+            total: t.Integer(),
+            entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
+          }),
+          401: ErrorReply,
+          404: ErrorReply,
+        },
+        detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
+      })
+      .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
+        params: Params,
+        response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
+        detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+      }),
+  );

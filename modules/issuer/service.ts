@@ -11,6 +11,10 @@ export const GROUP = "issuers";
 export type Entry = [id: string, fields: string[]];
 type Issuance = { streamId: string; eventId: number; userId: string; code: string; issuedAt: Date; epoch: number };
 
+// how long a holder announcement lives, and how often a holder renews it (reconcile's fence must exceed the renewal)
+export const HOLD_TTL_MS = 1000;
+const HOLD_RENEW_MS = 200;
+
 /** Why an entry was dead-lettered: `over_stock` when MySQL's own stock bound refused it. */
 export const OVER_STOCK = "over_stock";
 
@@ -167,7 +171,7 @@ export class IssuerService {
       )) as [string, Entry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       // a first delivery is also the last one allowed when maxDeliveries is 1
-      if (entries.length) await this.persist(eventId, entries, new Set(this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : []));
+      if (entries.length) await this.holding(eventId, entries, () => this.persist(eventId, entries, new Set(this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : [])));
       if (entries.length) this.quiet.delete(eventId);
       else {
         const delay = Math.min(1000, Math.max(50, (quiet?.delay ?? 25) * 2));
@@ -214,8 +218,31 @@ export class IssuerService {
       (e): e is Entry => !!e?.[1],
     );
     this.stats.reclaimed += claimed.length;
-    if (claimed.length) await this.persist(eventId, claimed, lastTry);
+    if (claimed.length) await this.holding(eventId, claimed, () => this.persist(eventId, claimed, lastTry));
     return claimed.length;
+  }
+
+  /**
+   * Runs `work` on a batch while announcing, in the event's holders hash, that this issuer holds
+   * entries of that epoch. Redis may lose a batch's entries after an issuer read them; then only
+   * this issuer has them, and the event's sales must not resume after a reconciliation until they
+   * are stored (and counted): the issue script waits while a live holder has an older epoch. The
+   * announcement is renewed well within its expiry, so a loss of Redis's last writes is repaired
+   * before the reconciliation's fence ends, and an issuer that dies stops blocking within a second.
+   */
+  private async holding<T>(eventId: number, entries: Entry[], work: () => Promise<T>): Promise<T> {
+    const key = eventKeys(this.prefix, eventId).holders;
+    let oldest = Number.MAX_SAFE_INTEGER;
+    for (const [, fields] of entries) oldest = Math.min(oldest, Number(entryFields(fields).ep ?? 0) || 0);
+    const announce = () => this.redis.hset(key, this.cfg.consumerName, `${oldest}:${Date.now() + HOLD_TTL_MS}`);
+    await announce();
+    const renew = setInterval(() => void announce().catch(() => {}), HOLD_RENEW_MS);
+    try {
+      return await work();
+    } finally {
+      clearInterval(renew);
+      await this.redis.hdel(key, this.cfg.consumerName).catch(() => {});
+    }
   }
 
   /**

@@ -1,21 +1,42 @@
 import { Elysia } from "elysia";
+import { adminGuard, type Auth } from "../../src/auth";
 import { errorBody, rawBody } from "../../src/http";
 
 /** Which server owns a path, in a split deployment. */
 export type Upstreams = { queue?: string; coupon?: string };
 
-const QUEUE_PATH = /^\/api\/events\/[^/]+\/queue\/?$/;
+type Ctx = { request: Request; params: Record<string, string>; server: { requestIP(r: Request): { address: string } | null } | null; set: { status?: number | string; headers: Record<string, string | number> } };
+
+// Every byte outside the unreserved set is percent-encoded, dots included: a segment taken from a
+// route parameter (which arrives decoded) can never become a separator or a dot segment upstream.
+const segment = (s: string) => s.replace(/[^A-Za-z0-9_-]/gu, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+// A wildcard's rest arrives as sent (still encoded). Only plain segments pass — every route upstream is
+// spelled with letters, digits, "_" and "-" — so an encoded or dotted spelling cannot name another
+// route upstream than the one matched here (say, issue without the router's rate limit).
+const PLAIN_REST = /^[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-]+)*\/?$/;
+
+/**
+ * The query as sent. Bun hands a path-only URL over when the Host header is missing or odd, but the
+ * query always starts at the first "?": neither a path nor a host that Bun accepts can contain one.
+ */
+const query = (url: string) => {
+  const q = url.indexOf("?");
+  return q === -1 ? "" : url.slice(q);
+};
 
 /**
  * In a split deployment clients talk only to the router: every /api and /admin route it does not
- * serve itself is passed to its owner untouched — method, path, query, body, the user's token — and
- * the owner's status and body come back as they are. A down or slow upstream is a prompt 503.
+ * serve itself is passed to its owner — method, path, query, body, the user's token — and the owner's
+ * status and body come back as they are. A down or slow upstream is a prompt 503.
+ *
+ * The upstream path is rebuilt from the matched route and its parameters, never from a parse of the
+ * request's URL, so a Host header cannot change where a request goes. Poll, leave and issue have
+ * routes of their own (not just the wildcard) so that the rate limits, which belong to those route
+ * patterns, hold here too; /admin/* needs the admin token before anything leaves the router.
  */
-export const forwardModule = (up: Upstreams, timeoutMs: number) => {
-  const forward = async ({ request, set }: { request: Request; set: { status?: number | string; headers: Record<string, string | number> } }) => {
-    const url = new URL(request.url);
-    const base = QUEUE_PATH.test(url.pathname) ? up.queue : up.coupon;
-    if (!base) {
+export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
+  const forward = async (base: string | undefined, path: string | null, { request, server, set }: Ctx) => {
+    if (!base || path === null) {
       set.status = 404;
       return errorBody("not_found", "no such route");
     }
@@ -24,12 +45,14 @@ export const forwardModule = (up: Upstreams, timeoutMs: number) => {
       const v = request.headers.get(h);
       if (v) headers.set(h, v);
     }
+    // like any proxy: append the address this hop saw
+    const peer = server?.requestIP(request)?.address ?? "unknown";
     const fwd = request.headers.get("x-forwarded-for");
-    headers.set("x-forwarded-for", fwd ?? "router");
+    headers.set("x-forwarded-for", fwd ? `${fwd}, ${peer}` : peer);
     try {
       // the JSON parser has read the body already (and answered 400 if it was not JSON): pass its bytes on
       const body = request.method === "GET" || request.method === "HEAD" ? undefined : (rawBody(request) ?? (await request.arrayBuffer()));
-      const res = await fetch(base + url.pathname + url.search, { method: request.method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+      const res = await fetch(base + path + query(request.url), { method: request.method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
       const out = new Headers();
       for (const h of ["content-type", "retry-after", "cache-control"]) {
         const v = res.headers.get(h);
@@ -41,7 +64,16 @@ export const forwardModule = (up: Upstreams, timeoutMs: number) => {
       return errorBody("upstream_unavailable", "an upstream server is unavailable, try again shortly");
     }
   };
+  const rest = (prefix: string, raw: string | undefined) => (raw !== undefined && PLAIN_REST.test(raw) ? prefix + raw : null);
+  const hidden = { detail: { hide: true } };
+  const queuePath = (c: { params: { id: string } }) => `/api/events/${segment(c.params.id)}/queue`;
+  const queueRoutes = new Elysia()
+    .get("/api/events/:id/queue", (c) => forward(up.queue, queuePath(c), c as Ctx), hidden)
+    .delete("/api/events/:id/queue", (c) => forward(up.queue, queuePath(c), c as Ctx), hidden);
+  const issueRoute = new Elysia().post("/api/events/:id/issue", (c) => forward(up.coupon, `/api/events/${segment(c.params.id)}/issue`, c as Ctx), hidden);
   return new Elysia({ name: "forward" })
-    .all("/api/*", forward, { detail: { hide: true } })
-    .all("/admin/*", forward, { detail: { hide: true } });
+    .use(up.queue ? queueRoutes : new Elysia())
+    .use(up.coupon ? issueRoute : new Elysia())
+    .all("/api/*", (c) => forward(up.coupon, rest("/api/", c.params["*"]), c as Ctx), hidden)
+    .guard(adminGuard(auth), (admin) => admin.all("/admin/*", (c) => forward(up.coupon, rest("/admin/", c.params["*"]), c as Ctx), hidden));
 };

@@ -467,3 +467,92 @@ describe("serving", () => {
     expect((await s.api.stats(id)).body.issued).toBe(0);
   }, 60_000);
 });
+
+describe("who is signed in", () => {
+  const stored = (page: Page) => page.evaluate(() => sessionStorage.getItem("coupon.token"));
+
+  test("the pages say who the tab is signed in as", async () => {
+    const id = await createEvent({ name: "Whoami", stock: 5, trafficRpm: 0, runningCapacity: 1 });
+    const page = await open(`${s.url}/events/${id}?token=${token("web-alice")}`);
+    await seeText(page, "#who", /^Signed in as web-alice$/);
+    await page.goto(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#who", /^Signed in as web-alice$/);
+  }, 60_000);
+
+  test("a link for another user asks before switching the tab; staying keeps the tab's user", async () => {
+    const id = await createEvent({ name: "Two accounts", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    const mine = token("web-owner");
+    const page = await open(`${s.url}/events/${id}?token=${mine}`);
+    await seeText(page, "#who", /^Signed in as web-owner$/);
+
+    // someone sends a link with their own token, to make this tab take a coupon into their account
+    const theirs = token("web-stranger");
+    await page.goto(`${s.url}/events/${id}?token=${theirs}`);
+    const dialog = page.getByRole("dialog", { name: "Switch account?" });
+    await dialog.waitFor();
+    expect(await dialog.textContent()).toContain("This tab is signed in as web-owner. The link you opened is for web-stranger.");
+    // nothing happens on the page's behalf while the question is open, and the token left the address bar
+    expect(page.url()).toBe(`${s.url}/events/${id}`);
+    expect(await stored(page)).toBe(mine);
+    await shot(page, "switch-account");
+    await dialog.getByRole("button", { name: "Stay signed in as web-owner" }).click();
+    await seeText(page, "#who", /^Signed in as web-owner$/);
+    expect(await stored(page)).toBe(mine);
+    await seeText(page, "#event-name", /^Two accounts$/);
+
+    // Escape is "stay" too
+    await page.goto(`${s.url}/events/${id}?token=${theirs}`);
+    await dialog.waitFor();
+    await page.keyboard.press("Escape");
+    await seeText(page, "#event-name", /^Two accounts$/);
+    expect(await stored(page)).toBe(mine);
+
+    // and switching when the person says so
+    await page.goto(`${s.url}/events/${id}?token=${theirs}`);
+    await dialog.getByRole("button", { name: "Switch to web-stranger" }).click();
+    await seeText(page, "#who", /^Signed in as web-stranger$/);
+    await seeText(page, "#event-name", /^Two accounts$/);
+    expect(await stored(page)).toBe(theirs);
+
+    // a fresh link for the same user just replaces the token, without asking
+    const fresher = token("web-stranger", 7200);
+    await page.goto(`${s.url}/events/${id}?token=${fresher}`);
+    await seeText(page, "#event-name", /^Two accounts$/);
+    expect(await dialog.count()).toBe(0);
+    expect(await stored(page)).toBe(fresher);
+  }, 60_000);
+});
+
+describe("API docs", () => {
+  test("/swagger renders offline: every request stays on this origin and the CSP blocks nothing", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    contexts.push(ctx);
+    const elsewhere: string[] = [];
+    const fetched: string[] = [];
+    // no internet: anything for another origin fails, and is remembered
+    await ctx.route("**/*", (route) => {
+      const url = route.request().url();
+      if (url.startsWith(`${s.url}/`)) {
+        fetched.push(url.slice(s.url.length));
+        return route.continue();
+      }
+      elsewhere.push(url);
+      return route.abort();
+    });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+    await page.goto(`${s.url}/swagger`);
+    await seeText(page, ".swagger-ui .info .title", /massive coupon/);
+    await page.locator(".opblock-summary-path", { hasText: "/api/events/{id}/enter" }).first().waitFor();
+    await page.locator(".opblock-summary-path", { hasText: "/admin/events/{id}/dead/{entry}/retry" }).first().waitFor();
+    // opening an operation and the sign-in dialog renders most of the UI's parts
+    await page.locator(".opblock-summary", { hasText: "/admin/events/{id}/restore" }).first().click();
+    await page.getByRole("button", { name: "Try it out" }).first().click();
+    await page.getByRole("button", { name: /Authorize/ }).first().click();
+    await page.locator(".auth-container input").first().waitFor();
+    await shot(page, "swagger");
+    expect(elsewhere).toEqual([]);
+    expect(fetched).toEqual(expect.arrayContaining(["/swagger", "/swagger/assets/swagger-ui.css", "/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/init.js", "/swagger/json"]));
+  }, 60_000);
+});

@@ -6,14 +6,15 @@
 local function readEvent(metaKey)
   local v = redis.call('HMGET', metaKey, 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
     'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
-    'queueOpensAt', 'maxWaiting', 'epoch', 'fenceUntil')
+    'queueOpensAt', 'maxWaiting', 'epoch', 'fenceUntil', 'guard')
   if not v[1] or not v[2] then return nil end
   return {
     stock = tonumber(v[1]), remaining = tonumber(v[2]), startsAt = tonumber(v[3]) or 0,
     endsAt = tonumber(v[4]) or 0, closed = v[5] == '1', trafficRpm = tonumber(v[6]) or 0,
     capacity = tonumber(v[7]) or 1, admitPerSecond = tonumber(v[8]) or 1, admitRate = v[9] or '',
     paused = v[10] == '1', cancelled = v[11] == '1', queueOpensAt = tonumber(v[12]) or 0,
-    maxWaiting = tonumber(v[13]) or 0, epoch = v[14] or '0', fenceUntil = tonumber(v[15]) or 0
+    maxWaiting = tonumber(v[13]) or 0, epoch = v[14] or '0', fenceUntil = tonumber(v[15]) or 0,
+    guard = v[16] == '1'
   }
 end
 

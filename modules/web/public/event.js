@@ -1,6 +1,6 @@
 import { adoptTokenFromUrl, announce, api, BAD_TOKEN, eventIdFromPath, forgetToken, formatTime, NO_TOKEN, OFFLINE, storedToken, userToken } from "./common.js";
 
-adoptTokenFromUrl();
+await adoptTokenFromUrl();
 const id = eventIdFromPath();
 const $ = (sel) => document.querySelector(sel);
 const button = $("#get-coupon");

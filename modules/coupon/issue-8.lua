@@ -1,6 +1,7 @@
 --[[
   Issues one coupon, atomically: the event is open (or paused: users already admitted may still
-  take their coupon), not fenced by a reconciliation, the user holds a live running slot, has not
+  take their coupon), not fenced by a reconciliation (nor, after one, waiting for an issuer that
+  still holds entries from before it: see IssuerService.holding), the user holds a live running slot, has not
   been issued before, and stock is left (numbers compared as numbers). Then it takes one unit,
   records the user with the code, frees the slot, and appends the issuance to the event's stream in
   the same script, so a 201, its code and its stream entry can never disagree. The entry carries
@@ -15,6 +16,7 @@
     KEYS[5] waiting line
     KEYS[6] waiter liveness
     KEYS[7] admissions per second
+    KEYS[8] batch holders (hash: issuer -> "<oldest epoch>:<until ms>")
     ARGV[1] user id
     ARGV[2] now (ms)
     ARGV[3] event id
@@ -45,6 +47,15 @@ end
 local slot = tonumber(redis.call('ZSCORE', KEYS[3], user))
 if not slot or slot <= now then return {'not_admitted'} end
 if ev.fenceUntil > now then return {'reconciling', ev.fenceUntil} end
+if ev.guard then
+  local held = redis.call('HGETALL', KEYS[8])
+  for i = 2, #held, 2 do
+    local epoch, untilMs = string.match(held[i], '^(%d+):(%d+)$')
+    if epoch and tonumber(untilMs) > now and tonumber(epoch) < tonumber(ev.epoch) then return {'reconciling', now + 50} end
+  end
+  -- every batch from before the reconciliation is stored and counted: no need to look again
+  redis.call('HDEL', KEYS[1], 'guard')
+end
 
 redis.call('HINCRBY', KEYS[1], 'remaining', -1)
 redis.call('HSET', KEYS[2], user, ARGV[5])
