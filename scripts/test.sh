@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
 bash scripts/ensure-chromium.sh
+bash scripts/ensure-prometheus.sh
 mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS coupon_test" 2>/dev/null || true
 bunx tsc --noEmit
 # the race and fault tests start real servers and processes; no test asserts a duration

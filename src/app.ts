@@ -1,5 +1,4 @@
 import { Elysia } from "elysia";
-import { Counter, Gauge } from "prom-client";
 import { couponModule } from "../modules/coupon";
 import { MyCoupons } from "../modules/coupon/mine";
 import type { CouponApi } from "../modules/coupon/model";
@@ -27,9 +26,12 @@ import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { docs } from "./docs";
 import { ApiError, errors, routedAsSent } from "./http";
-import { createMetrics, type EventGauges } from "./metrics";
+import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
+import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
 import { rateLimit } from "./ratelimit";
-import { createRedis, eventKeys, globalKeys, scriptTimer } from "./redis";
+import { createRedis, globalKeys, scriptTimer } from "./redis";
+
+const ENTER_ROUTE = "/api/events/:id/enter";
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -44,9 +46,13 @@ export async function createApp(config: Config) {
   const serveQueue = has("queue") || (has("router") && !remoteQueue);
   const serveCoupon = has("coupon") || (has("router") && !remoteCoupon);
 
-  const metrics = createMetrics();
-  scriptTimer.observe = (name, s) => metrics.redisDuration.observe({ call: name }, s);
-  queryTimer.observe = (kind, s) => metrics.mysqlDuration.observe({ query: kind }, s);
+  // what this process serves, whatever its ROLE says (a router without upstreams serves queue and coupon itself)
+  const servedRoles = new Set(config.roles);
+  if (serveQueue) servedRoles.add("queue");
+  if (serveCoupon) servedRoles.add("coupon");
+  const metrics = createMetrics({ roles: servedRoles, mysql: serveCoupon || has("issuer") });
+  scriptTimer.observe = metrics.redisScript;
+  queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
 
   let mysql: Mysql | null = null;
@@ -82,13 +88,13 @@ export async function createApp(config: Config) {
   const settingsRev = globalKeys(config.keyPrefix).settingsRev;
   const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev)) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
-  if (issuer)
-    issuer.onBatch = (size, lagMs) => {
-      metrics.issuerPersisted.inc(size);
-      metrics.issuerBatch.observe(size);
-      metrics.issuerLag.set(lagMs / 1000);
+  if (issuer) {
+    issuer.onBatch = (rows) => metrics.issuerBatch(rows);
+    issuer.onDeadLetter = (reason) => {
+      metrics.issuerDeadLettered(reason);
+      if (reason === OVER_STOCK) console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
     };
-  if (issuer) metrics.deadLetteredSource = () => issuer.stats.deadLettered;
+  }
 
   // webhook deliveries run beside the issuer (never inside its loop); signing needs the secret
   const persists = has("issuer") && config.issuer.enabled;
@@ -102,40 +108,43 @@ export async function createApp(config: Config) {
   }
   const webhooks = persists && mysql && config.webhookSecret ? new WebhookDispatcher(mysql, config.webhookSecret, config.webhooks) : null;
   if (webhooks) {
-    const attempts = new Counter({ name: "coupon_webhook_attempts_total", help: "Webhook delivery attempts by this process, by outcome (delivered, failed)", labelNames: ["outcome"], registers: [metrics.registry] });
-    webhooks.onAttempt = (outcome) => attempts.inc({ outcome });
+    webhooks.onAttempt = (outcome) => (outcome === "delivered" ? metrics.webhookDelivered() : metrics.webhookFailed());
+    webhooks.onPending = (n) => metrics.webhookOutboxPending(n);
     // a persisted batch may have queued a delivery: look now rather than at the next poll
     const onBatch = issuer?.onBatch;
     if (issuer) issuer.onBatch = (size, lagMs) => (onBatch?.(size, lagMs), webhooks.poke());
-    new Gauge({
-      name: "coupon_webhook_pending",
-      help: "Webhook deliveries not yet accepted by their receiver (all events)",
-      registers: [metrics.registry],
-      async collect() {
-        // MySQL away: the scrape still answers, with the last value
-        const [[r]] = (await mysql!.pool.query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL").catch(() => [[]])) as [{ n: number }[], unknown];
-        if (r) this.set(Number(r.n));
-      },
-    });
   }
-  if (issuer) issuer.onDeadLetter = (reason) => reason === OVER_STOCK && console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
 
-  // Per-event gauges: full stats where MySQL is at hand, queue lengths elsewhere. Read at most every
-  // few seconds, whatever the scrape rate, and shared by concurrent scrapes: a scrape costs no MySQL
-  // work per event of its own.
-  metrics.eventSource = sharedFor(EVENT_GAUGES_MAX_AGE_MS, async (): Promise<EventGauges[]> => {
-    const ids = await listEvents();
-    if (events) return Promise.all(ids.map(async (id) => ({ eventId: id, ...(await events.stats(id)) })));
-    if (!serveQueue) return [];
-    const now = Date.now();
-    return Promise.all(
-      ids.map(async (id) => {
-        const k = eventKeys(config.keyPrefix, id);
-        const [waiting, running] = await Promise.all([redis.zcard(k.waiting), redis.zcount(k.running, `(${now}`, "+inf")]);
-        return { eventId: id, waiting, running };
-      }),
-    );
+  // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
+  const leases = (["coupon", "queue", "router"] as const).filter((r) => servedRoles.has(r)).map((role) => {
+    const lease = new ExportLease(redis, `${config.keyPrefix}:metrics:exporter:${role}`);
+    metrics.sources.exporting[role] = () => lease.held;
+    return lease;
   });
+  if (events && mysql && servedRoles.has("coupon")) metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql, events, config.keyPrefix, EVENT_RETENTION_MS));
+  const queueSource = queueEventSource(redis, config.keyPrefix, listEvents, EVENT_RETENTION_MS);
+  if (servedRoles.has("queue")) metrics.sources.queue = new Snapshot(queueSource.read);
+  queue.onAdmitted = (eventId, n, source) => {
+    metrics.admitted(eventId, n, source);
+    queueSource.wake(eventId);
+  };
+  if (has("router")) metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
+  // the router counts each enter's outcome for the event it names (refusals that prove no event are left out)
+  const door: QueueApi = {
+    async enter(eventId, userId, rpm) {
+      try {
+        const r = await queueApi.enter(eventId, userId, rpm);
+        metrics.doorOutcome(eventId, r.status);
+        return r;
+      } catch (e) {
+        metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
+        throw e;
+      }
+    },
+    poll: (eventId, userId) => queueApi.poll(eventId, userId),
+    leave: (eventId, userId) => queueApi.leave(eventId, userId),
+  };
+  let stopPings = () => {};
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
 
   const started = new WeakMap<Request, number>();
@@ -153,10 +162,11 @@ export async function createApp(config: Config) {
     handler: { standardHostname: false },
   })
     .onRequest(({ request }) => void started.set(request, performance.now()))
-    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+    .onAfterResponse({ as: "global" }, ({ request, route, set, params }) => {
       const t0 = started.get(request);
       if (t0 === undefined) return;
       metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
+      if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
     })
     .use(routedAsSent())
     .use(errors(config.maxBodyBytes))
@@ -201,7 +211,7 @@ export async function createApp(config: Config) {
     );
 
   // clients reach only the router, so that is where they are limited (a backend sees the router's IP)
-  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(queueApi, meter, auth)).use(webModule(config));
+  if (has("router")) app.use(rateLimit(config.rateLimit, auth)).use(routerModule(door, meter, auth)).use(webModule(config));
   if (serveQueue) app.use(queueModule(queue, auth, scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));
   if (serveCoupon && events && mysql) {
@@ -209,10 +219,11 @@ export async function createApp(config: Config) {
       config.issueStrategy === "db-lock"
         ? new DbLockCouponService(redis, mysql, events, config.keyPrefix)
         : new RedisCouponService(redis, issueRedis!, mysql, events, config.keyPrefix, config.queue.slotTtlMs, reconciler!.gate);
+    if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
     const counted: CouponApi = {
       issue: async (eventId, userId) => {
         const r = await coupons.issue(eventId, userId);
-        metrics.issueOutcomes.inc({ outcome: r.status });
+        metrics.issueOutcome(eventId, r.status);
         return r;
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
@@ -247,6 +258,8 @@ export async function createApp(config: Config) {
       if (has("router")) meter.start();
       issuer?.start();
       webhooks?.start();
+      await Promise.all(leases.map((l) => l.start()));
+      stopPings = startPings(redis, mysql, metrics);
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
       return app.server!.port as number;
     },
@@ -254,6 +267,8 @@ export async function createApp(config: Config) {
     async stop() {
       await app.stop(false);
       meter.stop();
+      stopPings();
+      await Promise.all(leases.map((l) => l.stop()));
       reconciler?.stop();
       await issuer?.stop();
       await webhooks?.stop();
@@ -261,23 +276,5 @@ export async function createApp(config: Config) {
       redis.disconnect();
       issueRedis?.disconnect();
     },
-  };
-}
-
-const EVENT_GAUGES_MAX_AGE_MS = 5000;
-
-/** `read`, called at most once per `maxAgeMs`: callers meanwhile share the last result (or the read in flight). */
-function sharedFor<T>(maxAgeMs: number, read: () => Promise<T>): () => Promise<T> {
-  let last: Promise<T> | null = null;
-  let at = 0;
-  return () => {
-    if (!last || performance.now() - at >= maxAgeMs) {
-      at = performance.now();
-      const p = read();
-      // a failed read is not kept: the next scrape tries again
-      p.catch(() => last === p && (last = null));
-      last = p;
-    }
-    return last;
   };
 }

@@ -24,7 +24,7 @@
     ARGV[5] coupon code (made by the caller, unique and unguessable)
 
   Output:
-    {'issued', streamEntryId}
+    {'issued', streamEntryId, admitted}   admitted: users moved from the line into the freed slot
     {'reconciling', fenceUntilMs}   the event's state was just rebuilt; sales resume at fenceUntil
     {'event_not_found'} | {'not_open'} | {'already_issued'} | {'sold_out'} | {'not_admitted'}
 ]]
@@ -62,5 +62,6 @@ redis.call('HSET', KEYS[2], user, ARGV[5])
 redis.call('ZREM', KEYS[3], user)
 local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2], 'c', ARGV[5], 'ep', ev.epoch)
 ev.remaining = ev.remaining - 1
-if ev.remaining > 0 and status == 'open' then admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
-return {'issued', id}
+local admitted = 0
+if ev.remaining > 0 and status == 'open' then admitted = admitWaiting(ev, KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, tonumber(ARGV[4])) end
+return {'issued', id, admitted}

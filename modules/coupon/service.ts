@@ -20,6 +20,8 @@ const MAX_FENCE_WAIT_MS = 5000;
  */
 export class RedisCouponService implements CouponApi {
   private readonly issueScript;
+  /** Users the issue script moved from the line into the slot it freed; fed to the metrics. */
+  onRefill: ((eventId: number, n: number) => void) | null = null;
 
   /**
    * `issueRedis` is a strict client (src/redis.ts): a command is sent only while connected and never
@@ -58,7 +60,9 @@ export class RedisCouponService implements CouponApi {
   private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
     try {
-      return (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, k.holders, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?];
+      const r = (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitSeen, k.admitLog, k.holders, userId, Date.now(), eventId, this.slotTtlMs, code)) as [string, string?, number?];
+      if (r[2]) this.onRefill?.(eventId, r[2]);
+      return r;
     } catch (e) {
       const msg = String((e as Error)?.message);
       // never written to Redis: nothing happened, the caller may simply retry

@@ -17,7 +17,8 @@
     ARGV[4] live request rate of the event, per minute, as measured by the router (excluding this request)
 
   Output:
-    {'admitted', expiresAtMs}
+    {'admitted', expiresAtMs}         a slot the user already held
+    {'admitted', expiresAtMs, 1}      a slot taken now (counted as a direct admission)
     {'waiting', position (1-based), measured admitRate, admitPerSecond}
     {'event_not_found'} | {'not_open'} | {'sold_out'} | {'already_issued'} | {'line_full'}
 ]]
@@ -42,7 +43,7 @@ if not redis.call('ZSCORE', KEYS[3], user) then
   if status == 'open' and waiting == 0 and live < ev.capacity and rpm < ev.trafficRpm then
     local expires = now + ttl
     redis.call('ZADD', KEYS[6], expires, user)
-    return {'admitted', expires}
+    return {'admitted', expires, 1}
   end
   if ev.maxWaiting > 0 and waiting >= ev.maxWaiting then return {'line_full'} end
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), user)

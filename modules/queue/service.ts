@@ -10,6 +10,8 @@ export class QueueService implements QueueApi {
   private readonly enterScript;
   private readonly pollScript;
   private readonly admitScript;
+  /** Users moved into a running slot: at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics. */
+  onAdmitted: ((eventId: number, n: number, source: "direct" | "scheduler") => void) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -24,6 +26,7 @@ export class QueueService implements QueueApi {
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
     const k = eventKeys(this.prefix, eventId);
     const r = (await this.enterScript(k.meta, k.issued, k.waiting, k.waitSeen, k.waitSeq, k.running, userId, Date.now(), this.cfg.slotTtlMs, rpm)) as Reply;
+    if (r[0] === "admitted" && r[2] !== undefined) this.onAdmitted?.(eventId, 1, "direct");
     return this.state(r) ?? { status: r[0] as "sold_out" | "not_open" | "event_not_found" | "already_issued" | "line_full" };
   }
 
@@ -47,6 +50,7 @@ export class QueueService implements QueueApi {
   async tick(eventId: number, now = Date.now()) {
     const k = eventKeys(this.prefix, eventId);
     const [expired, stale, admitted, status] = (await this.admitScript(k.meta, k.waiting, k.waitSeen, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string];
+    if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
     return { expired, stale, admitted, status };
   }
 

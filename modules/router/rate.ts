@@ -51,6 +51,13 @@ export class RateMeter {
     return rpm;
   }
 
+  /** Each event's rate per minute as a request would see it now (events hit in the last minute). */
+  rates(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [id, c] of this.counters) if (c.known) out.set(id, c.aggregate + c.flushing + c.local);
+    return out;
+  }
+
   private async flush(eventId: number, c: Counter) {
     const add = c.local;
     c.local = 0;

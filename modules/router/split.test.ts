@@ -87,9 +87,17 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect((await api.call("GET", `/api/events/${id}/coupon`, { token: "garbage" })).status).toBe(401);
 
     const cm = parseProm(await (await fetch(`${coupon.url}/metrics`)).text());
-    expect(cm.get('coupon_issue_total{outcome="issued"}')).toBe(300);
+    expect(cm.get(`coupon_issue_outcomes_total{event_id="${id}",outcome="issued"}`)).toBe(300);
     expect(cm.get(`coupon_event_issued{event_id="${id}"}`)).toBe(st.issued);
     expect(cm.get(`coupon_event_persisted{event_id="${id}"}`)).toBe(st.persisted);
+    // every per-event series comes from one process only, so sum by (event_id) over all of them counts it once
+    const all = await Promise.all(procs().map(async (p) => [...parseProm(await (await fetch(`${p.url}/metrics`)).text()).keys()]));
+    const owners = new Map<string, number>();
+    for (const keys of all) for (const k of keys) if (k.includes(`event_id="${id}"`)) owners.set(k, (owners.get(k) ?? 0) + 1);
+    expect(owners.size).toBeGreaterThan(20);
+    expect([...owners].filter(([, n]) => n > 1)).toEqual([]);
+    const series = (p: Proc, name: string) => all[procs().indexOf(p)]!.some((k) => k.startsWith(`${name}{event_id="${id}"`));
+    expect(series(coupon, "coupon_event_stock") && series(queue, "coupon_event_admissions_total") && series(router, "coupon_door_outcomes_total")).toBe(true);
     const persistedByIssuers = (await Promise.all(issuers.map(async (p) => parseProm(await (await fetch(`${p.url}/metrics`)).text()).get("coupon_issuer_persisted_total") ?? 0))).reduce((a, b) => a + b, 0);
     expect(persistedByIssuers).toBeGreaterThanOrEqual(300);
     const rm = parseProm(await (await fetch(`${router.url}/metrics`)).text());

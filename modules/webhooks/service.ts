@@ -49,6 +49,9 @@ export class WebhookDispatcher {
   readonly stats = { delivered: 0, failedAttempts: 0 };
   /** Called after every attempt (for metrics). */
   onAttempt: ((outcome: DeliveryOutcome) => void) | null = null;
+  /** Called with the number of deliveries owed (all events), at most every PENDING_EVERY_MS (for metrics). */
+  onPending: ((n: number) => void) | null = null;
+  private pendingAt = 0;
 
   constructor(
     private readonly mysql: Mysql,
@@ -84,6 +87,11 @@ export class WebhookDispatcher {
           full = due.length === free;
           if (due.length) await this.dispatch(due);
         } else full = true;
+        if (this.onPending && Date.now() - this.pendingAt >= PENDING_EVERY_MS) {
+          this.pendingAt = Date.now();
+          const [[r]] = await this.mysql.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL");
+          this.onPending(Number(r?.n ?? 0));
+        }
         this.backoffMs = 0;
       } catch (e) {
         // MySQL down or unreachable: the rows wait in the outbox
@@ -184,3 +192,4 @@ export class WebhookDispatcher {
 
 // a lease outlives the request it covers by this much (the time to record its outcome)
 const LEASE_MARGIN_MS = 30_000;
+const PENDING_EVERY_MS = 5000;

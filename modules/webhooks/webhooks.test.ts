@@ -143,6 +143,8 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
     expect(whileDown.webhooksPending).toBeGreaterThan(0);
     await waitFor("retries failing", async () => (await stats()).webhookFailedAttempts >= first.webhookFailedAttempts + 2 * whileDown.webhooksPending);
     const received = hook.received.length;
+    const gauge = async () => Number(/\ncoupon_webhook_outbox_pending (\d+)\n/.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1]);
+    await waitFor("the outbox gauge shows what is owed", async () => (await gauge()) > 0);
 
     // 4. back up: everything owed arrives
     hook.up();
@@ -171,8 +173,9 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
     expect(hook.received.length).toBe(done.webhooksDelivered);
 
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
-    expect(metrics).toMatch(new RegExp(`coupon_webhook_attempts_total\\{outcome="delivered"\\} ${done.webhooksDelivered}\\b`));
-    expect(metrics).toMatch(/coupon_webhook_attempts_total\{outcome="failed"\} [1-9]/);
+    expect(metrics).toMatch(new RegExp(`coupon_webhook_deliveries_total\\{outcome="delivered"\\} ${done.webhooksDelivered}\\b`));
+    expect(metrics).toMatch(/coupon_webhook_deliveries_total\{outcome="failed"\} [1-9]/);
+    await waitFor("the outbox gauge back at 0", async () => (await gauge()) === 0);
   });
 });
 
