@@ -98,11 +98,11 @@ describe("/metrics", () => {
       for (let i = 0; i < 40; i++) await scrape();
     });
     console.log(`${events} events, 80 scrapes: ${t.statements + t2.statements} MySQL statements in ${(t.seconds + t2.seconds).toFixed(1)} s`);
-    // one stats read per event per refresh (at most one refresh per 5 s, one more at the start)
+    // at most one read per event per refresh (one refresh every few seconds, one more at the start)
     expect(t.statements + t2.statements).toBeLessThanOrEqual(events * (Math.ceil((t.seconds + t2.seconds) / 5) + 1));
     // the numbers are refreshed, not kept forever: a scrape after the refresh interval reads them again
     await Bun.sleep(5100);
-    expect((await counting(scrape)).statements).toBeGreaterThanOrEqual(events);
+    expect((await counting(scrape)).statements).toBeGreaterThanOrEqual(1);
   });
 
   test("METRICS_TOKEN: without it (or with another token) /metrics is a 401", async () => {

@@ -24,10 +24,17 @@ const query = (url: string) => {
   return q === -1 ? "" : url.slice(q);
 };
 
+/** The request never left this process: nothing can have happened upstream. */
+function neverSent(e: unknown): boolean {
+  const code = String((e as { code?: unknown })?.code ?? "");
+  return /^(ConnectionRefused|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|FailedToOpenSocket|UnableToConnect)$/.test(code);
+}
+
 /**
  * In a split deployment clients talk only to the router: every /api and /admin route it does not
  * serve itself is passed to its owner — method, path, query, body, the user's token — and the owner's
- * status and body come back as they are. A down or slow upstream is a prompt 503.
+ * status and body come back as they are. A down upstream is a prompt 503; a POST it may have
+ * received but did not answer in time is a 504 outcome_unknown, never a plain "try again".
  *
  * The upstream path is rebuilt from the matched route and its parameters, never from a parse of the
  * request's URL, so a Host header cannot change where a request goes. Poll, leave and issue have
@@ -59,7 +66,13 @@ export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
         if (v) out.set(h, v);
       }
       return new Response(res.status === 204 ? null : await res.arrayBuffer(), { status: res.status, headers: out });
-    } catch {
+    } catch (e) {
+      // A POST that may have reached its owner (a timeout, a connection dropped mid-request) may have
+      // taken effect — an issue may have issued: only a connection never made is safe to retry.
+      if (request.method === "POST" && !neverSent(e)) {
+        set.status = 504;
+        return errorBody("outcome_unknown", "the upstream server did not answer in time; the request may have taken effect (for an issue, GET /api/events/:id/coupon tells)");
+      }
       set.status = 503;
       return errorBody("upstream_unavailable", "an upstream server is unavailable, try again shortly");
     }
