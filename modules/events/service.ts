@@ -374,7 +374,7 @@ export class EventService {
    * so two operators' switches reach Redis in the order MySQL took them.
    * - pause / resume: any event that has not ended (closed or cancelled → 409 event_ended);
    * - close: ends the event now, whatever its status, unless it was cancelled (409 event_ended);
-   * - cancel: only a scheduled event (or one already cancelled); any other → 409 not_scheduled.
+   * - cancel: only a scheduled event (the contract: anything else, a cancelled one included → 409 not_scheduled).
    */
   async control(id: number, action: ControlAction) {
     const loaded = await this.ensureLoaded(id);
@@ -387,7 +387,7 @@ export class EventService {
       const ended = status === "closed" || status === "cancelled";
       if ((action === "pause" || action === "resume") && ended) throw new ApiError(409, "event_ended", `the event is ${status}: there is nothing to ${action}`);
       if (action === "close" && status === "cancelled") throw new ApiError(409, "event_ended", "the event was cancelled");
-      if (action === "cancel" && status !== "scheduled" && status !== "cancelled")
+      if (action === "cancel" && status !== "scheduled")
         throw new ApiError(409, "not_scheduled", `only a scheduled event can be cancelled; this one is ${status.replace("_", " ")}${status === "closed" ? "" : " (close it instead)"}`);
       if (action === "pause") m.paused = true;
       if (action === "resume") m.paused = false;
