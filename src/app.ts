@@ -1,9 +1,11 @@
 import { Elysia } from "elysia";
 import { couponModule } from "../modules/coupon";
+import { MyCoupons } from "../modules/coupon/mine";
 import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
 import { eventsModule } from "../modules/events";
 import { eventIds, EventService } from "../modules/events/service";
+import { Winners } from "../modules/events/winners";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
 import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
 import { Reconciler } from "../modules/events/reconcile";
@@ -17,7 +19,10 @@ import { forwardModule } from "../modules/router/forward";
 import { RateMeter } from "../modules/router/rate";
 import { EventView } from "../modules/router/view";
 import { callerResolver, Tickets } from "../modules/queue/ticket";
+import { redemptionModule } from "../modules/redemption";
+import { Redemption } from "../modules/redemption/service";
 import { webModule } from "../modules/web";
+import { WebhookDispatcher } from "../modules/webhooks/service";
 import { assertAdminGuarded, authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
@@ -26,7 +31,7 @@ import { ApiError, errors, routedAsSent } from "./http";
 import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
 import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
 import { rateLimit } from "./ratelimit";
-import { createRedis, scriptTimer } from "./redis";
+import { createRedis, globalKeys, scriptTimer } from "./redis";
 
 const ENTER_ROUTE = "/api/events/:id/enter";
 
@@ -91,7 +96,8 @@ export async function createApp(config: Config) {
     events.onChange = (id) => view.invalidate(id);
     view.rebuild = async (id) => !!(await events.ensureLoaded(id));
   }
-  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents) : null;
+  const settingsRev = globalKeys(config.keyPrefix).settingsRev;
+  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev)) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer) {
     issuer.onBatch = (rows) => metrics.issuerBatch(rows);
@@ -99,6 +105,25 @@ export async function createApp(config: Config) {
       metrics.issuerDeadLettered(reason);
       if (reason === OVER_STOCK) console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
     };
+  }
+
+  // webhook deliveries run beside the issuer (never inside its loop); signing needs the secret
+  const persists = has("issuer") && config.issuer.enabled;
+  if (persists && mysql && !config.webhookSecret) {
+    const [rows] = (await mysql.pool.query("SELECT id FROM coupon_events WHERE webhook_url IS NOT NULL ORDER BY id LIMIT 5")) as [{ id: number }[], unknown];
+    if (rows.length) {
+      await mysql.close().catch(() => {});
+      redis.disconnect();
+      throw new Error(`WEBHOOK_SECRET required when any event has a webhookUrl (events ${rows.map((r) => r.id).join(", ")}${rows.length === 5 ? ", …" : ""})`);
+    }
+  }
+  const webhooks = persists && mysql && config.webhookSecret ? new WebhookDispatcher(mysql, config.webhookSecret, config.webhooks) : null;
+  if (webhooks) {
+    webhooks.onAttempt = (outcome) => (outcome === "delivered" ? metrics.webhookDelivered() : metrics.webhookFailed());
+    webhooks.onPending = (n) => metrics.webhookOutboxPending(n);
+    // a persisted batch may have queued a delivery: look now rather than at the next poll
+    const onBatch = issuer?.onBatch;
+    if (issuer) issuer.onBatch = (size, lagMs) => (onBatch?.(size, lagMs), webhooks.poke());
   }
 
   // per-event gauges from cached snapshots, each exported by one process of its role (the lease holder)
@@ -220,7 +245,11 @@ export async function createApp(config: Config) {
       },
       coupon: (eventId, userId) => coupons.coupon(eventId, userId),
     };
-    app.use(eventsModule(events, auth, !view)).use(couponModule(counted, auth, caller)).use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
+    app
+      .use(eventsModule(events, new Winners(mysql), auth, !view))
+      .use(couponModule(counted, new MyCoupons(redis, mysql, config.keyPrefix, listEvents), auth, caller))
+      .use(redemptionModule(new Redemption(mysql), auth))
+      .use(deadLettersModule(new DeadLetters(redis, events, config.keyPrefix), auth));
   }
   if (remoteQueue || remoteCoupon)
     // poll and leave are the router's own (answered from its view, or through QueueApi), never forwarded
@@ -239,6 +268,7 @@ export async function createApp(config: Config) {
     tickets,
     scheduler,
     issuer,
+    webhooks,
     events,
     metrics,
     async start(port = config.port) {
@@ -247,6 +277,7 @@ export async function createApp(config: Config) {
       await reconciler?.start();
       if (has("router")) meter.start();
       issuer?.start();
+      webhooks?.start();
       await Promise.all(leases.map((l) => l.start()));
       stopPings = startPings(redis, mysql, metrics);
       app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
@@ -260,6 +291,7 @@ export async function createApp(config: Config) {
       await Promise.all(leases.map((l) => l.stop()));
       reconciler?.stop();
       await issuer?.stop();
+      await webhooks?.stop();
       await mysql?.close().catch(() => {});
       redis.disconnect();
       issueRedis?.disconnect();

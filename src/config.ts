@@ -87,6 +87,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (maxPollMs * 2 > waiterTimeoutMs) throw new ConfigError(`QUEUE_MAX_POLL_MS (${maxPollMs}) must be at most half of QUEUE_WAITER_TIMEOUT_MS (${waiterTimeoutMs})`);
   if (minPollMs > maxPollMs) throw new ConfigError(`QUEUE_MIN_POLL_MS (${minPollMs}) must not exceed QUEUE_MAX_POLL_MS (${maxPollMs})`);
 
+  const retryBaseMs = int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 10, 3_600_000);
+  const retryMaxMs = int(env, "WEBHOOK_RETRY_MAX_MS", 600_000, 10, 86_400_000);
+  if (retryBaseMs > retryMaxMs) throw new ConfigError(`WEBHOOK_RETRY_BASE_MS (${retryBaseMs}) must not exceed WEBHOOK_RETRY_MAX_MS (${retryMaxMs})`);
+
   return {
     dev,
     roles,
@@ -138,6 +142,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.
       rateFlushMs: int(env, "RATE_FLUSH_MS", 250, 20, 5000),
+    },
+    webhooks: {
+      // a receiver that has not answered within this is retried later (its lease lasts 30 s longer)
+      timeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+      // deliveries in flight at once per process: bounds sockets and MySQL work whatever the receivers do
+      concurrency: int(env, "WEBHOOK_CONCURRENCY", 8, 1, 256),
+      // retries back off exponentially from the base to the cap, with jitter
+      retryBaseMs,
+      retryMaxMs,
+      // how often the outbox is looked at when no batch was persisted in this process
+      pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 60_000),
     },
     issuer: {
       enabled: env.ISSUER !== "off",

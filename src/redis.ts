@@ -56,7 +56,8 @@ export type EventKeys = ReturnType<typeof eventKeys>;
 /** Keys that are not per event (never used inside a per-event script). */
 export function globalKeys(prefix: string) {
   // redisRun: the Redis run id(s) recorded at the last reconciliation of every event (modules/events/reconcile.ts)
-  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run` };
+  // settingsRev: bumped after every change of an event's settings, so schedulers look at rested events again
+  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run`, settingsRev: `${prefix}:settings-rev` };
 }
 
 /**

@@ -3,12 +3,13 @@ import type { Auth } from "../../src/auth";
 import type { CallerResolver } from "../queue/ticket";
 import { eventId } from "../events";
 import { ErrorReply, EventIdParams, refusal } from "../events/model";
-import { CouponState, Issued, type CouponApi } from "./model";
+import type { MyCoupons } from "./mine";
+import { CouponState, Issued, MyCouponsReply, type CouponApi } from "./model";
 
 const doc = { tags: ["user"], security: [{ bearer: [] }] };
 
 /** The business API: issue a coupon, and ask whether one was issued and persisted. */
-export const couponModule = (coupons: CouponApi, auth: Auth, caller: CallerResolver) =>
+export const couponModule = (coupons: CouponApi, mine: MyCoupons, auth: Auth, caller: CallerResolver) =>
   new Elysia({ name: "coupon" })
     .post(
       "/api/events/:id/issue",
@@ -40,4 +41,8 @@ export const couponModule = (coupons: CouponApi, auth: Auth, caller: CallerResol
         response: { 200: CouponState, 401: ErrorReply, 404: ErrorReply },
         detail: { ...doc, summary: "Your coupon for this event: whether it was issued, whether its row is persisted, its code and whether it was redeemed" },
       },
-    );
+    )
+    .get("/api/me/coupons", ({ request }) => mine.list(auth.user(request.headers.get("authorization"))), {
+      response: { 200: MyCouponsReply, 401: ErrorReply },
+      detail: { ...doc, summary: "Your coupons, newest first: code, event, when issued, whether redeemed, until when valid" },
+    });

@@ -13,6 +13,21 @@ export const CouponState = t.Object({
   redeemedAt: t.Union([t.String(), t.Null()]),
 });
 
+const NullableString = t.Union([t.String(), t.Null()]);
+export const MyCouponsReply = t.Object({
+  coupons: t.Array(
+    t.Object({
+      eventId: t.Integer(),
+      eventName: t.String(),
+      code: t.String(),
+      issuedAt: t.Union([t.String(), t.Null()], { description: "null for a coupon promised a moment ago whose row is not written yet" }),
+      redeemedAt: NullableString,
+      validUntil: t.Union([t.String(), t.Null()], { description: "the event's couponValidUntil (null = no end)" }),
+      persisted: t.Boolean({ description: "its row is in MySQL (only then can the shop redeem it)" }),
+    }),
+  ),
+});
+
 export type IssueResult =
   | { status: "issued"; code: string }
   | { status: "event_not_found" | "not_open" | "already_issued" | "sold_out" | "not_admitted" };

@@ -48,7 +48,8 @@ async function snapshot() {
     issued: await s.redis.hgetall(k.issued),
     running: await s.redis.zrange(k.running, "0", "-1"),
     waiting: await s.redis.zrange(k.waiting, "0", "-1"),
-    stats: { ...stats, admitRate: undefined },
+    // live measurements (sliding windows, the current second), not state a request changes
+    stats: { ...stats, admitRate: undefined, requestRate: undefined, admittedThisSecond: undefined, admittedLastSecond: undefined },
     eventRow: await rows("SELECT * FROM coupon_events WHERE id = ?", [ev]),
     issueRows: await rows("SELECT user_id FROM coupon_issues WHERE event_id = ? ORDER BY user_id", [ev]),
     tagged: (await rows("SELECT COUNT(*) AS n FROM coupon_events WHERE name = ?", [TAG]))[0].n,
@@ -386,6 +387,15 @@ describe("admin API and event view", () => {
       "POST /admin/events/{id}/restore",
       "GET /admin/events/{id}/dead",
       "POST /admin/events/{id}/dead/{entry}/retry",
+      "GET /api/me/coupons",
+      "GET /admin/events",
+      "POST /admin/events/{id}/pause",
+      "POST /admin/events/{id}/resume",
+      "POST /admin/events/{id}/close",
+      "DELETE /admin/events/{id}",
+      "GET /admin/events/{id}/issues",
+      "GET /admin/coupons/{code}",
+      "POST /admin/coupons/{code}/redeem",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
     // admin routes say they need the bearer token

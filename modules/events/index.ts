@@ -1,7 +1,23 @@
 import { Elysia } from "elysia";
 import { adminGuard, type Auth } from "../../src/auth";
-import { AdminEvent, CreateEventBody, ErrorReply, EventIdParams, EventStats, parseEventId, PatchEventBody, PublicEvent } from "./model";
+import {
+  AdminEvent,
+  CreateEventBody,
+  ErrorReply,
+  EventIdParams,
+  EventList,
+  EventStats,
+  IssuesPage,
+  IssuesQuery,
+  ListEventsQuery,
+  parseEventId,
+  PatchEventBody,
+  PublicEvent,
+  queryInt,
+  statusFilter,
+} from "./model";
 import { notFound, type EventService } from "./service";
+import type { Winners } from "./winners";
 
 const adminDoc = { tags: ["admin"], security: [{ bearer: [] }] };
 
@@ -11,11 +27,20 @@ export function eventId(raw: string): number {
   return id;
 }
 
+// CSV when the client asks for it (curl -H 'Accept: text/csv', a spreadsheet import), JSON otherwise
+const wantsCsv = (accept: string | null) => !!accept && /(^|,)\s*text\/csv\s*(;|,|$)/i.test(accept);
+
+const control = (summary: string) => ({
+  params: EventIdParams,
+  response: { 200: AdminEvent, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply },
+  detail: { ...adminDoc, summary },
+});
+
 /**
  * Public event info and the admin API (owned by the coupon role). Where a router runs in the same
  * process it answers the public info from its view of the event (`publicInfo` false here).
  */
-export const eventsModule = (events: EventService, auth: Auth, publicInfo = true) =>
+export const eventsModule = (events: EventService, winners: Winners, auth: Auth, publicInfo = true) =>
   new Elysia({ name: "events" })
     .use((app) =>
       publicInfo
@@ -28,6 +53,20 @@ export const eventsModule = (events: EventService, auth: Auth, publicInfo = true
     )
     .guard(adminGuard(auth), (admin) =>
       admin
+        .get(
+          "/admin/events",
+          ({ query }) =>
+            events.list({
+              status: statusFilter(query.status),
+              limit: queryInt(query.limit, 20, 100, "limit"),
+              after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after"),
+            }),
+          {
+            query: ListEventsQuery,
+            response: { 200: EventList, 400: ErrorReply, 401: ErrorReply },
+            detail: { ...adminDoc, summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
+          },
+        )
         .post(
           "/admin/events",
           async ({ body, set }) => {
@@ -43,14 +82,35 @@ export const eventsModule = (events: EventService, auth: Auth, publicInfo = true
         .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
           params: EventIdParams,
           response: { 200: EventStats, 401: ErrorReply, 404: ErrorReply },
-          detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running" },
+          detail: { ...adminDoc, summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
         })
         .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
           params: EventIdParams,
           body: PatchEventBody,
           response: { 200: AdminEvent, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
-          detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond or endsAt at run time" },
+          detail: { ...adminDoc, summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
         })
+        .post("/admin/events/:id/pause", ({ params }) => events.control(eventId(params.id), "pause"), control("Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue"))
+        .post("/admin/events/:id/resume", ({ params }) => events.control(eventId(params.id), "resume"), control("Resume admission after a pause"))
+        .post("/admin/events/:id/close", ({ params }) => events.control(eventId(params.id), "close"), control("Close now: ends the event; waiters are told it closed"))
+        .delete("/admin/events/:id", ({ params }) => events.control(eventId(params.id), "cancel"), control("Cancel a scheduled event (409 once it has started: close it instead)"))
+        .get(
+          "/admin/events/:id/issues",
+          async ({ params, query, request }) => {
+            const id = eventId(params.id);
+            if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
+            // a Response is sent as it is (the 200 schema describes the JSON form)
+            return new Response(await winners.csv(id), {
+              headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
+            }) as never;
+          },
+          {
+            params: EventIdParams,
+            query: IssuesQuery,
+            response: { 200: IssuesPage, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
+            detail: { ...adminDoc, summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed" },
+          },
+        )
         .post(
           "/admin/events/:id/restore",
           async ({ params }) => {

@@ -70,7 +70,17 @@ export const EventStats = t.Object({
   dead: t.Integer({ description: "dead-lettered" }),
   waiting: t.Integer(),
   running: t.Integer(),
+  paused: t.Boolean({ description: "paused by the operator (a scheduled event may be paused before it starts)" }),
+  requestRate: t.Integer({ description: "the event's live request rate per minute, over every router (what trafficRpm is compared with)" }),
   admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s)" }),
+  admittedThisSecond: t.Integer({ description: "admitted from the line in the current second (counts against admitPerSecond)" }),
+  admittedLastSecond: t.Integer({ description: "admitted from the line in the second before" }),
+  stall: t.Union([t.Literal("paused"), t.Literal("scheduled"), t.Literal("capacity_full"), t.Literal("admit_per_second"), t.Null()], {
+    description: "why users are waiting and nobody is admitted: paused, not started, every running slot held, or admitPerSecond reached; null when the line moves or is empty",
+  }),
+  webhooksDelivered: t.Integer({ description: "webhook deliveries (one per persisted batch) the receiver accepted" }),
+  webhooksPending: t.Integer({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
+  webhookFailedAttempts: t.Integer({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
   reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),
 });
 export const PublicEvent = t.Object({
@@ -85,6 +95,48 @@ export const PublicEvent = t.Object({
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
 });
 export const ErrorReply = t.Object({ error: t.String(), message: t.String() });
+
+const STATUSES: readonly EventStatus[] = ["scheduled", "open", "paused", "sold_out", "closed", "cancelled"];
+// query values are strings; limits and cursors are checked as text, so "1e2", " 5" or "0x10" are a 400
+const Digits = (description: string) => t.String({ pattern: "^[1-9][0-9]{0,9}$", description });
+export const ListEventsQuery = t.Object(
+  {
+    status: t.Optional(t.String({ maxLength: 20, description: STATUSES.join(", ") })),
+    limit: t.Optional(Digits("1…100, default 20")),
+    after: t.Optional(Digits("the `next` of the page before")),
+  },
+  { additionalProperties: false },
+);
+export const EventList = t.Object({
+  events: t.Array(t.Object({ ...Config, remaining: t.Integer() })),
+  next: t.Union([t.String(), t.Null()], { description: "cursor of the next page (pass as `after`), null on the last page" }),
+});
+export const IssuesQuery = t.Object(
+  {
+    after: t.Optional(t.String({ maxLength: 64, description: "the `next` of the page before" })),
+    limit: t.Optional(Digits("1…1000, default 100")),
+  },
+  { additionalProperties: false },
+);
+export const IssuesPage = t.Object({
+  issues: t.Array(
+    t.Object({ userId: t.String(), code: t.String(), issuedAt: t.String(), redeemedAt: t.Union([t.String(), t.Null()]), orderId: t.Union([t.String(), t.Null()]) }),
+  ),
+  next: t.Union([t.String(), t.Null()], { description: "opaque cursor of the next page, null on the last page" }),
+});
+
+export function statusFilter(raw: string | undefined): EventStatus | undefined {
+  if (raw === undefined || (STATUSES as readonly string[]).includes(raw)) return raw as EventStatus | undefined;
+  throw new ApiError(400, "bad_request", `status must be one of ${STATUSES.join(", ")}`);
+}
+
+/** A decimal query number in [min, max] (the schema has already checked it is digits). */
+export function queryInt(raw: string | undefined, def: number, max: number, name: string): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (n > max) throw new ApiError(400, "bad_request", `${name} must be at most ${max}`);
+  return n;
+}
 
 /**
  * The event as kept in its Redis meta hash (times in ms since epoch; 0 = none). The hash is only

@@ -1,10 +1,11 @@
-import { and, eq, gt, max, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, lte, max, or, type SQL } from "drizzle-orm";
 import type { Mysql } from "../../src/db";
 import { couponEvents, couponIssues } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { entryFields, pendingCount } from "../issuer/service";
-import { eventStatus, parseDate, refusal, type EventMeta } from "./model";
+import { deliveryCounts } from "../webhooks/service";
+import { eventStatus, parseDate, refusal, type EventMeta, type EventStatus } from "./model";
 
 export type CreateEventInput = {
   name: string;
@@ -50,6 +51,25 @@ export async function eventIds(redis: RedisClient, prefix: string): Promise<numb
 }
 
 export const notFound = () => refusal("event_not_found");
+
+/** The operator's switches (POST /admin/events/:id/pause|resume|close, DELETE /admin/events/:id). */
+export type ControlAction = "pause" | "resume" | "close" | "cancel";
+
+/**
+ * Why nobody is being admitted from a non-empty line, when the reason is one of the event's own
+ * settings: paused, not started, every running slot held, or this second's admission budget spent.
+ */
+export type Stall = "paused" | "scheduled" | "capacity_full" | "admit_per_second" | null;
+
+export function stallReason(s: { status: EventStatus; waiting: number; running: number; runningCapacity: number; admittedThisSecond: number; admittedLastSecond: number; admitPerSecond: number }): Stall {
+  if (s.waiting === 0) return null;
+  if (s.status === "paused") return "paused";
+  if (s.status === "scheduled") return "scheduled";
+  if (s.status !== "open") return null;
+  if (s.running >= s.runningCapacity) return "capacity_full";
+  if (Math.max(s.admittedThisSecond, s.admittedLastSecond) >= s.admitPerSecond) return "admit_per_second";
+  return null;
+}
 
 export type ReconcileResult = { meta: EventMeta; repaired: boolean; added: number };
 
@@ -108,6 +128,7 @@ class KnownIds {
 export class EventService {
   private readonly patchScript;
   private readonly reconcileScript;
+  private readonly rateScript;
   private readonly reconciling = new Map<number, Promise<ReconcileResult | null>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
@@ -123,6 +144,7 @@ export class EventService {
   ) {
     this.patchScript = runScript(redis, "patchMeta");
     this.reconcileScript = runScript(redis, "reconcileEvent");
+    this.rateScript = runScript(redis, "rate");
     this.known = new KnownIds(async () => {
       const [r] = await this.mysql.db.select({ n: max(couponEvents.id) }).from(couponEvents);
       return Number(r?.n ?? 0);
@@ -280,6 +302,7 @@ export class EventService {
       const [repaired] = (await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields)) as [number];
       await this.redis.sadd(globalKeys(this.prefix).events, String(id));
       this.onChange?.(id);
+      await this.settingsChanged();
       const now = await this.readMeta(id);
       if (!now) throw new Error(`event ${id}: meta missing right after reconciliation`);
       return { meta: now, repaired: repaired === 1 || added > 0, added };
@@ -342,7 +365,102 @@ export class EventService {
     // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
     await this.patchScript(this.keys(id).meta, ...redis);
     this.onChange?.(id);
+    await this.settingsChanged();
     return this.adminView(meta);
+  }
+
+  /** After any write of an event's settings to Redis: every scheduler looks at rested events again. */
+  private async settingsChanged() {
+    await this.redis.incr(globalKeys(this.prefix).settingsRev);
+  }
+
+  /**
+   * Pause, resume, close or cancel. The event's MySQL row (the record) is locked, the action checked
+   * against its status, the flags stored, and written to the Redis meta while the lock is still held,
+   * so two operators' switches reach Redis in the order MySQL took them.
+   * - pause / resume: any event that has not ended (closed or cancelled → 409 event_ended);
+   * - close: ends the event now, whatever its status, unless it was cancelled (409 event_ended);
+   * - cancel: only a scheduled event (the contract: anything else, a cancelled one included → 409 not_scheduled).
+   */
+  async control(id: number, action: ControlAction) {
+    const loaded = await this.ensureLoaded(id);
+    if (!loaded) throw notFound();
+    const meta = await this.mysql.db.transaction(async (tx) => {
+      const [row] = await tx.select().from(couponEvents).where(eq(couponEvents.id, id)).for("update");
+      if (!row) throw notFound();
+      const m = metaFromRow(row, loaded.remaining);
+      const status = eventStatus(m);
+      const ended = status === "closed" || status === "cancelled";
+      if ((action === "pause" || action === "resume") && ended) throw new ApiError(409, "event_ended", `the event is ${status}: there is nothing to ${action}`);
+      if (action === "close" && status === "cancelled") throw new ApiError(409, "event_ended", "the event was cancelled");
+      if (action === "cancel" && status !== "scheduled")
+        throw new ApiError(409, "not_scheduled", `only a scheduled event can be cancelled; this one is ${status.replace("_", " ")}${status === "closed" ? "" : " (close it instead)"}`);
+      if (action === "pause") m.paused = true;
+      if (action === "resume") m.paused = false;
+      if (action === "close") m.closed = true;
+      if (action === "cancel") m.cancelled = true;
+      await tx.update(couponEvents).set({ paused: m.paused, closed: m.closed, cancelled: m.cancelled }).where(eq(couponEvents.id, id));
+      await this.patchScript(this.keys(id).meta, "paused", m.paused ? "1" : "0", "closed", m.closed ? "1" : "0", "cancelled", m.cancelled ? "1" : "0");
+      return m;
+    });
+    this.onChange?.(id);
+    await this.settingsChanged();
+    return this.adminView(meta);
+  }
+
+  /**
+   * Events newest first, `limit` at a time after the cursor (an event id), optionally only those of
+   * one status. The status is derived as everywhere else (eventStatus): MySQL narrows the candidates
+   * by flags and times, and Redis's remaining stock tells sold out from open or paused.
+   */
+  async list(opts: { status?: EventStatus; limit: number; after?: number }) {
+    const now = new Date();
+    const live = and(eq(couponEvents.cancelled, false), eq(couponEvents.closed, false), or(isNull(couponEvents.endsAt), gt(couponEvents.endsAt, now)));
+    const where: (SQL | undefined)[] = [];
+    if (opts.after !== undefined) where.push(lt(couponEvents.id, opts.after));
+    switch (opts.status) {
+      case "cancelled":
+        where.push(eq(couponEvents.cancelled, true));
+        break;
+      case "closed":
+        where.push(eq(couponEvents.cancelled, false), or(eq(couponEvents.closed, true), lte(couponEvents.endsAt, now)));
+        break;
+      case "scheduled":
+        where.push(live, gt(couponEvents.startsAt, now));
+        break;
+      case "open":
+        where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, false));
+        break;
+      case "paused":
+        where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, true));
+        break;
+      case "sold_out":
+        where.push(live, lte(couponEvents.startsAt, now));
+        break;
+    }
+    const found: (ReturnType<EventService["adminView"]> & { remaining: number })[] = [];
+    const BATCH = Math.max(opts.limit + 1, 50);
+    // one more than asked for, to know whether there is a next page
+    for (let before = opts.after; found.length <= opts.limit; ) {
+      const rows = await this.mysql.db
+        .select()
+        .from(couponEvents)
+        .where(and(...where, before === undefined ? undefined : lt(couponEvents.id, before)))
+        .orderBy(desc(couponEvents.id))
+        .limit(BATCH);
+      if (!rows.length) break;
+      const remaining = await Promise.all(rows.map((r) => this.redis.hget(this.keys(r.id).meta, "remaining")));
+      rows.forEach((row, i) => {
+        // an event Redis does not hold (ended long ago, or a wiped Redis): MySQL's rows are what was sold
+        const m = metaFromRow(row, remaining[i] == null ? row.stock - row.persisted : Number(remaining[i]));
+        const view = this.adminView(m, now.getTime());
+        if (!opts.status || view.status === opts.status) found.push({ ...view, remaining: Math.max(0, m.remaining) });
+      });
+      if (rows.length < BATCH) break;
+      before = rows[rows.length - 1]!.id;
+    }
+    const events = found.slice(0, opts.limit);
+    return { events, next: found.length > opts.limit ? String(events[events.length - 1]!.id) : null };
   }
 
   async publicView(id: number) {
@@ -361,7 +479,7 @@ export class EventService {
     };
   }
 
-  adminView(meta: EventMeta) {
+  adminView(meta: EventMeta, now = Date.now()) {
     return {
       id: meta.id,
       name: meta.name,
@@ -375,7 +493,7 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
-      status: eventStatus(meta),
+      status: eventStatus(meta, now),
     };
   }
 
@@ -390,12 +508,25 @@ export class EventService {
     if (!meta) throw notFound();
     const k = this.keys(id);
     const now = Date.now();
-    const [persisted, [waiting, running, pending, dead]] = await Promise.all([
+    const sec = Math.floor(now / 1000);
+    const [persisted, hooks, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
       this.persistedCount(id),
-      Promise.all([this.redis.zcard(k.waiting), this.redis.zcount(k.running, `(${now}`, "+inf"), pendingCount(this.redis, k.stream), this.redis.xlen(k.dead)]),
+      deliveryCounts(this.mysql, id),
+      Promise.all([
+        this.redis.zcard(k.waiting),
+        this.redis.zcount(k.running, `(${now}`, "+inf"),
+        pendingCount(this.redis, k.stream),
+        this.redis.xlen(k.dead),
+        // the routers' shared per-second buckets, read without adding to them
+        this.rateScript(k.rate, now, 0).then(Number),
+        this.redis.hget(k.admitLog, String(sec)).then(Number),
+        this.redis.hget(k.admitLog, String(sec - 1)).then(Number),
+      ]),
     ]);
+    const view = this.adminView(meta, now);
+    const live = { status: view.status, waiting, running, runningCapacity: meta.runningCapacity, admittedThisSecond: admitsNow, admittedLastSecond: admitsBefore, admitPerSecond: meta.admitPerSecond };
     return {
-      ...this.adminView(meta),
+      ...view,
       remaining: Math.max(0, meta.remaining),
       issued: meta.stock - Math.max(0, meta.remaining),
       persisted,
@@ -403,7 +534,15 @@ export class EventService {
       dead,
       waiting,
       running,
+      paused: meta.paused,
+      requestRate,
       admitRate: meta.admitRate,
+      admittedThisSecond: admitsNow,
+      admittedLastSecond: admitsBefore,
+      stall: stallReason(live),
+      webhooksDelivered: hooks.delivered,
+      webhooksPending: hooks.pending,
+      webhookFailedAttempts: hooks.failedAttempts,
       reconcileError: this.reconcileFailures.get(id) ?? null,
     };
   }

@@ -6,14 +6,19 @@ import type { QueueService } from "./service";
  */
 export class AdmissionScheduler {
   private running: Promise<void> | null = null;
-  // Ended events (sold out, closed, gone) are looked at again only now and then: a PATCH of endsAt
-  // can reopen one, but old events must not cost a script run every second forever.
+  // Ended events (sold out, closed, cancelled, gone) are looked at again only now and then: old
+  // events must not cost a script run every second forever. A change of any event's settings
+  // (resume, a later endsAt, a reconciliation…) bumps a revision in Redis, whichever process made
+  // it; a tick that sees a new revision wakes every rested event, so a reopened event is admitted
+  // from at once.
   private readonly restUntil = new Map<number, number>();
+  private seenRevision: string | null = null;
   lastTick = { events: 0, admitted: 0, expired: 0, stale: 0, at: 0 };
 
   constructor(
     private readonly queue: QueueService,
     private readonly listEvents: () => Promise<number[]>,
+    private readonly settingsRevision: () => Promise<string | null> = async () => null,
   ) {}
 
   tick(): Promise<void> {
@@ -24,10 +29,16 @@ export class AdmissionScheduler {
 
   private async run() {
     const now = Date.now();
-    const ids = (await this.listEvents()).filter((id) => (this.restUntil.get(id) ?? 0) <= now);
+    const [all, revision] = await Promise.all([this.listEvents(), this.settingsRevision()]);
+    if (revision !== this.seenRevision) {
+      this.restUntil.clear();
+      this.seenRevision = revision;
+    }
+    const ids = all.filter((id) => (this.restUntil.get(id) ?? 0) <= now);
     const results = await Promise.all(ids.map((id) => this.queue.tick(id)));
     results.forEach((r, i) => {
-      if (r.status === "open" || r.status === "scheduled") this.restUntil.delete(ids[i]!);
+      // a paused event is live: its slots still expire and its idle waiters still drop out
+      if (r.status === "open" || r.status === "scheduled" || r.status === "paused") this.restUntil.delete(ids[i]!);
       else this.restUntil.set(ids[i]!, now + 30_000);
     });
     const sum = (f: "admitted" | "expired" | "stale") => results.reduce((a, r) => a + r[f], 0);

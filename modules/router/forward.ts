@@ -59,13 +59,21 @@ export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
     try {
       // the JSON parser has read the body already (and answered 400 if it was not JSON): pass its bytes on
       const body = request.method === "GET" || request.method === "HEAD" ? undefined : (rawBody(request) ?? (await request.arrayBuffer()));
-      const res = await fetch(base + path + query(request.url), { method: request.method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+      // the timeout covers the wait for the owner's answer, not the streaming of a long one (a CSV export)
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new DOMException("upstream timeout", "TimeoutError")), timeoutMs);
+      let res: Response;
+      try {
+        res = await fetch(base + path + query(request.url), { method: request.method, headers, body, signal: abort.signal, redirect: "manual" });
+      } finally {
+        clearTimeout(timer);
+      }
       const out = new Headers();
-      for (const h of ["content-type", "retry-after", "cache-control"]) {
+      for (const h of ["content-type", "retry-after", "cache-control", "content-disposition"]) {
         const v = res.headers.get(h);
         if (v) out.set(h, v);
       }
-      return new Response(res.status === 204 ? null : await res.arrayBuffer(), { status: res.status, headers: out });
+      return new Response(res.status === 204 ? null : res.body, { status: res.status, headers: out });
     } catch (e) {
       // A POST that may have reached its owner (a timeout, a connection dropped mid-request) may have
       // taken effect — an issue may have issued: only a connection never made is safe to retry.

@@ -46,6 +46,22 @@ describe("an issue whose outcome the router cannot know", () => {
     expect((await api.issue(id, "stalled-user")).body.error).toBe("already_issued");
   });
 
+  test("a long answer (the winners CSV) streams through the router whatever its length, with its headers", async () => {
+    const api = client(router.url);
+    const id = (await api.createEvent({ name: "export through the router", stock: 30, trafficRpm: 1_000_000, runningCapacity: 100 })).body.id as number;
+    for (let i = 0; i < 30; i++) {
+      await api.enter(id, `csv-${i}`);
+      expect((await api.issue(id, `csv-${i}`)).status).toBe(201);
+    }
+    await waitFor("persisted", async () => (await api.stats(id)).body.persisted === 30);
+    const res = await fetch(`${router.url}/admin/events/${id}/issues`, { headers: { authorization: "Bearer test-admin-token", accept: "text/csv" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/csv");
+    expect(res.headers.get("content-disposition")).toContain("attachment");
+    const lines = (await res.text()).trim().split("\n");
+    expect(lines.length).toBe(31);
+  });
+
   test("a POST to an upstream that accepts but never answers is 504; a GET is 503; nothing listening is 503", async () => {
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const r2 = await spawnServer({ ...env, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: `http://127.0.0.1:${silent.port}`, UPSTREAM_TIMEOUT_MS: "300" });

@@ -1,13 +1,18 @@
-// Makes docs/waiting-room.png, the README's picture of the waiting room: a real server, a crowd of
-// API users ahead, and a browser user part of the way to the front. Run: bun run modules/web/screenshot.ts
+// Makes the README's pictures from a real server, a crowd of API users and a browser:
+//   docs/waiting-room.png  a browser user part of the way to the front of a line
+//   docs/admin.png         the operator's view of an event mid-rush: list, stall reason, request rate, live chart
+//   docs/winner.png        the event page of a user who got the coupon: the code and its copy button
+// Run: bun run modules/web/screenshot.ts [waiting-room|admin|winner …] (default: all). With
+// TEST_DATABASE_URL pointing at an empty schema, the admin list shows only the events made here.
 import { join } from "node:path";
-import { pool, startServer, stopServer, token, waitFor } from "../../scripts/testkit";
+import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { driveLine, launchChromium } from "./browser-kit";
+import type { Browser } from "playwright-core";
 
-const out = join(import.meta.dir, "..", "..", "docs", "waiting-room.png");
-const s = await startServer();
-const browser = await launchChromium();
-try {
+const docs = join(import.meta.dir, "..", "..", "docs");
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "admin", "winner"]);
+
+async function waitingRoom(s: Started, browser: Browser) {
   const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 500, trafficRpm: 0, runningCapacity: 3 });
   const id = ev.body.id as number;
   const crowd = Array.from({ length: 60 }, (_, i) => `crowd-${id}-${i}`);
@@ -25,8 +30,65 @@ try {
   const line = driveLine(s.api, id, crowd);
   await waitFor("the line to move", async () => (await position()) <= first * 0.65, 60_000);
   await line.stop();
+  const out = join(docs, "waiting-room.png");
   await page.screenshot({ path: out });
-  console.log(`wrote ${out} (position ${await position()} of ${first})`);
+  await page.close();
+  console.log(`wrote ${out} (position ${await position().catch(() => "?")} of ${first})`);
+}
+
+async function admin(s: Started, browser: Browser) {
+  const soon = new Date(Date.now() + 86_400_000).toISOString();
+  await s.api.createEvent({ name: "Spring preview", stock: 200, trafficRpm: 600, runningCapacity: 20, startsAt: soon });
+  const gone = (await s.api.createEvent({ name: "Early bird: 2 for 1", stock: 3, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+  for (const u of ["eb-1", "eb-2", "eb-3"]) (await s.api.enter(gone, u), await s.api.issue(gone, u));
+  const id = (await s.api.createEvent({ name: "Black Friday: 30% off", stock: 5000, trafficRpm: 0, runningCapacity: 10, admitPerSecond: 4, couponValidUntil: new Date(Date.now() + 30 * 86_400_000).toISOString() })).body.id as number;
+  const crowd = Array.from({ length: 240 }, (_, i) => `bf-${id}-${i}`);
+
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, deviceScaleFactor: 2 });
+  await page.goto(`${s.url}/admin#event-${id}`);
+  await page.getByLabel("ADMIN_TOKEN").fill(ADMIN_TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#detail-title").filter({ hasText: "Black Friday" }).waitFor();
+
+  // the crowd arrives in waves over a minute, and takes its coupons as it is admitted
+  const lines: ReturnType<typeof driveLine>[] = [];
+  for (let wave = 0; wave < 4; wave++) {
+    const users = crowd.slice(wave * 60, wave * 60 + 60);
+    await pool(users, 8, (u) => s.api.enter(id, u));
+    lines.push(driveLine(s.api, id, users, 400));
+    await Bun.sleep(12_000);
+  }
+  await Bun.sleep(8_000);
+  const out = join(docs, "admin.png");
+  const top = await page.locator("section[aria-labelledby='list-heading']").boundingBox();
+  const bottom = await page.locator("#knobs").boundingBox();
+  await page.screenshot({ path: out, fullPage: true, clip: { x: 0, y: top!.y - 16, width: 1100, height: bottom!.y + bottom!.height - top!.y + 32 } });
+  console.log(`wrote ${out} (${await page.locator("#stall").textContent()})`);
+  await Promise.all(lines.map((l) => l.stop()));
+  await page.close();
+}
+
+async function winner(s: Started, browser: Browser) {
+  const id = (await s.api.createEvent({ name: "Black Friday: 30% off", stock: 500, trafficRpm: 1_000_000_000, runningCapacity: 50, couponValidUntil: new Date(Date.now() + 30 * 86_400_000).toISOString() })).body.id as number;
+  const ctx = await browser.newContext({ viewport: { width: 640, height: 700 }, deviceScaleFactor: 2, permissions: ["clipboard-read", "clipboard-write"] });
+  const page = await ctx.newPage();
+  await page.goto(`${s.url}/events/${id}?token=${token(`winner-${id}`)}`);
+  await page.getByRole("button", { name: "Get coupon" }).click();
+  await page.locator("#coupon-code").filter({ hasText: /-/ }).waitFor();
+  await page.getByRole("button", { name: "Copy code" }).click();
+  await page.locator("#copy-status").filter({ hasText: "Copied" }).waitFor();
+  const out = join(docs, "winner.png");
+  await page.screenshot({ path: out });
+  console.log(`wrote ${out} (${await page.locator("#coupon-code").textContent()})`);
+  await ctx.close();
+}
+
+const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+const browser = await launchChromium();
+try {
+  if (wanted.has("waiting-room")) await waitingRoom(s, browser);
+  if (wanted.has("admin")) await admin(s, browser);
+  if (wanted.has("winner")) await winner(s, browser);
 } finally {
   await browser.close();
   await stopServer(s);

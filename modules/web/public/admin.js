@@ -1,15 +1,16 @@
-// The admin page: the admin token stays in this tab's sessionStorage, and so do the ids of the
-// events being watched (the API has no list of events, on purpose: ids are typed or remembered).
+// The admin page: the list of events comes from the server (GET /admin/events), so a fresh tab
+// shows them; the admin token stays in this tab's sessionStorage; the event being managed is in the
+// address (#event-42), so a reload comes back to it.
 import { announce } from "./common.js";
 
 const TOKEN_KEY = "coupon.adminToken";
-const WATCH_KEY = "coupon.watched";
 const REFRESH_MS = 1000;
+const LIST_REFRESH_MS = 5000;
+const WINDOW_MS = 5 * 60_000;
+const PAGE = 20;
 const $ = (sel, root = document) => root.querySelector(sel);
 
 let token = sessionStorage.getItem(TOKEN_KEY);
-let watched = JSON.parse(sessionStorage.getItem(WATCH_KEY) || "[]");
-const cards = new Map();
 
 async function adminApi(method, path, body) {
   const headers = { authorization: `Bearer ${token}` };
@@ -24,6 +25,17 @@ async function adminApi(method, path, body) {
 
 const problem = (r) => (r.status === 0 ? "Could not reach the server." : r.status === 401 ? "The admin token was rejected: sign in again." : r.body?.message || `Request failed (${r.status}).`);
 const num = (n) => Number(n).toLocaleString("en");
+const STATUS_TEXT = { open: "open", paused: "paused", scheduled: "scheduled", sold_out: "sold out", closed: "closed", cancelled: "cancelled" };
+const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "—");
+
+// datetime-local inputs hold the admin's local time; the API takes and gives ISO-8601 instants
+function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+const fromLocalInput = (v) => (v ? new Date(v).toISOString() : null);
 
 // ---- token -------------------------------------------------------------------------------------
 
@@ -39,9 +51,8 @@ $("#token-form").addEventListener("submit", async (e) => {
   const given = $("#admin-token").value.trim();
   if (!given) return;
   token = given;
-  // every admin route checks the token before it looks at the id, so id 0 tells a wrong token (401) from a right one
-  const r = await adminApi("GET", "/admin/events/0");
-  if (r.status === 401 || r.status === 0) {
+  const r = await adminApi("GET", "/admin/events?limit=1");
+  if (r.status !== 200) {
     token = null;
     sessionStorage.removeItem(TOKEN_KEY);
     announce($("#token-status"), problem(r), "error");
@@ -49,6 +60,8 @@ $("#token-form").addEventListener("submit", async (e) => {
   } else {
     sessionStorage.setItem(TOKEN_KEY, token);
     announce($("#token-status"), "Signed in for this tab.", "success");
+    loadList();
+    if (wanted !== null) select(wanted);
   }
   showSignedIn();
 });
@@ -68,7 +81,318 @@ function needToken(status) {
   return true;
 }
 
-// ---- create --------------------------------------------------------------------------------------
+// ---- list ----------------------------------------------------------------------------------------
+
+let shown = PAGE; // how many rows the list holds (grows with "Load more")
+let listing = false;
+
+async function loadList() {
+  if (!token || listing) return;
+  listing = true;
+  try {
+    const status = $("#filter-status").value;
+    const r = await adminApi("GET", `/admin/events?limit=${Math.min(shown, 100)}${status ? `&status=${status}` : ""}`);
+    if (r.status !== 200) return announce($("#list-status"), problem(r), "error");
+    let { events, next } = r.body;
+    // beyond one page of 100, follow the cursor
+    while (next && events.length < shown) {
+      const more = await adminApi("GET", `/admin/events?limit=${Math.min(shown - events.length, 100)}&after=${next}${status ? `&status=${status}` : ""}`);
+      if (more.status !== 200) break;
+      events = events.concat(more.body.events);
+      next = more.body.next;
+    }
+    renderList(events, next);
+  } finally {
+    listing = false;
+  }
+}
+
+function renderList(events, next) {
+  const rows = $("#event-rows");
+  rows.replaceChildren(
+    ...events.map((ev) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = String(ev.id);
+      if (ev.id === selected) tr.setAttribute("aria-current", "true");
+      const cells = [`${ev.id}`, ev.name, STATUS_TEXT[ev.status], `${num(ev.remaining)} of ${num(ev.stock)}`, when(ev.startsAt)];
+      for (const [i, text] of cells.entries()) {
+        const td = document.createElement("td");
+        if (i === 2) {
+          const badge = document.createElement("span");
+          badge.className = "badge";
+          badge.dataset.status = ev.status;
+          badge.textContent = text;
+          td.append(badge);
+        } else td.textContent = text;
+        tr.append(td);
+      }
+      const td = document.createElement("td");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "link";
+      b.textContent = "Manage";
+      b.setAttribute("aria-label", `Manage #${ev.id} ${ev.name}`);
+      b.addEventListener("click", () => select(ev.id, true));
+      td.append(b);
+      tr.append(td);
+      return tr;
+    }),
+  );
+  $("#list-empty").hidden = events.length > 0;
+  $("#load-more").hidden = !next;
+}
+
+$("#filter-status").addEventListener("change", () => {
+  shown = PAGE;
+  loadList();
+});
+$("#load-more").addEventListener("click", () => {
+  shown += PAGE;
+  loadList();
+});
+
+// ---- one event -------------------------------------------------------------------------------------
+
+// the event named in the address (#event-42), opened once signed in
+const wanted = Number(/^#event-([1-9][0-9]{0,9})$/.exec(location.hash)?.[1]) || null;
+let selected = null;
+let current = null; // its latest stats
+let knobsFilled = null; // the settings as filled into the form (what "changed" is measured against)
+let samples = [];
+let deadSeen = -1;
+
+function select(id, focus = false) {
+  if (selected !== id) {
+    selected = id;
+    current = null;
+    knobsFilled = null;
+    samples = [];
+    deadSeen = -1;
+    $("#detail-title").textContent = `#${id}`;
+    $("#event-link").href = `/events/${id}`;
+    for (const el of ["#action-status", "#knobs-status", "#dead-status", "#csv-status"]) $(el).textContent = "";
+    drawCharts();
+  }
+  history.replaceState(null, "", `#event-${id}`);
+  for (const tr of document.querySelectorAll("#event-rows tr")) tr.toggleAttribute("aria-current", tr.dataset.id === String(id));
+  $("#detail").hidden = false;
+  refreshDetail();
+  if (focus) $("#detail-title").focus();
+}
+$("#detail-title").tabIndex = -1;
+
+let detailBusy = false;
+async function refreshDetail() {
+  if (!token || selected === null || detailBusy) return;
+  detailBusy = true;
+  const id = selected;
+  try {
+    const r = await adminApi("GET", `/admin/events/${id}`);
+    if (id !== selected) return;
+    if (r.status !== 200) {
+      $("#detail-status").textContent = { 401: "token rejected", 404: "not found" }[r.status] ?? "unreachable";
+      return;
+    }
+    render(r.body);
+    if (r.body.dead !== deadSeen) loadDead();
+  } finally {
+    detailBusy = false;
+  }
+}
+
+function render(ev) {
+  const before = current;
+  current = ev;
+  $("#detail-title").textContent = `#${ev.id} ${ev.name}`;
+  const badge = $("#detail-status");
+  badge.textContent = STATUS_TEXT[ev.status] + (ev.paused && ev.status === "scheduled" ? " (paused)" : "");
+  badge.dataset.status = ev.status;
+  for (const dd of document.querySelectorAll("#detail dd[data-stat]")) {
+    const k = dd.dataset.stat;
+    const v = ev[k];
+    dd.textContent =
+      k === "admitRate" ? `${v.toFixed(1)}/s` : k === "remaining" ? `${num(v)} of ${num(ev.stock)}` : k === "running" ? `${num(v)} of ${num(ev.runningCapacity)}` : num(v);
+  }
+  for (const el of document.querySelectorAll("#detail .hooks")) el.hidden = !ev.webhookUrl && !ev.webhooksDelivered && !ev.webhooksPending;
+
+  // why the line does (not) move, in words
+  const stall = $("#stall");
+  const text = stallText(ev);
+  if (stall.textContent !== text) stall.textContent = text;
+  stall.dataset.kind = ev.stall ? "warn" : "info";
+
+  // the live request rate against trafficRpm (what decides between admitting directly and the line)
+  $("#rate-text").textContent = `Request rate ${num(ev.requestRate)}/min of trafficRpm ${num(ev.trafficRpm)}`;
+  const meter = $("#rate-meter");
+  meter.max = Math.max(1, ev.trafficRpm);
+  meter.value = Math.min(ev.requestRate, meter.max);
+  meter.high = meter.max * 0.8;
+  $("#rate-note").textContent =
+    ev.trafficRpm === 0 ? "trafficRpm is 0: everyone goes through the waiting room." : ev.requestRate >= ev.trafficRpm ? "At or over trafficRpm: newcomers wait in line." : "Below trafficRpm: newcomers are admitted at once while there is room and nobody waits.";
+
+  const ended = ev.status === "closed" || ev.status === "cancelled";
+  $("#do-pause").disabled = ended || ev.paused;
+  $("#do-resume").disabled = ended || !ev.paused;
+  $("#do-close").disabled = ended;
+  $("#do-cancel").disabled = ev.status !== "scheduled";
+
+  if (!knobsFilled) fillKnobs(ev);
+
+  const now = Date.now();
+  if (before && before.id === ev.id) {
+    const last = samples[samples.length - 1];
+    const dt = last ? (now - last.t) / 1000 : 1;
+    samples.push({ t: now, issued: Math.max(0, (ev.issued - before.issued) / Math.max(dt, 0.001)), waiting: ev.waiting, admitted: ev.admittedLastSecond });
+  } else samples.push({ t: now, issued: 0, waiting: ev.waiting, admitted: ev.admittedLastSecond });
+  while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
+  drawCharts();
+}
+
+function stallText(ev) {
+  if (ev.status === "closed" || ev.status === "cancelled") return `The event is ${STATUS_TEXT[ev.status]}: nobody more is admitted.`;
+  if (ev.status === "sold_out") return "Sold out: nobody more is admitted.";
+  switch (ev.stall) {
+    case "paused":
+      return `Paused: nobody new is admitted; ${num(ev.waiting)} waiting keep their places.`;
+    case "scheduled":
+      return `Not started: opens at ${when(ev.startsAt)}; ${num(ev.waiting)} waiting.`;
+    case "capacity_full":
+      return `Capacity full: ${num(ev.running)} of ${num(ev.runningCapacity)} slots held; ${num(ev.waiting)} waiting.`;
+    case "admit_per_second":
+      return `admitPerSecond reached: ${num(Math.max(ev.admittedThisSecond, ev.admittedLastSecond))} of ${num(ev.admitPerSecond)} admitted this second; ${num(ev.waiting)} waiting.`;
+  }
+  if (ev.paused) return "Paused: nobody new will be admitted once it starts.";
+  if (ev.status === "scheduled") return `Not started: opens at ${when(ev.startsAt)}.`;
+  return ev.waiting > 0 ? `Admitting from the line: ${num(ev.waiting)} waiting.` : "Nobody waiting.";
+}
+
+// ---- chart ---------------------------------------------------------------------------------------------
+
+function drawCharts() {
+  const now = Date.now();
+  // the time axis spans what has been seen, from one minute up to the whole window
+  const span = Math.min(WINDOW_MS, Math.max(60_000, now - (samples[0]?.t ?? now)));
+  for (const fig of document.querySelectorAll(".chart")) {
+    const key = fig.dataset.series;
+    const values = samples.map((s) => s[key]);
+    const peak = Math.max(1, ...values);
+    const points = samples.map((s) => `${(((s.t - (now - span)) / span) * 300).toFixed(1)},${(58 - (s[key] / peak) * 56).toFixed(1)}`).join(" ");
+    $("polyline", fig).setAttribute("points", points);
+    const last = values.length ? values[values.length - 1] : 0;
+    const fmt = (v) => (key === "waiting" ? num(Math.round(v)) : (Math.round(v * 10) / 10).toLocaleString("en"));
+    $(".chart-now", fig).textContent = values.length ? fmt(last) : "–";
+    $(".chart-peak", fig).textContent = values.length ? `(peak ${fmt(Math.max(0, ...values))})` : "";
+    $("svg", fig).setAttribute("aria-label", `${$("figcaption", fig).firstChild.textContent.trim()} over the last ${Math.round(span / 1000)} seconds: now ${fmt(last)}, peak ${fmt(Math.max(0, ...values))}`);
+  }
+}
+
+// ---- actions -------------------------------------------------------------------------------------------
+
+const ACTIONS = {
+  pause: { method: "POST", path: (id) => `/admin/events/${id}/pause`, done: "Paused: nobody new is admitted." },
+  resume: { method: "POST", path: (id) => `/admin/events/${id}/resume`, done: "Resumed: admission goes on." },
+  close: { method: "POST", path: (id) => `/admin/events/${id}/close`, done: "Closed: the event has ended.", confirm: "Close this event now? It ends for everyone, and cannot be reopened." },
+  cancel: { method: "DELETE", path: (id) => `/admin/events/${id}`, done: "Cancelled.", confirm: "Cancel this event? It will never open." },
+};
+
+for (const [name, a] of Object.entries(ACTIONS))
+  $(`#do-${name}`).addEventListener("click", async () => {
+    const status = $("#action-status");
+    if (needToken(status) || selected === null) return;
+    if (a.confirm && !confirm(a.confirm)) return;
+    const r = await adminApi(a.method, a.path(selected));
+    if (r.status !== 200) return announce(status, problem(r), "error");
+    announce(status, a.done, "success");
+    await refreshDetail();
+    loadList();
+  });
+
+// ---- settings ------------------------------------------------------------------------------------------
+
+const KNOBS = ["trafficRpm", "runningCapacity", "admitPerSecond", "maxWaiting", "endsAt", "couponValidUntil", "webhookUrl"];
+const DATES = new Set(["endsAt", "couponValidUntil"]);
+
+function fillKnobs(ev) {
+  knobsFilled = {};
+  for (const k of KNOBS) {
+    const input = $(`#k-${k}`);
+    input.value = DATES.has(k) ? toLocalInput(ev[k]) : k === "webhookUrl" ? (ev[k] ?? "") : ev[k];
+    knobsFilled[k] = input.value;
+  }
+}
+
+$("#knobs").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const status = $("#knobs-status");
+  if (needToken(status) || selected === null) return;
+  // only what the admin changed: an untouched date is not re-sent (and rounded) by accident
+  const body = {};
+  for (const k of KNOBS) {
+    const v = $(`#k-${k}`).value.trim();
+    if (v === knobsFilled?.[k]) continue;
+    body[k] = DATES.has(k) ? fromLocalInput(v) : k === "webhookUrl" ? v || null : Number(v);
+  }
+  if (!Object.keys(body).length) return announce(status, "Nothing changed.", "info");
+  const r = await adminApi("PATCH", `/admin/events/${selected}`, body);
+  if (r.status !== 200) return announce(status, problem(r), "error");
+  fillKnobs(r.body);
+  const said = Object.keys(body).map((k) => `${k} ${DATES.has(k) ? when(r.body[k]) : r.body[k] === null ? "none" : typeof r.body[k] === "number" ? num(r.body[k]) : r.body[k]}`);
+  announce(status, `Saved: ${said.join(", ")}.`, "success");
+  refreshDetail();
+});
+
+// ---- dead letters ----------------------------------------------------------------------------------------
+
+async function loadDead() {
+  const id = selected;
+  const r = await adminApi("GET", `/admin/events/${id}/dead?limit=100`);
+  if (id !== selected || r.status !== 200) return;
+  deadSeen = r.body.total;
+  $("#dead-summary").textContent = r.body.total === 0 ? "None: every issuance was stored." : `${num(r.body.total)} issuance${r.body.total === 1 ? "" : "s"} could not be stored${r.body.total > r.body.entries.length ? ` (the oldest ${r.body.entries.length} shown)` : ""}.`;
+  $("#dead-list").replaceChildren(
+    ...r.body.entries.map((d) => {
+      const li = document.createElement("li");
+      const what = document.createElement("span");
+      what.textContent = `${d.userId ?? "unknown user"} — ${d.reason ?? "no reason recorded"}${d.deadAt ? ` (${when(d.deadAt)})` : ""}`;
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary";
+      b.textContent = "Retry";
+      b.setAttribute("aria-label", `Retry ${d.userId ?? d.entry}`);
+      b.addEventListener("click", async () => {
+        const res = await adminApi("POST", `/admin/events/${id}/dead/${encodeURIComponent(d.entry)}/retry`);
+        if (res.status !== 200) return announce($("#dead-status"), problem(res), "error");
+        announce($("#dead-status"), res.body.status === "replayed" ? `Sent ${d.userId ?? d.entry} back to the issuer.` : `${d.userId ?? d.entry} was already sent back.`, "success");
+        b.disabled = true;
+      });
+      li.append(what, " ", b);
+      return li;
+    }),
+  );
+}
+
+// ---- winners ---------------------------------------------------------------------------------------------
+
+$("#download-csv").addEventListener("click", async () => {
+  const status = $("#csv-status");
+  if (needToken(status) || selected === null) return;
+  announce(status, "Preparing the file…");
+  try {
+    const res = await fetch(`/admin/events/${selected}/issues`, { headers: { authorization: `Bearer ${token}`, accept: "text/csv" }, cache: "no-store" });
+    if (!res.ok) return announce(status, problem({ status: res.status, body: await res.json().catch(() => null) }), "error");
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `event-${selected}-winners.csv`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    announce(status, "Downloaded.", "success");
+  } catch {
+    announce(status, "Could not reach the server.", "error");
+  }
+});
+
+// ---- create --------------------------------------------------------------------------------------------
 
 $("#create-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -76,118 +400,20 @@ $("#create-form").addEventListener("submit", async (e) => {
   if (needToken(status)) return;
   const f = new FormData(e.target);
   const body = { name: f.get("name").trim(), stock: Number(f.get("stock")), trafficRpm: Number(f.get("trafficRpm")), runningCapacity: Number(f.get("runningCapacity")) };
-  if (f.get("admitPerSecond")) body.admitPerSecond = Number(f.get("admitPerSecond"));
-  // datetime-local is the admin's local time; the API takes ISO-8601 instants
-  if (f.get("startsAt")) body.startsAt = new Date(f.get("startsAt")).toISOString();
-  if (f.get("endsAt")) body.endsAt = new Date(f.get("endsAt")).toISOString();
+  for (const k of ["admitPerSecond", "maxWaiting"]) if (f.get(k) !== "") body[k] = Number(f.get(k));
+  for (const k of ["queueOpensAt", "startsAt", "endsAt", "couponValidUntil"]) if (f.get(k)) body[k] = fromLocalInput(f.get(k));
+  if (f.get("webhookUrl").trim()) body.webhookUrl = f.get("webhookUrl").trim();
   const r = await adminApi("POST", "/admin/events", body);
   if (r.status !== 201) return announce(status, problem(r), "error");
   announce(status, `Created event #${r.body.id}: ${r.body.name}.`, "success");
-  watch(r.body.id);
-  refresh();
+  await loadList();
+  select(r.body.id);
 });
 
-// ---- watch ---------------------------------------------------------------------------------------
-
-function save() {
-  sessionStorage.setItem(WATCH_KEY, JSON.stringify(watched));
-  $("#watch-empty").hidden = watched.length > 0;
-}
-
-function watch(id) {
-  if (!watched.includes(id)) watched.unshift(id);
-  save();
-  if (!cards.has(id)) addCard(id);
-}
-
-function addCard(id) {
-  const li = $("#event-card").content.firstElementChild.cloneNode(true);
-  li.dataset.id = String(id);
-  $(".event-title", li).textContent = `#${id}`;
-  $(".event-title", li).id = `event-${id}-title`;
-  $("article", li).setAttribute("aria-labelledby", `event-${id}-title`);
-  $(".event-link", li).href = `/events/${id}`;
-  for (const label of li.querySelectorAll("label[data-for]")) {
-    const input = $(`input[name="${label.dataset.for}"]`, li);
-    input.id = `event-${id}-${label.dataset.for}`;
-    label.htmlFor = input.id;
-  }
-  $(".patch-form", li).addEventListener("submit", (e) => patch(e, id));
-  $(".unwatch", li).addEventListener("click", () => {
-    watched = watched.filter((w) => w !== id);
-    save();
-    li.remove();
-    cards.delete(id);
-    $("#watch-id").focus();
-  });
-  $("#events").prepend(li);
-  cards.set(id, { li, filled: false });
-}
-
-function render(id, ev) {
-  const card = cards.get(id);
-  if (!card) return;
-  const { li } = card;
-  $(".event-title", li).textContent = `#${ev.id} ${ev.name}`;
-  const badge = $(".event-status", li);
-  badge.textContent = ev.status.replace("_", " ");
-  badge.dataset.status = ev.status;
-  for (const dd of li.querySelectorAll("dd[data-stat]")) {
-    const v = ev[dd.dataset.stat];
-    dd.textContent = dd.dataset.stat === "admitRate" ? `${v.toFixed(1)}/s` : dd.dataset.stat === "remaining" ? `${num(v)} of ${num(ev.stock)}` : num(v);
-  }
-  // the settings are filled in once, so a refresh never overwrites what the admin is typing
-  if (!card.filled) {
-    card.filled = true;
-    $('input[name="trafficRpm"]', li).value = ev.trafficRpm;
-    $('input[name="runningCapacity"]', li).value = ev.runningCapacity;
-  }
-}
-
-async function patch(e, id) {
-  e.preventDefault();
-  const status = $(".patch-status", cards.get(id).li);
-  if (needToken(status)) return;
-  const f = new FormData(e.target);
-  const r = await adminApi("PATCH", `/admin/events/${id}`, { trafficRpm: Number(f.get("trafficRpm")), runningCapacity: Number(f.get("runningCapacity")) });
-  if (r.status !== 200) return announce(status, problem(r), "error");
-  announce(status, `Saved: traffic ${num(r.body.trafficRpm)} requests/min, running capacity ${num(r.body.runningCapacity)}.`, "success");
-  refresh();
-}
-
-$("#watch-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const status = $("#watch-status");
-  if (needToken(status)) return;
-  const id = Number($("#watch-id").value.trim());
-  const r = await adminApi("GET", `/admin/events/${id}`);
-  if (r.status === 404) return announce(status, `There is no event #${id}.`, "error");
-  if (r.status !== 200) return announce(status, problem(r), "error");
-  $("#watch-id").value = "";
-  watch(id);
-  render(id, r.body);
-  announce(status, `Watching event #${id}: ${r.body.name}.`, "success");
-});
-
-let refreshing = false;
-async function refresh() {
-  if (refreshing || !token || document.visibilityState !== "visible") return;
-  refreshing = true;
-  try {
-    await Promise.all(
-      watched.map(async (id) => {
-        const r = await adminApi("GET", `/admin/events/${id}`);
-        if (r.status === 200) render(id, r.body);
-        else if (cards.has(id)) $(".event-status", cards.get(id).li).textContent = { 401: "token rejected", 404: "not found" }[r.status] ?? "unreachable";
-      }),
-    );
-  } finally {
-    refreshing = false;
-  }
-}
+// ---- start ------------------------------------------------------------------------------------------------
 
 showSignedIn();
-for (const id of [...watched].reverse()) addCard(id);
-save();
-refresh();
-setInterval(refresh, REFRESH_MS);
+if (wanted !== null && token) select(wanted);
+loadList();
+setInterval(() => document.visibilityState === "visible" && refreshDetail(), REFRESH_MS);
+setInterval(() => document.visibilityState === "visible" && loadList(), LIST_REFRESH_MS);

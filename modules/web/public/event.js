@@ -7,12 +7,14 @@ const button = $("#get-coupon");
 const result = $("#result");
 const REFRESH_MS = 2000;
 
-const STATUS_TEXT = { open: "Open", scheduled: "Not open yet", sold_out: "Sold out", closed: "Closed" };
+const STATUS_TEXT = { open: "Open", paused: "Paused", scheduled: "Not open yet", sold_out: "Sold out", closed: "Closed", cancelled: "Cancelled" };
 const MESSAGES = {
   issued: ["Coupon issued: it is yours.", "success"],
   already_issued: ["Already issued: you already have this event's coupon.", "success"],
   sold_out: ["Sold out: all coupons have been given out.", "error"],
   closed: ["Not open: this event has closed.", "error"],
+  paused: ["Paused for a moment: you can still join the line and keep your place.", "info"],
+  cancelled: ["Cancelled: this event will not take place.", "error"],
   not_open: ["Not open: this event is not taking part right now.", "error"],
   event_not_found: ["There is no such event. Check the link you were sent.", "error"],
   not_admitted: ["Your turn ran out before the coupon was taken. Press Get coupon to try again.", "error"],
@@ -32,7 +34,8 @@ function say(kind) {
 }
 
 function render() {
-  button.disabled = done || event?.status !== "open";
+  // a paused event still takes people into its line (nobody is let through until it resumes)
+  button.disabled = done || (event?.status !== "open" && event?.status !== "paused");
   // while a request runs the button keeps its focus but does nothing
   button.setAttribute("aria-disabled", String(busy));
   if (!event) return;
@@ -51,7 +54,7 @@ function render() {
   if (done || said === event.status) return;
   // explain, once per change, why the button cannot be used, or that it now can
   if (event.status === "scheduled") announce(result, `Not open yet: the event opens at ${formatTime(event.startsAt)}.`, "info");
-  else if (event.status !== "open") say(event.status === "sold_out" ? "sold_out" : "closed");
+  else if (event.status !== "open") say(["sold_out", "paused", "cancelled"].includes(event.status) ? event.status : "closed");
   else if (said) announce(result, "Open now: press Get coupon.", "success");
   said = event.status;
 }
@@ -68,9 +71,37 @@ async function refresh() {
   return true;
 }
 
+/** The winner's code, with a button that copies it. */
+function showCode(code) {
+  if (!code) return;
+  $("#coupon-code").textContent = code;
+  $("#my-coupon").hidden = false;
+}
+
+$("#copy-code").addEventListener("click", async () => {
+  const code = $("#coupon-code").textContent;
+  try {
+    await navigator.clipboard.writeText(code);
+    announce($("#copy-status"), "Copied to the clipboard.", "success");
+  } catch {
+    // no clipboard access (an old browser, a denied permission): select it for a manual copy
+    getSelection().selectAllChildren($("#coupon-code"));
+    announce($("#copy-status"), "Selected: copy it with your keyboard or menu.", "info");
+  }
+});
+
+/** The user's coupon for this event, if any (its code shows on the page). */
+async function myCoupon(token) {
+  const c = await api("GET", `/api/events/${id}/coupon`, token);
+  return c.status === 200 && c.body.issued ? c.body : null;
+}
+
 /** Maps a reply of enter or issue to a message kind. */
 function outcome(r) {
-  if (r.status === 201) return "issued";
+  if (r.status === 201) {
+    showCode(r.body?.code);
+    return "issued";
+  }
   if (r.status === 0) return "offline";
   if (r.status === 401) return "unauthorized";
   return MESSAGES[r.body?.error] ? r.body.error : "busy";
@@ -102,6 +133,7 @@ async function getCoupon() {
   else say(kind);
   if (kind === "unauthorized") forgetToken();
   if (kind === "issued" || kind === "already_issued") done = true;
+  if (kind === "already_issued") showCode((await myCoupon(token))?.code);
   if (kind === "sold_out") said = "sold_out";
   await refresh();
 }
@@ -114,11 +146,12 @@ async function main() {
   // someone who already has the coupon sees so at once
   const token = storedToken();
   if (token) {
-    const c = await api("GET", `/api/events/${id}/coupon`, token);
-    if (c.status === 200 && c.body.issued) {
+    const mine = await myCoupon(token);
+    if (mine) {
       done = true;
       render();
       say("already_issued");
+      showCode(mine.code);
       return;
     }
   }

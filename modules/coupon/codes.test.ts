@@ -1,0 +1,96 @@
+// Coupon codes under a rush, and a user's own list of coupons: the 201, the stream, the row and the
+// user's views all carry one code, unique across every issuance.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { checkInvariants, mysqlConn, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { normalizeCode } from "./code";
+
+setDefaultTimeout(300_000);
+
+let s: Started;
+const db = mysqlConn();
+const CODE = /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/;
+
+beforeAll(async () => {
+  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+});
+afterAll(async () => {
+  await stopServer(s);
+  await db.end();
+});
+
+const mine = (user: string) => s.api.call("GET", "/api/me/coupons", { token: token(user) });
+
+describe("codes", () => {
+  test("a rush of 10,000 issuances: every 201 carries a well-formed code, all distinct, each equal to its row's", async () => {
+    const N = 10_000;
+    const ev = await s.api.createEvent({ name: "code rush", stock: N, trafficRpm: 1_000_000_000, runningCapacity: 1_000_000 });
+    const id = ev.body.id as number;
+    const users = Array.from({ length: N }, (_, i) => `cr-${id}-${i}`);
+    const codes = new Map<string, string>();
+    await pool(users, 200, async (u) => {
+      const entered = await s.api.enter(id, u);
+      expect(entered.status).toBe(200);
+      const r = await s.api.issue(id, u);
+      expect(r.status).toBe(201);
+      expect(r.body).toEqual({ status: "issued", eventId: id, userId: u, code: expect.stringMatching(CODE) });
+      codes.set(u, r.body.code);
+    });
+    expect(codes.size).toBe(N);
+    expect(new Set(codes.values()).size).toBe(N);
+    for (const c of codes.values()) expect(normalizeCode(c)).toBe(c);
+
+    await waitFor("every issuance persisted", async () => (await s.api.stats(id)).body.persisted === N);
+    const inv = await checkInvariants(db, id, N, codes.keys());
+    expect(inv).toEqual({ rows: N, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+    const [rows] = (await db.query("SELECT user_id, code FROM coupon_issues WHERE event_id = ?", [id])) as [{ user_id: string; code: string }[], unknown];
+    for (const r of rows) expect(r.code).toBe(codes.get(r.user_id)!);
+    // and the Redis promise (issued hash) holds the same code
+    const sample = users.filter((_, i) => i % 997 === 0);
+    for (const u of sample) expect((await s.api.coupon(id, u)).body).toEqual({ issued: true, persisted: true, code: codes.get(u), redeemedAt: null });
+    console.log(`code rush: ${N} codes, ${new Set(codes.values()).size} distinct, ${rows.length} rows matching`);
+  });
+});
+
+describe("GET /api/me/coupons", () => {
+  test("a user's coupons across events, newest first, with event name, validity and redemption", async () => {
+    const user = `me-${Date.now().toString(36)}`;
+    const until = new Date(Date.now() + 86_400_000).toISOString();
+    const a = (await s.api.createEvent({ name: "First sale", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10, couponValidUntil: until })).body.id as number;
+    const b = (await s.api.createEvent({ name: "Second sale", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+    const other = (await s.api.createEvent({ name: "Not mine", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+    expect((await mine(user)).body).toEqual({ coupons: [] });
+    const codes: Record<number, string> = {};
+    for (const id of [a, b]) {
+      await s.api.enter(id, user);
+      codes[id] = (await s.api.issue(id, user)).body.code;
+    }
+    await s.api.enter(other, `${user}-x`);
+    await s.api.issue(other, `${user}-x`);
+    await waitFor("persisted", async () => (await mine(user)).body.coupons.every((c: { persisted: boolean }) => c.persisted));
+    const redeemed = await s.api.call("POST", `/admin/coupons/${codes[a]}/redeem`, { token: "test-admin-token", body: { orderId: "ord-1" } });
+    expect(redeemed.status).toBe(200);
+
+    const r = await mine(user);
+    expect(r.status).toBe(200);
+    expect(r.body.coupons).toEqual([
+      { eventId: b, eventName: "Second sale", code: codes[b], issuedAt: expect.any(String), redeemedAt: null, validUntil: null, persisted: true },
+      { eventId: a, eventName: "First sale", code: codes[a], issuedAt: expect.any(String), redeemedAt: redeemed.body.redeemedAt, validUntil: until, persisted: true },
+    ]);
+    expect(Date.parse(r.body.coupons[0].issuedAt)).toBeGreaterThanOrEqual(Date.parse(r.body.coupons[1].issuedAt));
+  });
+
+  test("a coupon promised but not yet persisted is listed (and GET …/coupon shows its code) before its row exists", async () => {
+    const q = await startServer({ ISSUER: "off" });
+    try {
+      const user = `pending-${Date.now().toString(36)}`;
+      const id = (await q.api.createEvent({ name: "Just now", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+      await q.api.enter(id, user);
+      const code = (await q.api.issue(id, user)).body.code;
+      expect((await q.api.coupon(id, user)).body).toEqual({ issued: true, persisted: false, code, redeemedAt: null });
+      const listed = await q.api.call("GET", "/api/me/coupons", { token: token(user) });
+      expect(listed.body.coupons).toEqual([{ eventId: id, eventName: "Just now", code, issuedAt: null, redeemedAt: null, validUntil: null, persisted: false }]);
+    } finally {
+      await stopServer(q);
+    }
+  });
+});
