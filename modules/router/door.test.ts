@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { Redis } from "ioredis";
 import { createHmac } from "node:crypto";
 import { eventKeys } from "../../src/redis";
-import { client, JWT_SECRET, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, client, JWT_SECRET, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
 import { Tickets } from "../queue/ticket";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -45,6 +45,20 @@ describe("the view never lets a stale fact through", () => {
     // b's view may still say one is left: its answers come from the scripts, which know better
     expect((await b.api.issue(id, "y")).body.error).toBe("sold_out");
     expect((await b.api.enter(id, "z")).body.error).toBe("sold_out");
+  });
+
+  test("operator controls reach the view at once where they were made: pause still queues, close refuses", async () => {
+    const id = (await a.api.createEvent({ name: "controls", stock: 10, trafficRpm: 0, runningCapacity: 10 })).body.id as number;
+    expect((await a.api.enter(id, "p1")).status).toBe(202);
+    expect(a.view!.lookup(id)).toBeTruthy();
+    expect((await a.api.call("POST", `/admin/events/${id}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
+    expect(a.view!.lookup(id)).toBeUndefined();
+    const paused = await a.api.enter(id, "p2");
+    expect(paused.body).toMatchObject({ status: "waiting", position: 2, etaSeconds: null });
+    expect((await a.api.call("POST", `/admin/events/${id}/close`, { token: ADMIN_TOKEN })).status).toBe(200);
+    expect((await a.api.enter(id, "p3")).body.error).toBe("not_open");
+    expect((await a.api.poll(id, "p1")).body).toEqual({ status: "closed" });
+    await waitFor("router b sees it closed", async () => (await b.api.enter(id, "p4")).body.error === "not_open", 5000, 20);
   });
 
   test("stock rebuilt in Redis (a reconciliation elsewhere) is seen within a flush; a reconciliation here drops the snapshot at once", async () => {
