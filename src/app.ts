@@ -12,6 +12,7 @@ import { Reconciler } from "../modules/events/reconcile";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
 import type { QueueApi } from "../modules/queue/model";
+import { mysqlSeedRecord, PreQueueDraw } from "../modules/queue/draw";
 import { AdmissionScheduler } from "../modules/queue/scheduler";
 import { QueueService } from "../modules/queue/service";
 import { routerModule } from "../modules/router";
@@ -97,7 +98,11 @@ export async function createApp(config: Config) {
     view.rebuild = async (id) => !!(await events.ensureLoaded(id));
   }
   const settingsRev = globalKeys(config.keyPrefix).settingsRev;
-  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev)) : null;
+  // the pre-queue draw keeps its seed in MySQL; a queue process without MySQL of its own gets a small
+  // pool that connects on first use and is not part of its readiness (only a draw needs it)
+  const drawMysql = has("queue") && config.queue.schedulerEnabled ? (mysql ?? connectMysql(config.databaseUrl, 2)) : null;
+  const draw = drawMysql ? new PreQueueDraw(redis, config.keyPrefix, mysqlSeedRecord(drawMysql)) : null;
+  const scheduler = has("queue") && config.queue.schedulerEnabled ? new AdmissionScheduler(queue, listEvents, () => redis.get(settingsRev), draw) : null;
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer) {
     issuer.onBatch = (rows) => metrics.issuerBatch(rows);
@@ -267,6 +272,7 @@ export async function createApp(config: Config) {
     view,
     tickets,
     scheduler,
+    draw,
     issuer,
     webhooks,
     events,
@@ -293,6 +299,7 @@ export async function createApp(config: Config) {
       await issuer?.stop();
       await webhooks?.stop();
       await mysql?.close().catch(() => {});
+      if (drawMysql && drawMysql !== mysql) await drawMysql.close().catch(() => {});
       redis.disconnect();
       issueRedis?.disconnect();
     },

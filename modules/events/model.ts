@@ -72,7 +72,7 @@ export const EventStats = t.Object({
   running: t.Integer(),
   paused: t.Boolean({ description: "paused by the operator (a scheduled event may be paused before it starts)" }),
   requestRate: t.Integer({ description: "the event's live request rate per minute, over every router (what trafficRpm is compared with)" }),
-  admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s)" }),
+  admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s; 0 when nobody was admitted in the last 10 s)" }),
   admittedThisSecond: t.Integer({ description: "admitted from the line in the current second (counts against admitPerSecond)" }),
   admittedLastSecond: t.Integer({ description: "admitted from the line in the second before" }),
   stall: t.Union([t.Literal("paused"), t.Literal("scheduled"), t.Literal("capacity_full"), t.Literal("admit_per_second"), t.Null()], {
@@ -82,6 +82,18 @@ export const EventStats = t.Object({
   webhooksPending: t.Integer({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
   webhookFailedAttempts: t.Integer({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
   reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),
+  draw: t.Union(
+    [
+      t.Object({
+        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (README)" }),
+        drawnAt: t.String(),
+        size: t.Union([t.Integer(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
+        durationMs: t.Union([t.Integer(), t.Null()]),
+      }),
+      t.Null(),
+    ],
+    { description: "the pre-queue's draw; null before it (or without a pre-queue)" },
+  ),
 });
 export const PublicEvent = t.Object({
   id: t.Integer(),

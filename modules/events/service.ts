@@ -509,8 +509,9 @@ export class EventService {
     const k = this.keys(id);
     const now = Date.now();
     const sec = Math.floor(now / 1000);
-    const [persisted, hooks, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
+    const [persisted, draw, hooks, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
       this.persistedCount(id),
+      this.draw(id),
       deliveryCounts(this.mysql, id),
       Promise.all([
         this.redis.zcard(k.waiting),
@@ -544,7 +545,20 @@ export class EventService {
       webhooksPending: hooks.pending,
       webhookFailedAttempts: hooks.failedAttempts,
       reconcileError: this.reconcileFailures.get(id) ?? null,
+      draw,
     };
+  }
+
+  /**
+   * The pre-queue draw, once its seed is drawn (null before): seed and time from MySQL, the record
+   * (README: auditing the draw); how many places and how long from Redis, null while the places are
+   * being written (or when Redis lost them).
+   */
+  private async draw(id: number) {
+    const [row] = await this.mysql.db.select({ seed: couponEvents.drawSeed, at: couponEvents.drawnAt }).from(couponEvents).where(eq(couponEvents.id, id));
+    if (!row?.seed || !row.at) return null;
+    const [size, ms] = await this.redis.hmget(this.keys(id).meta, "drawSize", "drawMs");
+    return { seed: row.seed, drawnAt: row.at.toISOString(), size: size === null ? null : Number(size), durationMs: ms === null ? null : Number(ms) };
   }
 
   ids(): Promise<number[]> {

@@ -19,7 +19,11 @@
     ARGV[3] running slot ttl (ms)
     ARGV[4] live request rate of the event, per minute, as measured by the router (excluding this request)
 
+  Between queueOpensAt and startsAt the user joins the pre-queue (includes/prequeue.lua); from the
+  start until the draw is done a pre-queued user is told so again, and nobody is admitted directly.
+
   Output:
+    {'pre_queue', arrival sequence, remaining, users in the line}   in the pre-queue, place not drawn yet
     {'admitted', expiresAtMs, remaining}      a slot the user already held
     {'admitted', expiresAtMs, remaining, 1}   a slot taken now (counted as a direct admission)
     {'waiting', position (1-based), remaining, arrival sequence, measured admitRate, admitPerSecond}
@@ -27,6 +31,7 @@
 ]]
 --@include "../events/lua/event"
 --@include "includes/live"
+--@include "includes/prequeue"
 
 local user, now, ttl, rpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ev = readEvent(KEYS[1])
@@ -34,6 +39,20 @@ if not ev then return {'event_not_found'} end
 local status = eventStatus(ev, now)
 if redis.call('HEXISTS', KEYS[2], user) == 1 then return {'already_issued'} end
 if status == 'sold_out' then return {'sold_out'} end
+local phase = 'none'
+if status == 'scheduled' or status == 'open' or status == 'paused' then phase = preQueuePhase(KEYS[1], KEYS[5], ev, now) end
+if phase == 'open' then
+  local seq = tonumber(redis.call('ZSCORE', KEYS[3], user))
+  local size = redis.call('ZCARD', KEYS[3])
+  if not seq then
+    if ev.maxWaiting > 0 and size >= ev.maxWaiting then return {'line_full'} end
+    seq = redis.call('INCR', KEYS[5])
+    redis.call('ZADD', KEYS[3], seq, user)
+    size = size + 1
+  end
+  markLive(KEYS[4], seq, now)
+  return {'pre_queue', seq, ev.remaining, size}
+end
 -- a paused event still queues (in order), it only admits nobody
 if status ~= 'open' and status ~= 'paused' then return {'not_open'} end
 
@@ -43,11 +62,16 @@ if slot and slot > now then return {'admitted', slot, ev.remaining} end
 local seq = tonumber(redis.call('ZSCORE', KEYS[3], user))
 local position
 if seq then
+  if phase == 'drawing' and preQueued(ev, seq) then
+    markLive(KEYS[4], seq, now)
+    return {'pre_queue', seq, ev.remaining, redis.call('ZCARD', KEYS[3])}
+  end
   position = redis.call('ZRANK', KEYS[3], user) + 1
 else
-  -- Anyone waiting, a full running queue, or a hot event sends the user to the back of the line.
+  -- Anyone waiting, a full running queue, a hot event, or places still being drawn send the user
+  -- to the back of the line.
   local waiting = redis.call('ZCARD', KEYS[3])
-  if status == 'open' and waiting == 0 and rpm < ev.trafficRpm and redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf') < ev.capacity then
+  if status == 'open' and phase ~= 'drawing' and waiting == 0 and rpm < ev.trafficRpm and redis.call('ZCOUNT', KEYS[6], '(' .. now, '+inf') < ev.capacity then
     local expires = now + ttl
     redis.call('ZADD', KEYS[6], expires, user)
     return {'admitted', expires, ev.remaining, 1}

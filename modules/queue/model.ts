@@ -7,6 +7,16 @@ export const Admitted = t.Object({
   expiresAt: t.String({ description: "when the running slot lapses unless used" }),
   ticket: t.Optional(Ticket),
 });
+const Grace = t.Integer({ description: "a user who stops polling keeps the place for at least this long (QUEUE_WAITER_TIMEOUT_MS), and is dropped when the line reaches them after it" });
+export const PreQueue = t.Object({
+  status: t.Literal("pre_queue"),
+  startsAt: t.String({ description: "when the places are drawn: everyone in the pre-queue gets a uniformly random place, ahead of everyone who enters later" }),
+  pollAfterMs: t.Integer({ description: "poll again after this long (about the start, while it is near)" }),
+  remaining: t.Integer({ description: "coupons left" }),
+  preQueued: t.Integer({ description: "users in the pre-queue so far" }),
+  graceSeconds: Grace,
+  ticket: t.Optional(Ticket),
+});
 export const Waiting = t.Object({
   status: t.Literal("waiting"),
   position: t.Integer({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
@@ -14,17 +24,20 @@ export const Waiting = t.Object({
   pollAfterMs: t.Integer({ description: "poll again after this long; grows with the line" }),
   remaining: t.Integer({ description: "coupons left" }),
   running: t.Integer({ description: "users holding a running slot (ahead of the whole line)" }),
+  graceSeconds: Grace,
   ticket: t.Optional(Ticket),
 });
 export const Ended = t.Object({ status: t.Union([t.Literal("sold_out"), t.Literal("closed")]) });
-export const PollReply = t.Union([Admitted, Waiting, Ended]);
+export const PollReply = t.Union([Admitted, Waiting, PreQueue, Ended]);
 
 /**
  * The waiting room's answers before a router dresses them for the user (ETA, poll interval,
  * ticket): `seq` is the user's arrival sequence (0 for a slot taken without waiting), `admitRate`
- * the measured rate and `admitPerSecond` the configured one.
+ * the measured rate and `admitPerSecond` the configured one; a pre-queued user's `size` is the
+ * number of users in the line.
  */
 export type QueueState =
+  | { status: "pre_queue"; seq: number; remaining: number; size: number }
   | { status: "admitted"; expiresAt: string; remaining: number }
   | { status: "waiting"; position: number; remaining: number; seq: number; admitRate: number; admitPerSecond: number };
 

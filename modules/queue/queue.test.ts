@@ -304,7 +304,7 @@ describe("stale waiters and expired slots (short timeouts, manual ticks)", () =>
     }
     for (const u of ["d", "e"]) await s.api.poll(id, u);
     const t = await s.queue.tick(id);
-    expect(t).toEqual({ expired: 2, stale: 1, admitted: 2, status: "open" });
+    expect(t).toEqual({ expired: 2, stale: 1, admitted: 2, status: "open", drawDue: false });
 
     for (const u of ["d", "e"]) expect((await s.api.poll(id, u)).body.status).toBe("admitted");
     expect((await s.api.poll(id, "c")).body.error).toBe("not_in_queue");

@@ -51,13 +51,14 @@ export class QueueService implements QueueApi {
   /** One scheduler tick for one event (see admit-5.lua). */
   async tick(eventId: number, now = Date.now()) {
     const k = eventKeys(this.prefix, eventId);
-    const [expired, stale, admitted, status] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string];
+    const [expired, stale, admitted, status, drawDue] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number?];
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
-    return { expired, stale, admitted, status };
+    return { expired, stale, admitted, status, drawDue: drawDue === 1 };
   }
 }
 
 function state(r: Reply): QueueState | null {
+  if (r[0] === "pre_queue") return { status: "pre_queue", seq: Number(r[1]), remaining: Math.max(0, Number(r[2])), size: Number(r[3]) };
   if (r[0] === "admitted") return { status: "admitted", expiresAt: new Date(Number(r[1])).toISOString(), remaining: Math.max(0, Number(r[2])) };
   if (r[0] !== "waiting") return null;
   return { status: "waiting", position: Number(r[1]), remaining: Math.max(0, Number(r[2])), seq: Number(r[3]), admitRate: Number(r[4]) || 0, admitPerSecond: Number(r[5]) || 1 };

@@ -1,13 +1,17 @@
 import type { Config } from "../../src/config";
 import type { QueueState } from "../queue/model";
 import type { Tickets } from "../queue/ticket";
-import { snapshotStatus, type EventSnapshot } from "./view";
+import { preQueuePhase, snapshotStatus, type EventSnapshot } from "./view";
 
 /** What the router answers a user who is in (or at) the line: the contract's bodies. */
-export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; ticket?: string };
+export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; graceSeconds: number; ticket?: string };
 export type AdmittedBody = { status: "admitted"; expiresAt: string; ticket?: string };
+export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number; ticket?: string };
 
-type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs">;
+type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
+
+const graceSeconds = (cfg: PollCfg) => Math.floor(cfg.waiterTimeoutMs / 1000);
+const clamp = (cfg: PollCfg, ms: number) => Math.round(Math.min(cfg.maxPollMs, Math.max(cfg.minPollMs, ms)));
 
 /**
  * Admissions per second a waiter can expect: the measured rate; before any is measured, the
@@ -24,14 +28,26 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
   const rate = admissionRate(v, w.admitRate, w.admitPerSecond, w.paused);
   const etaSeconds = rate === null ? null : Math.round((w.position / rate) * 10) / 10;
   // Long lines poll less often: about ten polls over the expected wait, within [min, max].
-  const pollAfterMs = etaSeconds === null ? cfg.maxPollMs : Math.round(Math.min(cfg.maxPollMs, Math.max(cfg.minPollMs, (etaSeconds * 1000) / 10)));
-  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0 };
+  const pollAfterMs = etaSeconds === null ? cfg.maxPollMs : clamp(cfg, (etaSeconds * 1000) / 10);
+  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0, graceSeconds: graceSeconds(cfg) };
+}
+
+/**
+ * A pre-queued user's answer. Before the start they come back at the start (or after
+ * `maxPollMs`, which keeps them alive); from the start until the places are drawn about every
+ * second. Both are spread over a second, so the pre-queue does not ask all at the same instant.
+ */
+export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: number; size: number }, now = Date.now()): PreQueueBody {
+  const untilStart = v.startsAt - now;
+  const pollAfterMs = untilStart > cfg.maxPollMs ? cfg.maxPollMs : clamp(cfg, Math.max(0, untilStart) + 500 + Math.random() * 1000);
+  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg) };
 }
 
 /** The exact answer of the waiting room (enter or poll), as the user sees it. */
-export function stateBody(cfg: PollCfg, v: EventSnapshot | null, r: QueueState): WaitingBody | AdmittedBody {
+export function stateBody(cfg: PollCfg, v: EventSnapshot, r: QueueState, now = Date.now()): WaitingBody | AdmittedBody | PreQueueBody {
   if (r.status === "admitted") return { status: "admitted", expiresAt: r.expiresAt };
-  return waitingBody(cfg, v, { ...r, paused: v?.paused ?? false });
+  if (r.status === "pre_queue") return preQueueBody(cfg, v, r, now);
+  return waitingBody(cfg, v, { ...r, paused: v.paused });
 }
 
 /**
@@ -45,12 +61,18 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
  * A poll answered from the view, or null when only the exact script can answer. The estimate is
  * seq − head + 1: every arrival sequence between the head and the user is at most one user ahead
  * (leavers and dropped waiters leave holes), and the head only moves forward, so it is never
- * better than the user's true place (README: waiting room accuracy).
+ * better than the user's true place (README: waiting room accuracy). A pre-queued user's ticket
+ * is answered from the view until the places are drawn (the line's head means nothing while they
+ * are being moved); then their next poll runs the exact script, which hands them a ticket for
+ * their drawn place.
  */
-export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Date.now()): WaitingBody | { status: "sold_out" | "closed" } | null {
+export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Date.now()): WaitingBody | PreQueueBody | { status: "sold_out" | "closed" } | null {
   const status = snapshotStatus(v, now);
   if (status === "sold_out") return { status: "sold_out" };
   if (status === "closed" || status === "cancelled") return { status: "closed" };
+  const phase = preQueuePhase(v, now);
+  if (phase === "open" || (phase === "drawing" && v.preEnd >= 0 && seq <= 2 * v.preEnd)) return seq > 0 ? preQueueBody(cfg, v, { remaining: Math.max(0, v.remaining), size: v.waiting }, now) : null;
+  if (phase === "drawing") return null;
   if (status !== "open" && status !== "paused") return null;
   if (seq < 1 || v.headSeq < 1 || seq < v.headSeq || seq > v.tailSeq) return null;
   const ahead = seq - v.headSeq;

@@ -1,11 +1,11 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { Auth } from "../../src/auth";
 import type { Config } from "../../src/config";
 import { errorBody } from "../../src/http";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { ErrorReply, EventIdParams, PublicEvent, refusal } from "../events/model";
-import { Admitted, PollReply, Waiting, type QueueApi } from "../queue/model";
+import { Admitted, PollReply, PreQueue, Waiting, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, stateBody, ticketFor } from "./door";
 import type { RateMeter } from "./rate";
@@ -37,7 +37,7 @@ export type RouterDeps = {
   caller: CallerResolver;
   redis: RedisClient;
   prefix: string;
-  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs">;
+  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
 };
@@ -102,19 +102,20 @@ export const routerModule = (d: RouterDeps) => {
         if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
         if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
         const r = await queue.enter(id, user, rpm);
-        if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
-        const body = stateBody(cfg, v, r);
-        body.ticket = ticketFor(tickets, v, id, user, r.status === "waiting" ? r.seq : 0, now);
-        if (r.status === "waiting") set.status = 202;
+        if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
+        const body = stateBody(cfg, v, r, now);
+        body.ticket = ticketFor(tickets, v, id, user, r.status === "admitted" ? 0 : r.seq, now);
+        if (r.status !== "admitted") set.status = 202;
         return body;
       },
       {
         params: EventIdParams,
-        response: { 200: Admitted, 202: Waiting, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
+        response: { 200: Admitted, 202: t.Union([Waiting, PreQueue]), 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
         detail: {
           ...userDoc,
-          summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
-          description: "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. Idempotent.",
+          summary: "Enter the event: admitted now, a place in the waiting room, or the pre-queue before the start (with a waiting ticket)",
+          description:
+            "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. Between queueOpensAt and startsAt: the pre-queue, whose places are drawn at random at the start, ahead of everyone who enters later. Idempotent.",
         },
       },
     )
@@ -127,22 +128,23 @@ export const routerModule = (d: RouterDeps) => {
         // without a ticket the user's place is unknown here, but an ended event is ended for everyone
         const cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
         if (cheap) {
-          if (cheap.status === "waiting") view.markLive(id, who.ticket!.seq);
+          if (cheap.status === "waiting" || cheap.status === "pre_queue") view.markLive(id, who.ticket!.seq);
           return cheap;
         }
         const r = await queue.poll(id, who.user);
         if (r.status === "sold_out" || r.status === "closed") return { status: r.status };
-        if (r.status !== "admitted" && r.status !== "waiting") throw refusal(r.status);
+        if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r);
-        // a poll without a ticket, or with one for an earlier place (left and entered again), gets the current one
-        const seq = r.status === "waiting" ? r.seq : 0;
-        if (!who.ticket || (r.status === "waiting" && who.ticket.seq !== seq)) body.ticket = ticketFor(tickets, v, id, who.user, seq);
+        // a poll without a ticket, or with one for an earlier place (left and entered again, or a
+        // pre-queue place now drawn), gets the current one
+        const seq = r.status === "admitted" ? 0 : r.seq;
+        if (!who.ticket || (r.status !== "admitted" && who.ticket.seq !== seq)) body.ticket = ticketFor(tickets, v, id, who.user, seq);
         return body;
       },
       {
         params: EventIdParams,
         response: { 200: PollReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
-        detail: { ...userDoc, summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), admitted, or the event ended" },
+        detail: { ...userDoc, summary: "Poll your place (user token or waiting ticket): pre-queue, waiting (position, ETA, when to poll again), admitted, or the event ended" },
       },
     )
     .delete(

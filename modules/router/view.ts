@@ -20,6 +20,10 @@ export type EventSnapshot = {
   cancelled: boolean;
   queueOpensAt: number;
   maxWaiting: number;
+  /** the pre-queue's last arrival sequence, once it closed at the start (-1 before; modules/queue/includes/prequeue.lua) */
+  preEnd: number;
+  /** the pre-queue's places are drawn (or there was nobody to draw) */
+  drawn: boolean;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -229,11 +233,22 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     queueOpensAt: num(s(11)),
     maxWaiting: num(s(12)),
     name: s(13) ?? "",
-    waiting: num(s(14)),
-    headSeq: num(s(15)),
-    tailSeq: num(s(16)),
-    running: num(s(17)),
+    preEnd: s(14) === null ? -1 : num(s(14)),
+    drawn: s(15) === "1",
+    waiting: num(s(16)),
+    headSeq: num(s(17)),
+    tailSeq: num(s(18)),
+    running: num(s(19)),
   };
 }
 
 export const snapshotStatus = (v: EventSnapshot, now = Date.now()): EventStatus => eventStatus(v, now);
+
+/** The pre-queue's phase as the view sees it (the same rule as includes/prequeue.lua, without closing it). */
+export function preQueuePhase(v: EventSnapshot, now = Date.now()): "none" | "early" | "open" | "drawing" | "drawn" {
+  if (v.queueOpensAt <= 0) return "none";
+  if (v.drawn) return "drawn";
+  if (v.preEnd >= 0) return "drawing";
+  if (now < v.startsAt) return now >= v.queueOpensAt ? "open" : "early";
+  return "drawing";
+}
