@@ -39,7 +39,7 @@ if #users == 0 then return 0 end
 local scores = sliced('ZMSCORE', KEYS[2], users, 1)
 local gets, zadd, targets = {}, {}, {}
 for i, user in ipairs(users) do
-  local cur, target = tonumber(scores[i]), tonumber(ARGV[2 + 2 * i])
+  local cur, target = tonumber(scores[i]), tonumber(ARGV[2 * i + 3])
   if cur and cur <= limit and cur ~= target then
     gets[#gets + 1] = 'GET'
     gets[#gets + 1] = 'u32'

@@ -17,8 +17,8 @@
 local function preQueuePhase(metaKey, seqKey, ev, now)
   if ev.queueOpensAt <= 0 then return 'none' end
   local v = redis.call('HMGET', metaKey, 'preEnd', 'drawn')
-  if v[2] == '1' then return 'drawn' end
   ev.preEnd = tonumber(v[1])
+  if v[2] == '1' then return 'drawn' end
   if ev.preEnd then return 'drawing' end
   if now < ev.startsAt then
     if now >= ev.queueOpensAt then return 'open' end
