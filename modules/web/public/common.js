@@ -91,12 +91,15 @@ export async function userToken() {
   return token;
 }
 
-/** Calls the API; a network failure is status 0. Never throws. */
+/** Calls the API; a network failure is status 0. Never throws. A reply with `serverTime` sets the clock. */
 export async function api(method, path, token) {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   try {
+    const sentAt = Date.now();
     const res = await fetch(path, { method, headers, cache: "no-store" });
+    const receivedAt = Date.now();
     const body = res.status === 204 ? null : await res.json().catch(() => null);
+    if (typeof body?.serverTime === "string") syncClock(body.serverTime, sentAt, receivedAt);
     return { status: res.status, body };
   } catch {
     return { status: 0, body: null };
@@ -120,3 +123,70 @@ export function formatTime(iso) {
   if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   return d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
+
+/** The browser's time zone and its offset at that instant: "Europe/Berlin, UTC+1". */
+export function zoneOf(iso) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const minutes = -new Date(iso).getTimezoneOffset();
+  const h = Math.trunc(Math.abs(minutes) / 60);
+  const m = Math.abs(minutes) % 60;
+  const offset = minutes === 0 ? "UTC" : `UTC${minutes < 0 ? "−" : "+"}${h}${m ? `:${String(m).padStart(2, "0")}` : ""}`;
+  return zone === "UTC" ? "UTC" : `${zone}, ${offset}`;
+}
+
+/** A moment with seconds and its time zone: "12:00:00 (Europe/Berlin, UTC+1)"; another day with its date. */
+export function formatMoment(iso) {
+  const d = new Date(iso);
+  const today = d.toDateString() === new Date(serverNow()).toDateString();
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return `${today ? time : `${d.toLocaleDateString([], { dateStyle: "medium" })} ${time}`} (${zoneOf(iso)})`;
+}
+
+/**
+ * The server's clock. Each reply that carries `serverTime` is a sample: the server read its clock
+ * somewhere between sending the request and getting the answer, so the offset is taken at the
+ * midpoint, and the sample with the shortest round trip (the tightest bound) wins.
+ */
+let clockOffset = 0;
+let clockRtt = Infinity;
+export function syncClock(serverTime, sentAt, receivedAt) {
+  const at = Date.parse(serverTime);
+  const rtt = receivedAt - sentAt;
+  if (!Number.isFinite(at) || !(rtt >= 0) || rtt > clockRtt) return;
+  clockRtt = rtt;
+  clockOffset = at - (sentAt + receivedAt) / 2;
+}
+export const serverNow = () => Date.now() + clockOffset;
+
+/** A countdown: "1:02:03", "4:05", "0:09". */
+export function formatCountdown(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
+  return hms[0] ? `${hms[0]}:${String(hms[1]).padStart(2, "0")}:${String(hms[2]).padStart(2, "0")}` : `${hms[1]}:${String(hms[2]).padStart(2, "0")}`;
+}
+
+/** A duration in words: "2 minutes", "90 seconds", "1 hour". */
+export function formatDuration(seconds) {
+  const plural = (n, w) => `${n.toLocaleString("en")} ${w}${n === 1 ? "" : "s"}`;
+  if (seconds >= 3600 && seconds % 3600 === 0) return plural(seconds / 3600, "hour");
+  if (seconds >= 60 && seconds % 60 === 0) return plural(seconds / 60, "minute");
+  return plural(Math.round(seconds), "second");
+}
+
+/**
+ * The waiting ticket of this tab for one event (modules/queue/ticket.ts): it stands in for the
+ * shop's short-lived token on the queue and issue calls, so that token may expire while the user
+ * waits. Kept only for the user the tab is signed in as.
+ */
+const ticketKey = (eventId) => `coupon.ticket.${eventId}`;
+export function storedTicket(eventId) {
+  const ticket = sessionStorage.getItem(ticketKey(eventId));
+  const token = storedToken();
+  if (ticket && token && tokenUser(ticket) !== tokenUser(token)) {
+    sessionStorage.removeItem(ticketKey(eventId));
+    return null;
+  }
+  return ticket;
+}
+export const keepTicket = (eventId, ticket) => ticket && sessionStorage.setItem(ticketKey(eventId), ticket);
+export const forgetTicket = (eventId) => sessionStorage.removeItem(ticketKey(eventId));

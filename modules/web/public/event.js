@@ -1,4 +1,22 @@
-import { adoptTokenFromUrl, announce, api, BAD_TOKEN, eventIdFromPath, forgetToken, formatTime, NO_TOKEN, OFFLINE, storedToken, userToken } from "./common.js";
+import {
+  adoptTokenFromUrl,
+  announce,
+  api,
+  BAD_TOKEN,
+  eventIdFromPath,
+  forgetTicket,
+  forgetToken,
+  formatCountdown,
+  formatMoment,
+  formatTime,
+  keepTicket,
+  NO_TOKEN,
+  OFFLINE,
+  serverNow,
+  storedTicket,
+  storedToken,
+  userToken,
+} from "./common.js";
 
 await adoptTokenFromUrl();
 const id = eventIdFromPath();
@@ -7,7 +25,7 @@ const button = $("#get-coupon");
 const result = $("#result");
 const REFRESH_MS = 2000;
 
-const STATUS_TEXT = { open: "Open", paused: "Paused", scheduled: "Not open yet", sold_out: "Sold out", closed: "Closed", cancelled: "Cancelled" };
+const STATUS_TEXT = { open: "Open", paused: "Paused", sold_out: "Sold out", closed: "Closed", cancelled: "Cancelled" };
 const MESSAGES = {
   issued: ["Coupon issued: it is yours.", "success"],
   already_issued: ["Already issued: you already have this event's coupon.", "success"],
@@ -26,16 +44,52 @@ const MESSAGES = {
 let event = null;
 let busy = false;
 let done = false; // this user has the coupon
-let said = null; // the status last explained in the result region
+let said = null; // the phase last explained in the result region
+let timer = null;
+
+const at = (iso) => (iso ? Date.parse(iso) : null);
+
+/**
+ * The event's phase by the server's clock (offset measured from `serverTime`): the page turns at
+ * the start, and at the pre-queue's opening, by a timer, not at the next refresh. Past the start a
+ * "scheduled" event is open as far as the page goes; the server decides anyway.
+ */
+function phase() {
+  if (!event) return null;
+  if (event.status !== "scheduled") return event.status;
+  const now = serverNow();
+  if (now >= at(event.startsAt)) return "open";
+  const opens = at(event.queueOpensAt);
+  return opens !== null && now >= opens ? "pre_queue" : "scheduled";
+}
 
 function say(kind) {
   const [text, tone] = MESSAGES[kind];
   announce(result, text, tone);
 }
 
+function renderClock(p) {
+  const countdown = $("#countdown");
+  const note = $("#pre-note");
+  const now = serverNow();
+  const starts = at(event.startsAt);
+  const opens = at(event.queueOpensAt);
+  countdown.hidden = p !== "scheduled" && p !== "pre_queue";
+  if (!countdown.hidden)
+    countdown.textContent =
+      p === "scheduled" && opens !== null ? `Pre-queue opens in ${formatCountdown(opens - now)} · starts in ${formatCountdown(starts - now)}` : `Starts in ${formatCountdown(starts - now)}`;
+  note.hidden = opens === null || countdown.hidden;
+  if (!note.hidden)
+    note.textContent =
+      `Join the pre-queue from ${formatMoment(event.queueOpensAt)} until the start. At ${formatMoment(event.startsAt)} everyone in it gets a place ` +
+      "drawn at random, ahead of everyone who comes later: joining early gives no better place, and being near the servers no advantage.";
+}
+
 function render() {
+  const p = phase();
   // a paused event still takes people into its line (nobody is let through until it resumes)
-  button.disabled = done || (event?.status !== "open" && event?.status !== "paused");
+  button.disabled = done || !["open", "paused", "pre_queue"].includes(p);
+  button.textContent = p === "pre_queue" ? "Join the pre-queue" : "Get coupon";
   // while a request runs the button keeps its focus but does nothing
   button.setAttribute("aria-disabled", String(busy));
   if (!event) return;
@@ -43,20 +97,33 @@ function render() {
   $("#event-id").textContent = `#${event.id}`;
   $("#event-name").textContent = event.name;
   const badge = $("#event-status");
-  badge.textContent = event.status === "scheduled" ? `Opens at ${formatTime(event.startsAt)}` : STATUS_TEXT[event.status];
-  badge.dataset.status = event.status;
+  badge.textContent = p === "scheduled" ? `Opens ${formatMoment(event.startsAt)}` : p === "pre_queue" ? `Pre-queue open · starts ${formatMoment(event.startsAt)}` : STATUS_TEXT[p];
+  badge.dataset.status = p === "pre_queue" ? "scheduled" : p;
   $("#remaining").textContent = event.remaining.toLocaleString("en");
   $("#stock").textContent = event.stock.toLocaleString("en");
   $("#coupons-word").textContent = event.stock === 1 ? "coupon" : "coupons";
   const meter = $("#stock-meter");
   meter.max = event.stock;
   meter.value = event.remaining;
-  if (done || said === event.status) return;
+  renderClock(p);
+  if (done || said === p) return;
   // explain, once per change, why the button cannot be used, or that it now can
-  if (event.status === "scheduled") announce(result, `Not open yet: the event opens at ${formatTime(event.startsAt)}.`, "info");
-  else if (event.status !== "open") say(["sold_out", "paused", "cancelled"].includes(event.status) ? event.status : "closed");
+  if (p === "scheduled")
+    announce(result, event.queueOpensAt ? `Not open yet: the pre-queue opens at ${formatMoment(event.queueOpensAt)}.` : `Not open yet: the event opens at ${formatMoment(event.startsAt)}.`, "info");
+  else if (p === "pre_queue") announce(result, "The pre-queue is open: press Join the pre-queue.", said ? "success" : "info");
+  else if (p !== "open") say(["sold_out", "paused", "cancelled"].includes(p) ? p : "closed");
   else if (said) announce(result, "Open now: press Get coupon.", "success");
-  said = event.status;
+  said = p;
+}
+
+/** Re-renders at every second of the server's clock, and exactly at the pre-queue's opening and the start. */
+function tick() {
+  clearTimeout(timer);
+  if (event) render();
+  const now = serverNow();
+  let next = 1000 - (now % 1000) + 5;
+  for (const b of [at(event?.queueOpensAt), at(event?.startsAt)]) if (b !== null && b > now) next = Math.min(next, b - now + 5);
+  timer = setTimeout(tick, next);
 }
 
 async function refresh() {
@@ -67,7 +134,7 @@ async function refresh() {
     say("event_not_found");
     return false;
   }
-  render();
+  tick();
   return true;
 }
 
@@ -108,10 +175,20 @@ function outcome(r) {
 }
 
 async function attempt(token, retried = false) {
+  // back from the waiting room: the ticket takes the coupon, whatever became of the shop's token
+  const ticket = retried || phase() === "pre_queue" ? null : storedTicket(id);
+  if (ticket) {
+    const issued = await api("POST", `/api/events/${id}/issue`, ticket);
+    if (issued.status === 0 || issued.status === 201 || ["already_issued", "sold_out", "not_open", "event_not_found"].includes(issued.body?.error)) return outcome(issued);
+    // no live slot (any more): enter again below; a ticket that no longer serves is dropped
+    if (issued.body?.error !== "not_admitted") forgetTicket(id);
+  }
+  if (!token) return null;
   const entered = await api("POST", `/api/events/${id}/enter`, token);
+  keepTicket(id, entered.body?.ticket);
   if (entered.status === 202) return "waiting";
   if (entered.status !== 200) return outcome(entered);
-  const issued = await api("POST", `/api/events/${id}/issue`, token);
+  const issued = await api("POST", `/api/events/${id}/issue`, entered.body?.ticket ?? token);
   // the running slot can lapse between the two calls: enter again once (maybe into the line)
   if (issued.status === 403 && !retried) return attempt(token, true);
   return outcome(issued);
@@ -121,9 +198,9 @@ async function getCoupon() {
   if (busy) return;
   busy = true;
   render();
-  announce(result, "Getting your coupon…");
+  announce(result, phase() === "pre_queue" ? "Joining the pre-queue…" : "Getting your coupon…");
   const token = await userToken();
-  const kind = token ? await attempt(token) : null;
+  const kind = await attempt(token);
   busy = false;
   if (kind === "waiting") {
     location.assign(`/events/${id}/waiting`);
@@ -159,7 +236,8 @@ async function main() {
   const admittedUntil = sessionStorage.getItem(`coupon.admitted.${id}`);
   if (admittedUntil) {
     sessionStorage.removeItem(`coupon.admitted.${id}`);
-    if (event?.status === "open") {
+    if (phase() === "open") {
+      said = "open";
       announce(result, `It is your turn! Press Get coupon before ${formatTime(admittedUntil)}.`, "success");
       button.focus();
     }
