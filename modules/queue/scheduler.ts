@@ -55,7 +55,7 @@ export class AdmissionScheduler {
     try {
       const r = await this.draw!.run(id);
       this.drawFailures.delete(id);
-      if (r.status === "drawn") console.log(`pre-queue draw of event ${id}: ${r.size} places in ${r.ms.total} ms (read ${r.ms.read}, rank ${r.ms.rank}, write ${r.ms.write})`);
+      if (r.status === "drawn" && r.size > 0) console.log(`pre-queue draw of event ${id}: ${r.size} places in ${r.ms.total} ms (read ${r.ms.read}, rank ${r.ms.rank}, write ${r.ms.write})`);
     } catch (e) {
       // tried again at the next tick, said once per reason; admission waits for it (the seed needs MySQL)
       const why = String((e as Error)?.message ?? e);
