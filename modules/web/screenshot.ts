@@ -1,5 +1,6 @@
 // Makes the README's pictures from a real server, a crowd of API users and a browser:
-//   docs/waiting-room.png  a browser user part of the way to the front of a line
+//   docs/waiting-room.png  a browser user (phone) part of the way to the front of a line: place, chances, ETA
+//   docs/pre-queue.png     a browser user (phone) in the pre-queue before the start: countdown, chances
 //   docs/admin.png         the operator's view of an event mid-rush: list, stall reason, request rate, live chart
 //   docs/winner.png        the event page of a user who got the coupon: the code and its copy button
 // Run: bun run modules/web/screenshot.ts [waiting-room|admin|winner …] (default: all). With
@@ -10,15 +11,17 @@ import { driveLine, launchChromium } from "./browser-kit";
 import type { Browser } from "playwright-core";
 
 const docs = join(import.meta.dir, "..", "..", "docs");
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "admin", "winner"]);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "pre-queue", "admin", "winner"]);
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: "Europe/Berlin", locale: "en-GB" };
 
 async function waitingRoom(s: Started, browser: Browser) {
-  const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 500, trafficRpm: 0, runningCapacity: 3 });
+  const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 40, trafficRpm: 0, runningCapacity: 3 });
   const id = ev.body.id as number;
   const crowd = Array.from({ length: 60 }, (_, i) => `crowd-${id}-${i}`);
   await pool(crowd, 8, (u) => s.api.enter(id, u));
 
-  const page = await browser.newPage({ viewport: { width: 640, height: 560 }, deviceScaleFactor: 2 });
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
   await page.goto(`${s.url}/events/${id}?token=${token(`shopper-${id}`)}`);
   await page.getByRole("button", { name: "Get coupon" }).click();
   await page.waitForURL(`${s.url}/events/${id}/waiting`);
@@ -30,10 +33,30 @@ async function waitingRoom(s: Started, browser: Browser) {
   const line = driveLine(s.api, id, crowd);
   await waitFor("the line to move", async () => (await position()) <= first * 0.65, 60_000);
   await line.stop();
+  await waitFor("an estimate", async () => /about/.test((await page.locator("#eta").textContent()) ?? ""), 10_000);
   const out = join(docs, "waiting-room.png");
   await page.screenshot({ path: out });
-  await page.close();
-  console.log(`wrote ${out} (position ${await position().catch(() => "?")} of ${first})`);
+  console.log(`wrote ${out} (position ${await position().catch(() => "?")} of ${first}; ${await page.locator("#chances").textContent()})`);
+  await ctx.close();
+}
+
+async function preQueue(s: Started, browser: Browser) {
+  const startsAt = Date.now() + 10 * 60_000;
+  const ev = await s.api.createEvent({ name: "Midnight drop: sneakers", stock: 300, trafficRpm: 0, runningCapacity: 50, queueOpensAt: new Date(Date.now() - 60_000).toISOString(), startsAt: new Date(startsAt).toISOString() });
+  const id = ev.body.id as number;
+  const crowd = Array.from({ length: 1250 }, (_, i) => `early-${id}-${i}`);
+  await pool(crowd, 16, (u) => s.api.enter(id, u));
+
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+  await page.goto(`${s.url}/events/${id}?token=${token(`shopper-${id}`)}`);
+  await page.getByRole("button", { name: "Join the pre-queue" }).click();
+  await page.waitForURL(`${s.url}/events/${id}/waiting`);
+  await page.locator("#pre-chances").filter({ hasText: "1,251 people" }).waitFor();
+  const out = join(docs, "pre-queue.png");
+  await page.screenshot({ path: out });
+  console.log(`wrote ${out} (${await page.locator("#pre-countdown").textContent()}; ${await page.locator("#pre-chances").textContent()})`);
+  await ctx.close();
 }
 
 async function admin(s: Started, browser: Browser) {
@@ -87,6 +110,7 @@ const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
 const browser = await launchChromium();
 try {
   if (wanted.has("waiting-room")) await waitingRoom(s, browser);
+  if (wanted.has("pre-queue")) await preQueue(s, browser);
   if (wanted.has("admin")) await admin(s, browser);
   if (wanted.has("winner")) await winner(s, browser);
 } finally {
