@@ -1,4 +1,4 @@
-// `bun run bench [--quick] [--only=baseline,issue-direct,waiting-room,drain,split,flash] [--connections=N] …`
+// `bun run bench [--quick] [--only=baseline,issue-direct,waiting-room,drain,split,flash,draw] [--connections=N] …`
 // Runs the scenarios in order, prints a table per scenario, and writes bench/results/<date>.md (the
 // report with the ratios) and <date>.json (everything measured; git-ignored). A run of some scenarios
 // (--only) writes <date>-<names>.md instead, so it never replaces the report of a whole run.
@@ -11,6 +11,7 @@ import { printScenario, type ScenarioResult } from "./lib/report";
 import { buildReport, targets } from "./lib/summary";
 import { baseline } from "./scenarios/baseline";
 import { drain } from "./scenarios/drain";
+import { draw } from "./scenarios/draw";
 import { flash } from "./scenarios/flash";
 import { issueDirect } from "./scenarios/issue-direct";
 import { split } from "./scenarios/split";
@@ -23,9 +24,10 @@ const SCENARIOS: Record<string, (b: Bench) => Promise<ScenarioResult>> = {
   drain,
   split,
   flash,
+  draw,
 };
 
-const OPTIONS = ["quick", "only", "cpu-prof", "connections", "duration", "vus", "think-ms", "users", "waiting-stock", "capacity", "poll-ms", "live-stock", "backlog", "issuer-batch", "line", "rush-users", "waves", "rush-stock"];
+const OPTIONS = ["quick", "only", "cpu-prof", "connections", "duration", "vus", "think-ms", "users", "waiting-stock", "capacity", "poll-ms", "live-stock", "backlog", "issuer-batch", "line", "rush-users", "waves", "rush-stock", "draw-users", "draw-lead"];
 const options: Record<string, string> = {};
 for (const a of Bun.argv.slice(2)) {
   const m = /^--([\w-]+)(?:=(.*))?$/.exec(a);

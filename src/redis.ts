@@ -76,7 +76,7 @@ export function defineScripts(redis: RedisClient, dir: string): void {
   }
 }
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** Where script latencies go (set once by the composition to feed /metrics). */
 export const scriptTimer: { observe: ((name: string, seconds: number) => void) | null } = { observe: null };

@@ -38,6 +38,8 @@ export function sizes(quick: boolean, o: Record<string, string>) {
       line: n("line", quick ? 10_000 : 100_000),
       rush: { users: n("rush-users", quick ? 50_000 : 1_000_000), waves: n("waves", quick ? 2 : 10), stock: n("rush-stock", 1000) },
     },
+    // the pre-queue draw: users pre-queued before the start, and how long before it the event is made
+    draw: { users: n("draw-users", quick ? 20_000 : 200_000), leadS: n("draw-lead", quick ? 15 : 40) },
     drain: { connections, liveStock: n("live-stock", quick ? 2000 : 20_000), backlog: n("backlog", quick ? 5000 : 50_000), issuerBatch: o["issuer-batch"] === undefined ? undefined : String(n("issuer-batch", 0)) },
   };
 }

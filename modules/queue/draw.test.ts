@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
 import { mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
-import { drawOrder, mysqlSeedRecord, PreQueueDraw } from "./draw";
+import { drawOrder, drawRanks, mysqlSeedRecord, PreQueueDraw } from "./draw";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -159,10 +159,14 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     const second = new PreQueueDraw(s.redis, s.prefix, record, { leaseMs: 10_000, readChunk: 1000, moveChunk: 50 });
     const claimed = await first.claim(id);
     if ("status" in claimed) throw new Error(`not claimed: ${claimed.status}`);
-    const order = drawOrder(claimed.seed, await first.read(id, claimed.preEnd));
-    expect(order.length).toBe(pre.length);
+    const read = await first.read(id, claimed.preEnd);
+    const ranks = drawRanks(claimed.seed, read.users);
+    const order = ranks.map((i) => read.users[i]!);
+    expect(order).toEqual(drawOrder(claimed.seed, pre));
+    // everyone's last sign of life, to find it at their drawn place in the end
+    const seen = new Map(read.users.map((u, i) => [u, read.live.readUInt32BE(4 * read.seqs[i]!)]));
     // the first drawer moves the last 150 places, then goes silent
-    expect(await first.place(id, claimed.preEnd, order, 150)).toBe(true);
+    expect(await first.place(id, claimed.preEnd, read, ranks, 150)).toBe(true);
     expect(await second.run(id)).toEqual({ status: "busy" });
     // meanwhile three pre-queued users leave: one already moved, two not yet
     const gone = [order[order.length - 1]!, order[0]!, order[100]!];
@@ -173,7 +177,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     const taken = await second.run(id);
     expect(taken).toMatchObject({ status: "drawn", size: pre.length - gone.length, seed: claimed.seed });
     // the first one's late moves and finish are refused: the claim is not theirs any more
-    expect(await first.place(id, claimed.preEnd, order)).toBe(false);
+    expect(await first.place(id, claimed.preEnd, read, ranks)).toBe(false);
     expect(await first.finish(id, claimed, order.length, 0)).toBe(false);
     // a third candidate seed changes nothing: the record is written once
     expect((await record(id, "f".repeat(64), new Date())).seed).toBe(claimed.seed);
@@ -183,6 +187,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     expect(after.map((x) => x.user)).toEqual(drawOrder(claimed.seed, left));
     expect(after.every((x, i) => i === 0 || x.seq === after[i - 1]!.seq + 1)).toBe(true);
     expect(after.at(-1)!.seq).toBe(2 * claimed.preEnd);
+    for (const { user, seq } of after) expect(await liveWord(s, id, seq)).toBe(seen.get(user)!);
     expect((await s.api.stats(id)).body.draw).toMatchObject({ seed: claimed.seed, size: left.length });
   });
 

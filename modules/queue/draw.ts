@@ -14,15 +14,20 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
  * the CSPRNG at the start, after the pre-queue closed: nobody can aim for a place.
  */
 export function drawOrder(seedHex: string, users: readonly string[]): string[] {
+  return drawRanks(seedHex, users).map((i) => users[i]!);
+}
+
+/** `drawOrder` as indices into `users`. */
+export function drawRanks(seedHex: string, users: readonly string[]): number[] {
   const key = Buffer.from(seedHex, "hex");
   if (key.length !== 32 || key.toString("hex") !== seedHex.toLowerCase()) throw new RangeError("the seed is 64 hex digits");
-  const keyed = users.map((user) => {
+  const keyed = users.map((user, i) => {
     const h = new Bun.CryptoHasher("sha256", key).update(user).digest();
     // the first 48 bits as a number sort almost every pair; the whole digest decides the rest
-    return { user, head: h.readUIntBE(0, 6), h };
+    return { i, head: h.readUIntBE(0, 6), h };
   });
   keyed.sort((a, b) => a.head - b.head || Buffer.compare(a.h, b.h));
-  return keyed.map((k) => k.user);
+  return keyed.map((k) => k.i);
 }
 
 /** Writes the event's seed unless one is written already, and returns the one that is (MySQL is the record). */
@@ -42,11 +47,17 @@ export function mysqlSeedRecord(mysql: Mysql): SeedRecord {
   };
 }
 
+/** The pre-queue as one read saw it: each user's current sequence, and the liveness string up to 2 preEnd. */
+export type PreQueueRead = { users: string[]; seqs: number[]; live: Buffer };
+
 export type DrawOutcome =
   | { status: "drawn"; size: number; seed: string; ms: { total: number; read: number; rank: number; write: number } }
   | { status: "busy" | "not_due" | "none" | "ended" | "event_not_found" | "already_drawn" | "lost_claim" };
 
 type Claimed = { preEnd: number; seed: string; drawnAt: Date };
+
+// SETRANGE pieces of the liveness string: 256 KB (64k places) is a memcpy, far below a millisecond
+const LIVE_PIECE = 256 * 1024;
 
 /**
  * The pre-queue draw (contract: at `startsAt` everyone in the pre-queue gets a place drawn
@@ -58,17 +69,19 @@ type Claimed = { preEnd: number; seed: string; drawnAt: Date };
  *    so one drawer works at a time;
  * 2. the seed: 32 bytes from the CSPRNG, kept in MySQL written once (`mysqlSeedRecord`); a drawer
  *    that takes over after a crash, or after a Redis loss, gets the same seed back;
- * 3. read the pre-queue once, in slices (ZRANGE BYSCORE … LIMIT), and rank it with `drawOrder`;
- * 4. write the line once, in chunks (draw-move-3.lua): the user ranked r of n gets arrival sequence
- *    2 preEnd − n + r, so the drawn places end right before the first later arrival and a position
- *    estimated from sequences (the router's view) counts no hole for them; chunks go from the last
- *    place to the first, which keeps a takeover's moves from landing on a place someone still holds
- *    (a takeover ranks n' ≤ n users, so each one's place only moves back: 2 preEnd − n' + r' ≥
- *    2 preEnd − n + r);
+ * 3. read the pre-queue once, in slices (ZRANGE BYSCORE … LIMIT), and the liveness string's part
+ *    that holds their last signs of life (one GETRANGE), and rank it with `drawRanks`;
+ * 4. write the line once, in chunks: first each user's last sign of life at their drawn place
+ *    (draw-live-2.lua, SETRANGE in pieces), then the places (draw-move-2.lua, ZADD XX GT). The user
+ *    ranked r of n gets arrival sequence 2 preEnd − n + r, so the drawn places end right before the
+ *    first later arrival and a position estimated from sequences (the router's view) counts no hole
+ *    for them. A takeover ranks n' ≤ n users (some left), so each one's place can only move back
+ *    (2 preEnd − n' + r' ≥ 2 preEnd − n + r), which GT lets through;
  * 5. finish (draw-finish-1.lua): the line is drawn, admission starts at the next tick.
  */
 export class PreQueueDraw {
   private readonly claimScript;
+  private readonly liveScript;
   private readonly moveScript;
   private readonly finishScript;
   private readonly inflight = new Map<number, Promise<DrawOutcome>>();
@@ -79,9 +92,10 @@ export class PreQueueDraw {
     private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly record: SeedRecord,
-    private readonly opts = { leaseMs: 10_000, readChunk: 20_000, moveChunk: 5_000 },
+    private readonly opts = { leaseMs: 10_000, readChunk: 20_000, moveChunk: 2_000 },
   ) {
     this.claimScript = runScript(redis, "drawClaim");
+    this.liveScript = runScript(redis, "drawLive");
     this.moveScript = runScript(redis, "drawMove");
     this.finishScript = runScript(redis, "drawFinish");
   }
@@ -102,16 +116,16 @@ export class PreQueueDraw {
     if ("status" in claimed) return claimed;
     try {
       const t1 = performance.now();
-      const users = await this.read(eventId, claimed.preEnd);
+      const pre = await this.read(eventId, claimed.preEnd);
       const t2 = performance.now();
-      const order = drawOrder(claimed.seed, users);
+      const ranks = drawRanks(claimed.seed, pre.users);
       const t3 = performance.now();
-      if (!(await this.place(eventId, claimed.preEnd, order))) return { status: "lost_claim" };
+      if (!(await this.place(eventId, claimed.preEnd, pre, ranks))) return { status: "lost_claim" };
       const t4 = performance.now();
       const total = Math.round(t4 - t0);
-      if (!(await this.finish(eventId, claimed, order.length, total))) return { status: "lost_claim" };
+      if (!(await this.finish(eventId, claimed, ranks.length, total))) return { status: "lost_claim" };
       const ms = { total, read: Math.round(t2 - t1), rank: Math.round(t3 - t2), write: Math.round(t4 - t3) };
-      return { status: "drawn", size: order.length, seed: claimed.seed, ms };
+      return { status: "drawn", size: ranks.length, seed: claimed.seed, ms };
     } catch (e) {
       await this.finishScript(eventKeys(this.prefix, eventId).meta, this.owner, "release").catch(() => {});
       throw e;
@@ -133,28 +147,46 @@ export class PreQueueDraw {
     }
   }
 
-  /** Step 3: the pre-queued users still in line (arrival sequence ≤ preEnd, or a place an earlier drawer gave). */
-  async read(eventId: number, preEnd: number): Promise<string[]> {
-    const key = eventKeys(this.prefix, eventId).waiting;
+  /** Step 3: the pre-queued users still in line (arrival sequence ≤ preEnd, or a place an earlier drawer gave), and their liveness. */
+  async read(eventId: number, preEnd: number): Promise<PreQueueRead> {
+    const k = eventKeys(this.prefix, eventId);
     const users: string[] = [];
+    const seqs: number[] = [];
     for (let from = "-inf"; ; ) {
-      const flat = await this.redis.zrangebyscore(key, from, 2 * preEnd, "WITHSCORES", "LIMIT", 0, this.opts.readChunk);
-      for (let i = 0; i < flat.length; i += 2) users.push(flat[i]!);
-      if (flat.length < 2 * this.opts.readChunk) return users;
+      const flat = await this.redis.zrangebyscore(k.waiting, from, 2 * preEnd, "WITHSCORES", "LIMIT", 0, this.opts.readChunk);
+      for (let i = 0; i < flat.length; i += 2) {
+        users.push(flat[i]!);
+        seqs.push(Number(flat[i + 1]));
+      }
+      if (flat.length < 2 * this.opts.readChunk) break;
       from = `(${flat[flat.length - 1]}`;
     }
+    const live = await this.redis.getrangeBuffer(k.waitLive, 0, 4 * (2 * preEnd + 1) - 1);
+    return { users, seqs, live };
   }
 
-  /** Step 4, for `order` (first place first), or a part of it (`upTo` places from the last): false if the claim was lost. */
-  async place(eventId: number, preEnd: number, order: readonly string[], upTo = order.length): Promise<boolean> {
+  /**
+   * Step 4 for the users of `pre` in the order of `ranks` (first place first), or only the last
+   * `upTo` places: false if the claim was lost.
+   */
+  async place(eventId: number, preEnd: number, pre: PreQueueRead, ranks: readonly number[], upTo = ranks.length): Promise<boolean> {
     const k = eventKeys(this.prefix, eventId);
-    const n = order.length;
+    const n = ranks.length;
     const base = 2 * preEnd - n;
-    const stop = n - upTo;
-    for (let end = n; end > stop; end -= this.opts.moveChunk) {
+    // the drawn places' part of the liveness string: place p's word at byte 4p (big-endian u32)
+    const from = 4 * (preEnd + 1);
+    const region = Buffer.alloc(4 * preEnd);
+    ranks.forEach((i, r) => {
+      const src = 4 * pre.seqs[i]!;
+      if (src + 4 <= pre.live.length) pre.live.copy(region, 4 * (base + r + 1) - from, src, src + 4);
+    });
+    for (let at = 0; at < region.length; at += LIVE_PIECE) {
+      if (Number(await this.liveScript(k.meta, k.waitLive, this.owner, from + at, region.subarray(at, at + LIVE_PIECE))) < 0) return false;
+    }
+    for (let start = n - upTo; start < n; start += this.opts.moveChunk) {
       const args: (string | number)[] = [];
-      for (let i = end - 1; i >= Math.max(stop, end - this.opts.moveChunk); i--) args.push(order[i]!, base + i + 1);
-      if (Number(await this.moveScript(k.meta, k.waiting, k.waitLive, this.owner, Date.now(), this.opts.leaseMs, ...args)) < 0) return false;
+      for (let r = start; r < Math.min(n, start + this.opts.moveChunk); r++) args.push(base + r + 1, pre.users[ranks[r]!]!);
+      if (Number(await this.moveScript(k.meta, k.waiting, this.owner, Date.now(), this.opts.leaseMs, ...args)) < 0) return false;
     }
     return true;
   }
