@@ -259,7 +259,7 @@ export function createMetrics(opts: MetricsOptions) {
   const queue = (name: string, help: string, pick: (r: QueueEventStats) => number) => snapshotGauge<QueueEventStats>("queue", name, help, ["event_id"], byEvent(pick));
   queue("coupon_event_waiting", "Users in the waiting line", (r) => r.waiting);
   queue("coupon_event_running", "Users holding a live running slot", (r) => r.running);
-  queue("coupon_event_admit_rate_per_second", "Measured admissions from the line per second over the last 30 s (what waiters' ETAs use)", (r) => r.admitRate);
+  queue("coupon_event_admit_rate_per_second", "Measured admissions from the line per second over the last 30 s, 0 when nobody was admitted in the last 10 s (what waiters' ETAs use)", (r) => r.admitRate);
   snapshotGauge<RouterEventStats>("router", "coupon_event_request_rate_per_minute", "Enter requests per minute over the last 60 s, all routers together, as compared with trafficRpm", ["event_id"], byEvent((r) => r.requestRate));
 
   const httpChildren = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();

@@ -1,6 +1,7 @@
 // The pre-queue and its draw: uniformly random places at the start, ahead of every later arrival,
 // drawn exactly once whatever the number of schedulers, recomputable from the published seed.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
 import { eventKeys } from "../../src/redis";
 import { mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
 import { drawOrder, drawRanks, mysqlSeedRecord, PreQueueDraw } from "./draw";
@@ -111,6 +112,9 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     const after = await line(s, id);
     const drawn = after.slice(0, placed.length).map((x) => x.user);
     expect(drawn).toEqual(drawOrder(st.draw.seed, placed));
+    // and the README's standalone audit script says the same, from the ids in any order
+    const audit = Bun.spawnSync(["bun", join(import.meta.dir, "..", "..", "scripts", "draw-order.ts"), st.draw.seed], { stdin: Buffer.from([...placed].reverse().join("\n")) });
+    expect(audit.stdout.toString().trim().split("\n")).toEqual(drawn);
     const rest = after.slice(placed.length).map((x) => x.user);
     expect(new Set(rest)).toEqual(new Set([...late1, ...late2, ...users.filter((u) => !pre.includes(u))]));
     expect(rest.filter((u) => late1.includes(u))).toEqual(late1);
