@@ -204,6 +204,28 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     expect((await s.api.stats(id)).body.draw).toMatchObject({ size: 0, seed: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
+  test("Redis loses a drawn event: rebuilt from MySQL, it is never drawn again with another seed", async () => {
+    const { id, startsAt } = await preQueueEvent(s, 2000, { trafficRpm: 1_000_000 });
+    for (let i = 0; i < 20; i++) expect((await s.api.enter(id, `lost-${id}-${i}`)).body.status).toBe("pre_queue");
+    await waitFor("the start", async () => Date.now() >= startsAt + 50, 30_000, 50);
+    const draw = new PreQueueDraw(s.redis, s.prefix, mysqlSeedRecord(s.mysql!));
+    const first = await draw.run(id);
+    if (first.status !== "drawn") throw new Error(`not drawn: ${first.status}`);
+
+    // every key of the event gone (a Redis that came back empty), then rebuilt from MySQL
+    const keys = await s.redis.keys(`${s.prefix}:{${id}}:*`);
+    expect(keys.length).toBeGreaterThan(3);
+    await s.redis.del(...keys);
+    expect(await s.events!.reconcile(id)).toBeTruthy();
+    // the line went with Redis; the next user is let in as on any open event, and the draw runs again with MySQL's seed
+    expect((await s.api.enter(id, `after-${id}`)).status).toBe(200);
+    expect(await draw.run(id)).toMatchObject({ status: "drawn", size: 0, seed: first.seed });
+    expect(await s.redis.hget(eventKeys(s.prefix, id).meta, "drawSeed")).toBe(first.seed);
+    expect((await s.api.stats(id)).body.draw).toMatchObject({ seed: first.seed, size: 0 });
+    const [[row]] = (await db.query("SELECT draw_seed FROM coupon_events WHERE id = ?", [id])) as any;
+    expect(row.draw_seed).toBe(first.seed);
+  });
+
   test("before queueOpensAt enter is not_open; a cancelled event's pre-queue is never drawn", async () => {
     const soon = Date.now() + 60_000;
     const id = (await s.api.createEvent({ name: "later", stock: 5, trafficRpm: 0, runningCapacity: 1, queueOpensAt: iso(soon), startsAt: iso(soon + 60_000) })).body.id as number;

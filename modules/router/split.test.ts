@@ -1,5 +1,6 @@
 // One build, four servers: every role as its own process on loopback, clients talking to the router only.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { drawOrder } from "../queue/draw";
 import { ADMIN_TOKEN, checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -120,6 +121,30 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect((await api.call("POST", `/api/events/${other}/issue`, { token: ticket })).status).toBe(403);
     const issued = await api.call("POST", `/api/events/${id}/issue`, { token: ticket });
     expect(issued).toMatchObject({ status: 201, body: { status: "issued", userId: "st1" } });
+  });
+
+  test("a pre-queue through the router: the queue process (MySQL only for the seed) draws at the start", async () => {
+    const api = client(router.url);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const startsAt = Date.now() + 4000;
+    const id = (await api.createEvent({ name: "split pre-queue", stock: 100, trafficRpm: 0, runningCapacity: 10, queueOpensAt: iso(Date.now() - 1000), startsAt: iso(startsAt) })).body.id as number;
+    // paused: drawn at the start all the same, and nobody let in while the places are looked at
+    expect((await api.call("POST", `/admin/events/${id}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
+    const users = Array.from({ length: 40 }, (_, i) => `split-pq-${id}-${i}`);
+    const entered = await pool(users, 8, (u) => api.enter(id, u));
+    expect(entered.map((r) => `${r.status} ${r.body.status}`)).toEqual(users.map(() => "202 pre_queue"));
+    let draw: any = null;
+    for (const end = Date.now() + 30_000; !(typeof draw?.size === "number") && Date.now() < end; await Bun.sleep(200)) draw = (await api.stats(id)).body.draw;
+    expect(draw).toMatchObject({ size: users.length });
+    const [[row]] = (await db.query("SELECT draw_seed FROM coupon_events WHERE id = ?", [id])) as any;
+    expect(row.draw_seed).toBe(draw.seed);
+    const order = drawOrder(draw.seed, users);
+    // each one's old ticket now answers with the drawn place (exact polls, then the router's own view)
+    for (const u of [order[0]!, order[17]!, order[39]!]) {
+      let p = await api.call("GET", `/api/events/${id}/queue`, { token: entered[users.indexOf(u)]!.body.ticket });
+      for (const end = Date.now() + 5000; p.body.status === "pre_queue" && Date.now() < end; await Bun.sleep(100)) p = await api.poll(id, u);
+      expect(p.body).toMatchObject({ status: "waiting", position: order.indexOf(u) + 1 });
+    }
   });
 
   test("an upstream that is down gets a prompt 503 upstream_unavailable, and service resumes when it is back", async () => {
