@@ -227,7 +227,7 @@ export async function createApp(config: Config) {
     app
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
       .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
-      .use(routerModule({ queue: door, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue, onRefused: (id, code) => metrics.doorOutcome(id, code) }))
+      .use(routerModule({ queue: door, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue, onRefused: (id, code) => metrics.doorOutcome(id, code), onWaited: (id, seconds) => metrics.observeWait(id, seconds) }))
       .use(webModule(config));
   if (serveQueue) app.use(queueModule(scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));

@@ -40,6 +40,8 @@ export type RouterDeps = {
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs">;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
+  onWaited?: (eventId: number, seconds: number) => void;
 };
 
 /**
@@ -137,6 +139,11 @@ export const routerModule = (d: RouterDeps) => {
         // a poll without a ticket, or with one for an earlier place (left and entered again), gets the current one
         const seq = r.status === "waiting" ? r.seq : 0;
         if (!who.ticket || (r.status === "waiting" && who.ticket.seq !== seq)) body.ticket = ticketFor(tickets, v, id, who.user, seq);
+        else if (r.status === "admitted" && who.ticket.seq > 0) {
+          // the wait ends here: measured once, then the ticket says "not waiting" (seq 0)
+          d.onWaited?.(id, Math.max(0, Date.now() - who.ticket.joinedAt) / 1000);
+          body.ticket = ticketFor(tickets, v, id, who.user, 0, who.ticket.joinedAt);
+        }
         return body;
       },
       {
