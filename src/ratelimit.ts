@@ -1,4 +1,6 @@
-import { Elysia } from "elysia";
+import { withHeaders } from "@elysiajs/openapi";
+import { Type } from "@sinclair/typebox";
+import { Elysia, t } from "elysia";
 import type { Auth } from "./auth";
 import { errorBody } from "./http";
 
@@ -38,6 +40,19 @@ export class TokenBuckets {
 
 /** Seconds a limited client waits before its next token: whole, rounded up, at least 1 (HTTP's Retry-After has no finer unit). */
 export const retryAfterSeconds = (wait: number) => Math.max(1, Math.ceil(wait));
+
+/** The 429 of the limited routes, with its Retry-After header (for their `response` and the API docs). */
+export const RateLimited = withHeaders(
+  t.Object(
+    {
+      error: t.Literal("rate_limited"),
+      message: t.String(),
+      retryAfter: Type.Integer({ minimum: 1, description: "seconds to wait before the next request (the same as Retry-After)" }),
+    },
+    { $id: "RateLimited", description: "`rate_limited`: too many requests from this user or address; retry after `retryAfter` seconds" },
+  ),
+  { "Retry-After": Type.Integer({ minimum: 1, description: "whole seconds, the same as the body's retryAfter" }) },
+);
 
 /** The routes a client may hammer (enter, poll and leave, issue), by their pattern: whoever serves them, in one process or through the router. */
 export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue"]);
