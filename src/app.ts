@@ -163,6 +163,13 @@ export async function createApp(config: Config) {
   let stopPings = () => {};
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
 
+  // a split router documents the coupon role's routes it forwards (the modules are built for their route table only)
+  const unused = null as never;
+  const forwardedDocs = () =>
+    remoteCoupon
+      ? [eventsModule(unused, unused, auth, false), couponModule(unused, unused, auth, caller), redemptionModule(unused, auth), deadLettersModule(unused, auth)]
+      : [];
+
   const started = new WeakMap<Request, number>();
   const app = new Elysia({
     // reject unknown fields instead of silently dropping them (bad input is a 4xx, never a partial change)
@@ -189,7 +196,7 @@ export async function createApp(config: Config) {
     // before every route: verifies the bearer token once, so handlers and limits read it from memory
     // (a waiting ticket is not a user token: its routes verify it themselves, modules/queue/ticket.ts)
     .use(authentication({ ...auth, authenticate: (h) => (tickets.carries(h) ? Promise.resolve() : auth.authenticate(h)) }))
-    .use(config.swagger ? docs() : new Elysia())
+    .use(config.swagger ? docs(forwardedDocs) : new Elysia())
     .get("/health/live", () => ({ status: "ok" as const }), {
       response: { 200: t.Object({ status: t.Literal("ok") }, { $id: "Live", description: "the process is up" }) },
       detail: { tags: ["ops"], operationId: "getLiveness", security: SECURITY.public, summary: "Liveness: the process answers" },

@@ -153,10 +153,10 @@ const METHODS = ["get", "put", "post", "delete", "patch", "head", "options", "tr
  * `response` schemas (one per status), its `detail` (operationId, tags, security, summary) and its
  * `detail.responses` (content types and statuses beyond the JSON ones).
  */
-function openApi(plugin: AnyElysia) {
+function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
   // once used, a plugin answers these for the whole app
   const app = plugin as unknown as { getGlobalRoutes(): AnyElysia["routes"]; getGlobalDefinitions(): unknown };
-  const table = app.getGlobalRoutes();
+  const table = [...app.getGlobalRoutes(), ...forwarded.flatMap((m) => m.routes)];
   // Every body is read by one JSON parser (a function, which the generator cannot look into; without
   // a parser it would list form and multipart bodies too): bodies are described as the JSON they are.
   const routes = {
@@ -201,13 +201,17 @@ function openApi(plugin: AnyElysia) {
   };
 }
 
-/** `/swagger` (Swagger UI, served from the installed package) and `/swagger/json` (the OpenAPI document). */
-export const docs = () => {
+/**
+ * `/swagger` (Swagger UI, served from the installed package) and `/swagger/json` (the OpenAPI
+ * document). `forwarded`: the modules whose routes a split router passes on to their owner, so that
+ * its document, like its URLs, is the same as one process's (their handlers are never called).
+ */
+export const docs = (forwarded: () => AnyElysia[] = () => []) => {
   const app = new Elysia({ name: "docs" });
   // the route table is complete once the process listens: build the document once, on first request
   let spec: ReturnType<typeof openApi> | null = null;
   return app
-    .get("/swagger/json", () => (spec ??= openApi(app)), hidden)
+    .get("/swagger/json", () => (spec ??= openApi(app, forwarded())), hidden)
     .get("/swagger", () => new Response(PAGE, { headers: headers("text/html; charset=utf-8", { "content-security-policy": DOCS_CSP, "cache-control": "no-cache" }) }), hidden)
     .get("/swagger/assets/init.js", () => new Response(INIT, { headers: headers("text/javascript; charset=utf-8", { "cache-control": "no-cache" }) }), hidden)
     .get(

@@ -159,6 +159,15 @@ describe("the OpenAPI document", () => {
     expect(Object.keys(spec.components.securitySchemes).sort()).toEqual(["adminToken", "metricsToken", "ticket", "userToken"]);
   });
 
+  test("a split router documents the same API as one process (it forwards the rest, and says so)", async () => {
+    const router = await startServer({ ROLE: "router", QUEUE_URL: s.url, COUPON_URL: s.url });
+    try {
+      expect(await (await fetch(`${router.url}/swagger/json`)).json()).toEqual(spec);
+    } finally {
+      await stopServer(router);
+    }
+  });
+
   test("hidden routes stay out: internal, docs, pages, assets", () => {
     for (const path of Object.keys(spec.paths)) expect(path).toMatch(/^\/(api|admin)\/|^\/health\/|^\/metrics$/);
     expect(Object.keys(spec.paths).filter((p) => /internal|swagger|assets|^\/events\/|^\/admin$|\/dev\//.test(p))).toEqual([]);
