@@ -146,8 +146,6 @@ function rewrite(node: unknown, schemas: Json): unknown {
   return out;
 }
 
-const METHODS = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
-
 /**
  * The OpenAPI 3.0 document, generated from the route table: each route's params, query, body and
  * `response` schemas (one per status), its `detail` (operationId, tags, security, summary) and its
@@ -175,16 +173,12 @@ function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
       const built = (op.responses ??= {})[status] as Json | undefined;
       op.responses[status] = { ...built, ...(extra as Json), content: { ...built?.content, ...(extra as Json).content } };
     }
-    for (const [status, response] of Object.entries(op.responses ?? {}) as [string, Json][]) {
-      // a reply with no body (204, t.Void) has no content; the generator writes its schema type as a media type
-      if (response.content?.type === "void" || !Object.keys(response.content ?? {}).length) delete response.content;
-      if (!response.description) response.description = `Response for status ${status}`;
-    }
+    // a reply with no body (204, t.Void) has no content; the generator writes its schema type as a media type
+    for (const response of Object.values(op.responses ?? {}) as Json[]) if (response.content?.type === "void" || !Object.keys(response.content ?? {}).length) delete response.content;
   }
 
   const schemas: Json = {};
   const rewritten = rewrite(paths, schemas) as Json;
-  for (const ops of Object.values(rewritten)) for (const m of Object.keys(ops)) if (!METHODS.includes(m)) delete ops[m];
   // Elysia marks a route's top-level response schema `additionalProperties: false` in place (so the
   // mark shows wherever that schema is shared, and not on the rest): replies may gain fields, and
   // clients should ignore the ones they do not know. Request bodies keep theirs: unknown fields are refused.
