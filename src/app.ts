@@ -1,9 +1,10 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { couponModule } from "../modules/coupon";
 import { MyCoupons } from "../modules/coupon/mine";
 import type { CouponApi } from "../modules/coupon/model";
 import { DbLockCouponService, RedisCouponService } from "../modules/coupon/service";
 import { eventsModule } from "../modules/events";
+import { Err } from "../modules/events/model";
 import { eventIds, EventService } from "../modules/events/service";
 import { Winners } from "../modules/events/winners";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
@@ -27,7 +28,7 @@ import { WebhookDispatcher } from "../modules/webhooks/service";
 import { assertAdminGuarded, authentication, bearerIs, createAuth } from "./auth";
 import type { Config } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
-import { docs } from "./docs";
+import { docs, SECURITY } from "./docs";
 import { ApiError, errors, routedAsSent } from "./http";
 import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
 import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
@@ -35,6 +36,10 @@ import { rateLimit } from "./ratelimit";
 import { createRedis, globalKeys, scriptTimer } from "./redis";
 
 const ENTER_ROUTE = "/api/events/:id/enter";
+const ReadyChecks = t.Object(
+  { redis: t.String(), mysql: t.Optional(t.String()), events: t.Optional(t.String({ description: "events whose Redis state could not be reconciled (they sell nothing)" })) },
+  { description: "`ok` or `down` per dependency" },
+);
 
 /**
  * Composes the process from its roles. Each module is mounted where its role runs; a router without
@@ -163,6 +168,13 @@ export async function createApp(config: Config) {
   let stopPings = () => {};
   const metricsToken = config.metricsToken ? Buffer.from(config.metricsToken) : null;
 
+  // a split router documents the coupon role's routes it forwards (the modules are built for their route table only)
+  const unused = null as never;
+  const forwardedDocs = () =>
+    remoteCoupon
+      ? [eventsModule(unused, unused, auth, false), couponModule(unused, unused, auth, caller), redemptionModule(unused, auth), deadLettersModule(unused, auth)]
+      : [];
+
   const started = new WeakMap<Request, number>();
   const app = new Elysia({
     // reject unknown fields instead of silently dropping them (bad input is a 4xx, never a partial change)
@@ -189,29 +201,37 @@ export async function createApp(config: Config) {
     // before every route: verifies the bearer token once, so handlers and limits read it from memory
     // (a waiting ticket is not a user token: its routes verify it themselves, modules/queue/ticket.ts)
     .use(authentication({ ...auth, authenticate: (h) => (tickets.carries(h) ? Promise.resolve() : auth.authenticate(h)) }))
-    .use(config.swagger ? docs() : new Elysia())
-    .get("/health/live", () => ({ status: "ok" }), { detail: { tags: ["ops"] } })
+    .use(config.swagger ? docs(forwardedDocs) : new Elysia())
+    .get("/health/live", () => ({ status: "ok" as const }), {
+      response: { 200: t.Object({ status: t.Literal("ok") }, { $id: "Live", description: "the process is up" }) },
+      detail: { tags: ["ops"], operationId: "getLiveness", security: SECURITY.public, summary: "Liveness: the process answers" },
+    })
     .get(
       "/health/ready",
       async ({ set }) => {
         // "down", never the client's own error text: that can carry addresses and credentials
-        const checks: Record<string, string> = {};
-        const check = async (name: string, ping: () => Promise<unknown>) => {
-          checks[name] = await ping().then(
-            () => "ok",
-            () => "down",
-          );
-        };
-        await Promise.all([check("redis", () => redis.ping()), mysql && check("mysql", () => mysql!.pool.query("SELECT 1"))]);
+        const ping = (p: () => Promise<unknown>) => p().then(
+          () => "ok",
+          () => "down",
+        );
+        const [redisCheck, mysqlCheck] = await Promise.all([ping(() => redis.ping()), mysql && ping(() => mysql!.pool.query("SELECT 1"))]);
+        const checks: { redis: string; mysql?: string; events?: string } = { redis: redisCheck };
+        if (mysqlCheck) checks.mysql = mysqlCheck;
         // events whose Redis state could not be reconciled sell nothing; the process still serves the rest
         const failed = reconciler ? [...reconciler.failures.keys()] : [];
         if (failed.length) checks.events = `not reconciled: ${failed.slice(0, 20).join(", ")}`;
-        const down = ["redis", "mysql"].filter((k) => k in checks && checks[k] !== "ok");
-        if (!down.length) return { status: "ready", checks };
+        const down = (["redis", "mysql"] as const).filter((k) => k in checks && checks[k] !== "ok");
+        if (!down.length) return { status: "ready" as const, checks };
         set.status = 503;
-        return { error: "not_ready", message: `${down.join(", ")} unavailable`, checks };
+        return { error: "not_ready" as const, message: `${down.join(", ")} unavailable`, checks };
       },
-      { detail: { tags: ["ops"] } },
+      {
+        response: {
+          200: t.Object({ status: t.Literal("ready"), checks: ReadyChecks }, { $id: "Ready", description: "Redis and, for roles that need it, MySQL are reachable" }),
+          503: t.Object({ error: t.Literal("not_ready"), message: t.String(), checks: ReadyChecks }, { $id: "NotReady", description: "`not_ready`: the message names what is down" }),
+        },
+        detail: { tags: ["ops"], operationId: "getReadiness", security: SECURITY.public, summary: "Readiness: Redis and, for roles that need it, MySQL reachable" },
+      },
     )
     .get(
       "/metrics",
@@ -223,7 +243,8 @@ export async function createApp(config: Config) {
         transform: ({ request }) => {
           if (metricsToken && !bearerIs(request.headers.get("authorization"), metricsToken)) throw new ApiError(401, "unauthorized", "metrics token required");
         },
-        detail: { tags: ["ops"], summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when that is set)" },
+        response: { 200: t.String({ description: "Prometheus text exposition format" }), 401: Err("unauthorized") },
+        detail: { tags: ["ops"], operationId: "getMetrics", security: SECURITY.metrics, summary: "Prometheus metrics (Authorization: Bearer <METRICS_TOKEN> when that is set)" },
       },
     );
 
@@ -232,7 +253,7 @@ export async function createApp(config: Config) {
     app
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
       .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
-      .use(routerModule({ queue: door, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue, onRefused: (id, code) => metrics.doorOutcome(id, code) }))
+      .use(routerModule({ queue: door, meter, auth, view, tickets, caller, redis, prefix: config.keyPrefix, cfg: config.queue, onRefused: (id, code) => metrics.doorOutcome(id, code), onWaited: (id, seconds) => metrics.observeWait(id, seconds) }))
       .use(webModule(config));
   if (serveQueue) app.use(queueModule(scheduler, config.queue.schedulerCron));
   if (has("queue")) app.use(queueInternalModule(queue, auth));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { startServer, stopServer, type Started } from "../scripts/testkit";
+import { startServer, stopServer, token, type Started } from "../scripts/testkit";
+import { retryAfterSeconds } from "./ratelimit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -15,13 +16,21 @@ afterAll(async () => {
 });
 
 describe("abuse limits", () => {
+  test("Retry-After is whole seconds, rounded up, at least 1", () => {
+    expect([0.02, 0.5, 1, 1.001, 2.4, 30].map(retryAfterSeconds)).toEqual([1, 1, 1, 2, 3, 30]);
+  });
+
   test("one user hammering gets 429 with retryAfter; other users are not affected", async () => {
     const id = (await s.api.createEvent({ name: "abuse", stock: 100, trafficRpm: 0, runningCapacity: 1 })).body.id;
     const replies = await Promise.all(Array.from({ length: 40 }, () => s.api.enter(id, "hammer")));
     const limited = replies.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(20);
     expect(limited[0]!.body).toMatchObject({ error: "rate_limited" });
-    expect(limited[0]!.body.retryAfter).toBeGreaterThan(0);
+    // body and header agree: the same whole number of seconds (1 token a second: never more than 1)
+    for (const r of limited) expect(r.body.retryAfter).toBe(1);
+    const res = await fetch(`${s.url}/api/events/${id}/enter`, { method: "POST", headers: { authorization: `Bearer ${token("hammer")}` } });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe(String((await res.json()).retryAfter));
     // still one place in line, however many times they asked
     expect((await s.api.stats(id)).body.waiting).toBe(1);
     const other = await s.api.enter(id, "polite");
@@ -29,7 +38,7 @@ describe("abuse limits", () => {
     expect(other.body.position).toBe(2);
     // the limit is per user across enter, poll and issue
     expect((await s.api.poll(id, "hammer")).status).toBe(429);
-    await Bun.sleep(Math.ceil(limited[0]!.body.retryAfter * 1000) + 50);
+    await Bun.sleep(limited[0]!.body.retryAfter * 1000 + 50);
     expect((await s.api.poll(id, "hammer")).status).toBe(200);
   });
 

@@ -1,4 +1,6 @@
-import { Elysia } from "elysia";
+import { withHeaders } from "@elysiajs/openapi";
+import { Type } from "@sinclair/typebox";
+import { Elysia, t } from "elysia";
 import type { Auth } from "./auth";
 import { errorBody } from "./http";
 
@@ -36,6 +38,22 @@ export class TokenBuckets {
   }
 }
 
+/** Seconds a limited client waits before its next token: whole, rounded up, at least 1 (HTTP's Retry-After has no finer unit). */
+export const retryAfterSeconds = (wait: number) => Math.max(1, Math.ceil(wait));
+
+/** The 429 of the limited routes, with its Retry-After header (for their `response` and the API docs). */
+export const RateLimited = withHeaders(
+  t.Object(
+    {
+      error: t.Literal("rate_limited"),
+      message: t.String(),
+      retryAfter: Type.Integer({ minimum: 1, description: "seconds to wait before the next request (the same as Retry-After)" }),
+    },
+    { $id: "RateLimited", description: "`rate_limited`: too many requests from this user or address; retry after `retryAfter` seconds" },
+  ),
+  { "Retry-After": Type.Integer({ minimum: 1, description: "whole seconds, the same as the body's retryAfter" }) },
+);
+
 /** The routes a client may hammer (enter, poll and leave, issue), by their pattern: whoever serves them, in one process or through the router. */
 export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue"]);
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
@@ -59,7 +77,7 @@ export function clientIp(request: Request, peer: string | undefined, hops: numbe
 
 /**
  * Per-user and per-IP limits on enter, poll and issue, so one client cannot starve the rest: over the
- * limit is `429 {"error":"rate_limited","retryAfter":<s>}` with a Retry-After header. Loopback
+ * limit is `429 {"error":"rate_limited","retryAfter":<s>}` with the same whole seconds in Retry-After. Loopback
  * clients are exempt from the per-IP limit unless RATE_LIMIT_LOOPBACK=on (load tests run there); an
  * address taken from X-Forwarded-For never is. The limit belongs to the matched route, so no Host
  * header or URL form can route a request around it.
@@ -80,9 +98,9 @@ export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
       if (sub) wait = users.take(sub);
     }
     if (!wait) return;
-    const retryAfter = Math.max(0.001, Math.round(wait * 1000) / 1000);
+    const retryAfter = retryAfterSeconds(wait);
     set.status = 429;
-    set.headers["retry-after"] = String(Math.ceil(retryAfter));
+    set.headers["retry-after"] = String(retryAfter);
     set.headers["content-type"] = "application/json";
     return errorBody("rate_limited", "too many requests; slow down", { retryAfter });
   });

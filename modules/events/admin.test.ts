@@ -398,7 +398,7 @@ describe("admin API and event view", () => {
       "POST /admin/coupons/{code}/redeem",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
-    // admin routes say they need the bearer token
-    expect((spec.paths["/admin/events"]!.post as { security?: unknown }).security).toEqual([{ bearer: [] }]);
+    // admin routes say they need the admin token
+    expect((spec.paths["/admin/events"]!.post as { security?: unknown }).security).toEqual([{ adminToken: [] }]);
   });
 });

@@ -1,8 +1,55 @@
+import { Type, type IntegerOptions } from "@sinclair/typebox";
 import { t } from "elysia";
+import { documentedAs } from "../../src/docs";
 import { ApiError } from "../../src/http";
 
-// Elysia's t.Integer also accepts numeric strings ("10"); the API takes JSON numbers only.
-const Int = (opts: { minimum?: number; maximum?: number; description?: string } = {}) => t.Number({ multipleOf: 1, ...opts });
+/**
+ * A whole JSON number: TypeBox's own Integer, documented as `integer`. Elysia's t.Integer also
+ * accepts numeric strings ("10"), which the API refuses, and is documented as a string-or-integer.
+ */
+export const Int = (opts: IntegerOptions = {}) => Type.Integer(opts);
+
+/** What an error code means, for the docs of every status that can carry it. */
+export const ERROR_CODES = {
+  bad_request: "the input is malformed, of the wrong type or out of range",
+  invalid_json: "the request body is not valid JSON",
+  length_required: "a body sent without a Content-Length",
+  payload_too_large: "the body is over MAX_BODY_BYTES",
+  unauthorized: "the bearer token is missing, malformed, badly signed, not yet valid or expired",
+  wrong_event: "the waiting ticket is for another event",
+  not_admitted: "no live running slot for this event: enter (and wait) first",
+  event_not_found: "no such event (any id that is not a positive integer names none)",
+  not_in_queue: "not in this event's queue: enter first",
+  not_found: "no such thing",
+  not_open: "the event is not open: not yet started (outside a pre-queue), closed or cancelled",
+  already_issued: "this user already has this event's coupon",
+  event_ended: "the event is closed or cancelled",
+  not_scheduled: "only a scheduled event can be cancelled (close a started one)",
+  already_redeemed: "redeemed on another order (the body carries `redeemedAt`)",
+  sold_out: "no coupons left",
+  line_full: "the waiting line already holds maxWaiting users",
+  expired: "past the event's couponValidUntil",
+  unprocessable_entry: "the entry is malformed and stays dead-lettered",
+  rate_limited: "too many requests from this user or address",
+  unavailable: "a backing service (Redis, MySQL) is unavailable or the event is being reconciled; nothing changed, try again shortly",
+  upstream_unavailable: "a split router could not reach the queue or coupon server; nothing changed, try again shortly",
+  outcome_unknown: "the issue may or may not have gone through (the connection dropped, or the owner did not answer in time): GET /api/events/{id}/coupon tells",
+  not_ready: "Redis or MySQL is unreachable",
+} as const;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const errorProps = {
+  error: t.String({ description: "machine-readable code (each response lists the ones it can carry)" }),
+  message: t.String({ description: "human-readable text" }),
+};
+/** Every non-2xx reply: `{error, message}`; a few carry one more field (retryAfter, redeemedAt, checks). */
+export const ErrorReply = t.Object(errorProps, { $id: "Error", additionalProperties: true });
+/**
+ * The Error schema as the reply of one status, documented with the codes it can carry there. The same
+ * shape under the same name as ErrorReply (src/docs.ts checks that), only the description differs.
+ */
+export const Err = (...codes: ErrorCode[]) =>
+  t.Object(errorProps, { $id: "Error", additionalProperties: true, description: codes.map((c) => `\`${c}\`: ${ERROR_CODES[c]}`).join("; ") });
 
 export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("sold_out"), t.Literal("closed"), t.Literal("cancelled")]);
 export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed" | "cancelled";
@@ -25,7 +72,7 @@ export const CreateEventBody = t.Object(
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
   },
-  { additionalProperties: false },
+  { $id: "CreateEvent", additionalProperties: false },
 );
 
 export const PatchEventBody = t.Object(
@@ -38,104 +85,120 @@ export const PatchEventBody = t.Object(
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
 
-// Any string: `parseEventId` decides, so every garbage id is the same 404 on every route.
-export const EventIdParams = t.Object({ id: t.String() });
+/**
+ * Any string at run time: `parseEventId` decides, so every garbage id is the same 404 on every route.
+ * Documented as what a client sends: a positive 32-bit integer.
+ */
+export const EVENT_ID_DOC = { type: "integer", format: "int32", minimum: 1, maximum: 2 ** 31 - 1, description: "event id; any other value is answered 404 event_not_found" };
+export const EventId = documentedAs(t.String(), EVENT_ID_DOC);
+export const EventIdParams = t.Object({ id: EventId });
 
 const NullableString = t.Union([t.String(), t.Null()]);
 const Config = {
-  id: t.Integer(),
+  id: Int({ minimum: 1 }),
   name: t.String(),
-  stock: t.Integer(),
-  trafficRpm: t.Integer(),
-  runningCapacity: t.Integer(),
-  admitPerSecond: t.Integer(),
+  stock: Int(),
+  trafficRpm: Int(),
+  runningCapacity: Int(),
+  admitPerSecond: Int(),
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
-  maxWaiting: t.Integer({ description: "0 = unlimited" }),
+  maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
   status: EventStatus,
 };
-export const AdminEvent = t.Object(Config);
+export const AdminEvent = t.Object(Config, { $id: "Event", description: "the event as configured, and its status" });
 export const EventStats = t.Object({
   ...Config,
-  remaining: t.Integer(),
-  issued: t.Integer({ description: "accepted by Redis" }),
-  persisted: t.Integer({ description: "rows in MySQL" }),
-  pending: t.Integer({ description: "accepted, not yet persisted" }),
-  dead: t.Integer({ description: "dead-lettered" }),
-  waiting: t.Integer(),
-  running: t.Integer(),
+  remaining: Int(),
+  issued: Int({ description: "accepted by Redis" }),
+  persisted: Int({ description: "rows in MySQL" }),
+  pending: Int({ description: "accepted, not yet persisted" }),
+  dead: Int({ description: "dead-lettered" }),
+  waiting: Int(),
+  running: Int(),
   paused: t.Boolean({ description: "paused by the operator (a scheduled event may be paused before it starts)" }),
-  requestRate: t.Integer({ description: "the event's live request rate per minute, over every router (what trafficRpm is compared with)" }),
+  requestRate: Int({ description: "the event's live request rate per minute, over every router (what trafficRpm is compared with)" }),
   admitRate: t.Number({ description: "measured admissions per second from the waiting room (last 30 s; 0 when nobody was admitted in the last 10 s)" }),
-  admittedThisSecond: t.Integer({ description: "admitted from the line in the current second (counts against admitPerSecond)" }),
-  admittedLastSecond: t.Integer({ description: "admitted from the line in the second before" }),
+  admittedThisSecond: Int({ description: "admitted from the line in the current second (counts against admitPerSecond)" }),
+  admittedLastSecond: Int({ description: "admitted from the line in the second before" }),
   stall: t.Union([t.Literal("paused"), t.Literal("scheduled"), t.Literal("capacity_full"), t.Literal("admit_per_second"), t.Null()], {
     description: "why users are waiting and nobody is admitted: paused, not started, every running slot held, or admitPerSecond reached; null when the line moves or is empty",
   }),
-  webhooksDelivered: t.Integer({ description: "webhook deliveries (one per persisted batch) the receiver accepted" }),
-  webhooksPending: t.Integer({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
-  webhookFailedAttempts: t.Integer({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
+  webhooksDelivered: Int({ description: "webhook deliveries (one per persisted batch) the receiver accepted" }),
+  webhooksPending: Int({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
+  webhookFailedAttempts: Int({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
   reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),
   draw: t.Union(
     [
       t.Object({
         seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (README)" }),
         drawnAt: t.String(),
-        size: t.Union([t.Integer(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
-        durationMs: t.Union([t.Integer(), t.Null()]),
+        size: t.Union([Int(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
+        durationMs: t.Union([Int(), t.Null()]),
       }),
       t.Null(),
     ],
     { description: "the pre-queue's draw; null before it (or without a pre-queue)" },
   ),
-});
+}, { $id: "EventStats", description: "the event, its stock and its crowd, live" });
 export const PublicEvent = t.Object({
-  id: t.Integer(),
+  id: Int(),
   name: t.String(),
-  stock: t.Integer(),
-  remaining: t.Integer(),
+  stock: Int(),
+  remaining: Int(),
   status: EventStatus,
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
-});
-export const ErrorReply = t.Object({ error: t.String(), message: t.String() });
+}, { $id: "PublicEvent", description: "what anyone may know of the event (cacheable for about a second)" });
 
 const STATUSES: readonly EventStatus[] = ["scheduled", "open", "paused", "sold_out", "closed", "cancelled"];
 // query values are strings; limits and cursors are checked as text, so "1e2", " 5" or "0x10" are a 400
 const Digits = (description: string) => t.String({ pattern: "^[1-9][0-9]{0,9}$", description });
+// a limit is a number to a client (which sends its decimal text)
+const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
 export const ListEventsQuery = t.Object(
   {
-    status: t.Optional(t.String({ maxLength: 20, description: STATUSES.join(", ") })),
-    limit: t.Optional(Digits("1…100, default 20")),
+    // checked by statusFilter (a 400 that names the statuses)
+    status: t.Optional(documentedAs(t.String({ maxLength: 20 }), { type: "string", enum: [...STATUSES], description: "only events of this status" })),
+    limit: t.Optional(Limit(100, 20)),
     after: t.Optional(Digits("the `next` of the page before")),
   },
   { additionalProperties: false },
 );
-export const EventList = t.Object({
-  events: t.Array(t.Object({ ...Config, remaining: t.Integer() })),
-  next: t.Union([t.String(), t.Null()], { description: "cursor of the next page (pass as `after`), null on the last page" }),
-});
+export const EventList = t.Object(
+  {
+    events: t.Array(t.Object({ ...Config, remaining: Int() }, { $id: "ListedEvent", description: "an event as configured, with its remaining stock" })),
+    next: t.Union([t.String(), t.Null()], { description: "cursor of the next page (pass as `after`), null on the last page" }),
+  },
+  { $id: "EventList", description: "a page of events, newest first" },
+);
 export const IssuesQuery = t.Object(
   {
     after: t.Optional(t.String({ maxLength: 64, description: "the `next` of the page before" })),
-    limit: t.Optional(Digits("1…1000, default 100")),
+    limit: t.Optional(Limit(1000, 100)),
   },
   { additionalProperties: false },
 );
-export const IssuesPage = t.Object({
-  issues: t.Array(
-    t.Object({ userId: t.String(), code: t.String(), issuedAt: t.String(), redeemedAt: t.Union([t.String(), t.Null()]), orderId: t.Union([t.String(), t.Null()]) }),
-  ),
-  next: t.Union([t.String(), t.Null()], { description: "opaque cursor of the next page, null on the last page" }),
-});
+export const IssuesPage = t.Object(
+  {
+    issues: t.Array(
+      t.Object(
+        { userId: t.String(), code: t.String(), issuedAt: t.String(), redeemedAt: t.Union([t.String(), t.Null()]), orderId: t.Union([t.String(), t.Null()]) },
+        { $id: "Winner", description: "one issuance, persisted" },
+      ),
+    ),
+    next: t.Union([t.String(), t.Null()], { description: "opaque cursor of the next page, null on the last page" }),
+  },
+  { $id: "WinnersPage", description: "winners in the order issued" },
+);
 
 export function statusFilter(raw: string | undefined): EventStatus | undefined {
   if (raw === undefined || (STATUSES as readonly string[]).includes(raw)) return raw as EventStatus | undefined;

@@ -1,9 +1,10 @@
 import { Elysia, t } from "elysia";
 import { adminGuard, type Auth } from "../../src/auth";
+import { documentedAs, SECURITY } from "../../src/docs";
 import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { ErrorReply, refusal } from "../events/model";
+import { Err, EVENT_ID_DOC, Int, refusal } from "../events/model";
 import type { EventService } from "../events/service";
 import { entryFields, MAX_ISSUED_AT, parseEntry, type Entry } from "./service";
 
@@ -64,28 +65,41 @@ export class DeadLetters {
   }
 }
 
-const doc = { tags: ["admin"], security: [{ bearer: [] }] };
-const Params = t.Object({ id: t.String({ maxLength: 32 }), entry: t.String({ maxLength: 64 }) });
+const doc = { tags: ["admin"], security: SECURITY.admin };
+const EventId = documentedAs(t.String({ maxLength: 32 }), EVENT_ID_DOC);
+const Params = t.Object({ id: EventId, entry: t.String({ maxLength: 64, description: "the dead letter's stream entry id, `<ms>-<seq>`" }) });
+const DeadLetter = t.Object(
+  { entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) },
+  { $id: "DeadLetter", description: "a promised issuance the issuer could not store" },
+);
+const unavailable = Err("unavailable", "upstream_unavailable");
 
 export const deadLettersModule = (dead: DeadLetters, auth: Auth) =>
   new Elysia({ name: "dead-letters" }).guard(adminGuard(auth), (admin) =>
     admin
       .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
-        params: t.Object({ id: t.String({ maxLength: 32 }) }),
-        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 })) }),
+        params: t.Object({ id: EventId }),
+        // a number to a client; Elysia's Numeric reads the query text
+        query: t.Object({ limit: t.Optional(documentedAs(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 }), { type: "integer", minimum: 1, maximum: 1000, default: 100 })) }),
         response: {
-          200: t.Object({
-            total: t.Integer(),
-            entries: t.Array(t.Object({ entry: t.String(), userId: t.Nullable(t.String()), issuedAt: t.Nullable(t.String()), source: t.Nullable(t.String()), reason: t.Nullable(t.String()), deadAt: t.Nullable(t.String()) })),
-          }),
-          401: ErrorReply,
-          404: ErrorReply,
+          200: t.Object({ total: Int({ minimum: 0 }), entries: t.Array(DeadLetter) }, { $id: "DeadLetters", description: "the event's dead letters, oldest first" }),
+          400: Err("bad_request"),
+          401: Err("unauthorized"),
+          404: Err("event_not_found"),
+          503: unavailable,
         },
-        detail: { ...doc, summary: "Dead-lettered issuances of an event (oldest first)" },
+        detail: { ...doc, operationId: "listDeadLetters", summary: "Dead-lettered issuances of an event (oldest first)" },
       })
       .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
         params: Params,
-        response: { 200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }), 401: ErrorReply, 404: ErrorReply, 422: ErrorReply },
-        detail: { ...doc, summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+        response: {
+          200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }, { $id: "Replayed", description: "the entry is back in the issuance stream" }),
+          400: Err("bad_request"),
+          401: Err("unauthorized"),
+          404: Err("event_not_found", "not_found"),
+          422: Err("unprocessable_entry"),
+          503: unavailable,
+        },
+        detail: { ...doc, operationId: "retryDeadLetter", summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
       }),
   );

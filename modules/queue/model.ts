@@ -1,34 +1,49 @@
 import { t } from "elysia";
+import { Int } from "../events/model";
 
 const Ticket = t.String({ description: "waiting ticket: accepted in place of the user's token by GET/DELETE …/queue and POST …/issue of this event" });
 
-export const Admitted = t.Object({
-  status: t.Literal("admitted"),
-  expiresAt: t.String({ description: "when the running slot lapses unless used" }),
-  ticket: t.Optional(Ticket),
-});
-const Grace = t.Integer({ description: "a user who stops polling keeps the place for at least this long (QUEUE_WAITER_TIMEOUT_MS), and is dropped when the line reaches them after it" });
-export const PreQueue = t.Object({
-  status: t.Literal("pre_queue"),
-  startsAt: t.String({ description: "when the places are drawn: everyone in the pre-queue gets a uniformly random place, ahead of everyone who enters later" }),
-  pollAfterMs: t.Integer({ description: "poll again after this long (about the start, while it is near)" }),
-  remaining: t.Integer({ description: "coupons left" }),
-  preQueued: t.Integer({ description: "users in the pre-queue so far" }),
-  graceSeconds: Grace,
-  ticket: t.Optional(Ticket),
-});
-export const Waiting = t.Object({
-  status: t.Literal("waiting"),
-  position: t.Integer({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
-  etaSeconds: t.Union([t.Number(), t.Null()], { description: "position / admission rate; null while nobody is being admitted" }),
-  pollAfterMs: t.Integer({ description: "poll again after this long; grows with the line" }),
-  remaining: t.Integer({ description: "coupons left" }),
-  running: t.Integer({ description: "users holding a running slot (ahead of the whole line)" }),
-  graceSeconds: Grace,
-  ticket: t.Optional(Ticket),
-});
-export const Ended = t.Object({ status: t.Union([t.Literal("sold_out"), t.Literal("closed")]) });
-export const PollReply = t.Union([Admitted, Waiting, PreQueue, Ended]);
+const Grace = Int({ minimum: 0, description: "a user who stops polling keeps the place for at least this long (QUEUE_WAITER_TIMEOUT_MS), and is dropped when the line reaches them after it" });
+export const Admitted = t.Object(
+  {
+    status: t.Literal("admitted"),
+    expiresAt: t.String({ description: "when the running slot lapses unless used" }),
+    ticket: t.Optional(Ticket),
+  },
+  { $id: "Admitted", description: "admitted: the user holds a running slot until they issue, leave, or it expires" },
+);
+export const Waiting = t.Object(
+  {
+    status: t.Literal("waiting"),
+    position: Int({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
+    etaSeconds: t.Union([t.Number(), t.Null()], { description: "position / admission rate; null while nobody is being admitted" }),
+    pollAfterMs: Int({ minimum: 0, description: "poll again after this long; grows with the line" }),
+    remaining: Int({ minimum: 0, description: "coupons left" }),
+    running: Int({ minimum: 0, description: "users holding a running slot (ahead of the whole line)" }),
+    graceSeconds: Grace,
+    ticket: t.Optional(Ticket),
+  },
+  { $id: "Waiting", description: "in the waiting room" },
+);
+export const PreQueue = t.Object(
+  {
+    status: t.Literal("pre_queue"),
+    startsAt: t.String({ description: "when the event starts: then everyone in the pre-queue gets a place drawn uniformly at random, ahead of everyone who enters after" }),
+    pollAfterMs: Int({ minimum: 0, description: "poll again after this long (about the start, while it is near)" }),
+    remaining: Int({ minimum: 0, description: "coupons left" }),
+    preQueued: Int({ minimum: 0, description: "users in the pre-queue so far" }),
+    graceSeconds: Grace,
+    ticket: t.Optional(Ticket),
+  },
+  { $id: "PreQueue", description: "in the pre-queue (between queueOpensAt and startsAt)" },
+);
+export const Ended = t.Object(
+  { status: t.Union([t.Literal("sold_out"), t.Literal("closed")]) },
+  { $id: "QueueEnded", description: "the event can admit nobody more" },
+);
+/** enter's 202: a place in the waiting room, or in the pre-queue before the event starts */
+export const EnterQueued = t.Union([Waiting, PreQueue], { description: "waiting, or in the pre-queue" });
+export const PollReply = t.Union([Admitted, Waiting, PreQueue, Ended], { description: "the user's state: admitted, waiting, in the pre-queue, or the event ended" });
 
 /**
  * The waiting room's answers before a router dresses them for the user (ETA, poll interval,

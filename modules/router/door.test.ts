@@ -172,6 +172,29 @@ describe("waiting tickets and cheap polls", () => {
     expect((await withTicket(s, "POST", `/api/events/${id}/enter`, t)).status).toBe(401);
   });
 
+  test("a wait is measured once, from the ticket's join time to the poll that learns of the admission", async () => {
+    const id = (await s.api.createEvent({ name: "wait time", stock: 5, trafficRpm: 0, runningCapacity: 5 })).body.id as number;
+    const count = async () => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      return Number(new RegExp(`coupon_queue_wait_seconds_count\\{event_id="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    };
+    const t = (await s.api.enter(id, "waited")).body.ticket as string;
+    await Bun.sleep(1100);
+    expect((await withTicket(s, "GET", `/api/events/${id}/queue`, t)).body.status).toBe("waiting");
+    await s.queue.tick(id);
+    const admitted = await withTicket(s, "GET", `/api/events/${id}/queue`, t);
+    expect(admitted.body.status).toBe("admitted");
+    expect(await count()).toBe(1);
+    const sum = Number(new RegExp(`coupon_queue_wait_seconds_sum\\{event_id="${id}"\\} ([\\d.]+)`).exec(await (await fetch(`${s.url}/metrics`)).text())?.[1]);
+    expect(sum).toBeGreaterThanOrEqual(1);
+    // the reply's ticket no longer counts as waiting: polling on with it measures nothing more
+    const next = admitted.body.ticket as string;
+    expect(typeof next).toBe("string");
+    expect((await withTicket(s, "GET", `/api/events/${id}/queue`, next)).body.status).toBe("admitted");
+    expect(await count()).toBe(1);
+    expect((await withTicket(s, "POST", `/api/events/${id}/issue`, next)).status).toBe(201);
+  });
+
   test("tickets: tampered, forged, expired → 401; another event's → 403; nothing changes", async () => {
     const id = (await s.api.createEvent({ name: "bad tickets", stock: 5, trafficRpm: 0, runningCapacity: 5 })).body.id as number;
     const other = (await s.api.createEvent({ name: "other", stock: 5, trafficRpm: 0, runningCapacity: 5 })).body.id as number;

@@ -27,8 +27,12 @@ function admissionRate(v: EventSnapshot | null, measured: number, configured: nu
 export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position: number; remaining: number; admitRate: number; admitPerSecond: number; paused: boolean }): WaitingBody {
   const rate = admissionRate(v, w.admitRate, w.admitPerSecond, w.paused);
   const etaSeconds = rate === null ? null : Math.round((w.position / rate) * 10) / 10;
-  // Long lines poll less often: about ten polls over the expected wait, within [min, max].
-  const pollAfterMs = etaSeconds === null ? cfg.maxPollMs : clamp(cfg, (etaSeconds * 1000) / 10);
+  // Long lines poll less often: about ten polls over the expected wait, within [min, max]. With no
+  // ETA to show (every slot held, nobody let in yet) the line can still start moving any moment — a
+  // slot frees with each issue —, so the pace assumes it moves at the configured rate; only a
+  // paused line polls at the slowest pace.
+  const pace = rate ?? (w.paused ? null : w.admitPerSecond);
+  const pollAfterMs = pace === null ? cfg.maxPollMs : clamp(cfg, (w.position / pace) * 100);
   return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0, graceSeconds: graceSeconds(cfg) };
 }
 

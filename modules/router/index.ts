@@ -1,17 +1,22 @@
 import { Elysia, t } from "elysia";
 import type { Auth } from "../../src/auth";
 import type { Config } from "../../src/config";
+import { SECURITY } from "../../src/docs";
 import { errorBody } from "../../src/http";
+import { RateLimited } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { ErrorReply, EventIdParams, PublicEvent, refusal } from "../events/model";
-import { Admitted, PollReply, PreQueue, Waiting, type QueueApi } from "../queue/model";
+import { Err, EventIdParams, PublicEvent, refusal } from "../events/model";
+import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, stateBody, ticketFor } from "./door";
 import type { RateMeter } from "./rate";
 import { snapshotStatus, type EventSnapshot, type EventView } from "./view";
 
-const userDoc = { tags: ["user"], security: [{ bearer: [] }] };
+const userDoc = { tags: ["user"], security: SECURITY.user };
+// the waiting room's routes also take the waiting ticket in place of the user's token
+const ticketDoc = { tags: ["user"], security: SECURITY.userOrTicket };
+const unavailable = Err("unavailable", "upstream_unavailable");
 
 type Refusal = Parameters<typeof refusal>[0];
 const refusals = new Map<Refusal, ReturnType<typeof refusal>>();
@@ -40,6 +45,8 @@ export type RouterDeps = {
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
+  onWaited?: (eventId: number, seconds: number) => void;
 };
 
 /**
@@ -83,8 +90,8 @@ export const routerModule = (d: RouterDeps) => {
       },
       {
         params: EventIdParams,
-        response: { 200: PublicEvent, 404: ErrorReply },
-        detail: { tags: ["user"], summary: "Public event info (no token; from the router's view of the event, at most a flush old)" },
+        response: { 200: PublicEvent, 404: Err("event_not_found"), 503: unavailable },
+        detail: { operationId: "getEvent", tags: ["user"], security: SECURITY.public, summary: "Public event info (no token; from the router's view of the event, at most a flush old)" },
       },
     )
     .post(
@@ -110,12 +117,22 @@ export const routerModule = (d: RouterDeps) => {
       },
       {
         params: EventIdParams,
-        response: { 200: Admitted, 202: t.Union([Waiting, PreQueue]), 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 410: ErrorReply },
+        response: {
+          200: Admitted,
+          202: EnterQueued,
+          401: Err("unauthorized"),
+          404: Err("event_not_found"),
+          409: Err("not_open", "already_issued"),
+          410: Err("sold_out", "line_full"),
+          429: RateLimited,
+          503: unavailable,
+        },
         detail: {
           ...userDoc,
-          summary: "Enter the event: admitted now, a place in the waiting room, or the pre-queue before the start (with a waiting ticket)",
+          operationId: "enterEvent",
+          summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
           description:
-            "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. Between queueOpensAt and startsAt: the pre-queue, whose places are drawn at random at the start, ahead of everyone who enters later. Idempotent.",
+            "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm; between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state. Every 200/202 carries a waiting ticket.",
         },
       },
     )
@@ -136,15 +153,31 @@ export const routerModule = (d: RouterDeps) => {
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r);
         // a poll without a ticket, or with one for an earlier place (left and entered again, or a
-        // pre-queue place now drawn), gets the current one
+        // pre-queue place now drawn: its wait is measured from the draw), gets the current one
         const seq = r.status === "admitted" ? 0 : r.seq;
         if (!who.ticket || (r.status !== "admitted" && who.ticket.seq !== seq)) body.ticket = ticketFor(tickets, v, id, who.user, seq);
+        else if (r.status === "admitted" && who.ticket.seq > 0) {
+          // the wait ends here: measured once, then the ticket says "not waiting" (seq 0)
+          d.onWaited?.(id, Math.max(0, Date.now() - who.ticket.joinedAt) / 1000);
+          body.ticket = ticketFor(tickets, v, id, who.user, 0, who.ticket.joinedAt);
+        }
         return body;
       },
       {
         params: EventIdParams,
-        response: { 200: PollReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
-        detail: { ...userDoc, summary: "Poll your place (user token or waiting ticket): pre-queue, waiting (position, ETA, when to poll again), admitted, or the event ended" },
+        response: {
+          200: PollReply,
+          401: Err("unauthorized"),
+          403: Err("wrong_event"),
+          404: Err("event_not_found", "not_in_queue"),
+          429: RateLimited,
+          503: unavailable,
+        },
+        detail: {
+          ...ticketDoc,
+          operationId: "pollQueue",
+          summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, or the event ended",
+        },
       },
     )
     .delete(
@@ -157,8 +190,15 @@ export const routerModule = (d: RouterDeps) => {
       },
       {
         params: EventIdParams,
-        response: { 401: ErrorReply, 403: ErrorReply, 404: ErrorReply },
-        detail: { ...userDoc, summary: "Leave the line or give up the running slot (user token or waiting ticket)" },
+        response: {
+          204: t.Void({ description: "left: the place or slot is freed (also when the user held none)" }),
+          401: Err("unauthorized"),
+          403: Err("wrong_event"),
+          404: Err("event_not_found"),
+          429: RateLimited,
+          503: unavailable,
+        },
+        detail: { ...ticketDoc, operationId: "leaveQueue", summary: "Leave the line or give up the running slot (user token or waiting ticket)" },
       },
     );
 };
