@@ -367,6 +367,13 @@ describe("every reply of a real server matches the schema documented for its sta
     expect((await call("GET", "/api/events/{id}/queue", `/api/events/${line}/queue`, { headers: { authorization: `Bearer ${admitted.body.ticket}` } })).body.error).toBe("wrong_event");
     expect((await call("DELETE", "/api/events/{id}/queue", `/api/events/${line}/queue`, { headers: user("q1") })).status).toBe(204);
     expect((await call("GET", "/api/events/{id}/queue", `/api/events/${line}/queue`, { headers: user("q1") })).body.error).toBe("not_in_queue");
+
+    // the pre-queue: enter and polls (the exact script, and the router's view with the ticket)
+    const pre = await create({ name: "pre-queue", stock: 100, trafficRpm: 0, runningCapacity: 1, queueOpensAt: future(-1000), startsAt: future(3_600_000) });
+    const joined = await call("POST", "/api/events/{id}/enter", `/api/events/${pre}/enter`, { headers: user("early") });
+    expect([joined.status, joined.body.status]).toEqual([202, "pre_queue"]);
+    expect((await call("GET", "/api/events/{id}/queue", `/api/events/${pre}/queue`, { headers: user("early") })).body.status).toBe("pre_queue");
+    expect((await call("GET", "/api/events/{id}/queue", `/api/events/${pre}/queue`, { headers: { authorization: `Bearer ${joined.body.ticket}` } })).body.status).toBe("pre_queue");
   });
 
   test("one user hammering: 429 with Retry-After equal to the body's retryAfter", async () => {

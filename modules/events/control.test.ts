@@ -97,7 +97,8 @@ describe("event list", () => {
       open.push(...r.body.events.map((e: { id: number }) => e.id));
       after = r.body.next;
     }
-    expect(open).toEqual((await list("?status=open&limit=100")).body.events.map((e: { id: number }) => e.id));
+    // (one page holds at most 100: the shared test schema may hold more open events than that)
+    expect(open.slice(0, 100)).toEqual((await list("?status=open&limit=100")).body.events.map((e: { id: number }) => e.id));
   });
 
   test("a fresh default page: newest first, at most 20", async () => {
