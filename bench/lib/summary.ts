@@ -122,7 +122,7 @@ function bounds(results: ScenarioResult[], cores: number): string[] {
         `${d["ranking it (ms)"]} ms; writing (the liveness at the drawn places in 256 KB SETRANGEs, then scripts of 2,000 ZADD XX GT, one round trip each) ` +
         `${d["writing the line (ms)"]} ms. Redis itself never ran anything long: the slowest commands were ${d["slowest commands (SLOWLOG > 1 ms)"]}; the longest wait a ` +
         `client saw was ${d["longest Redis stall a client saw during the draw (ms)"]} ms (the drawing process, the probe and Redis share the ${cores} cores). ` +
-        "Everything grows linearly with the pre-queue; the rank step is the only one that is not Redis's.",
+        "Read and write grow linearly with the pre-queue, the rank as n log n (its sort); the rank is the only step that is not Redis's.",
     );
   }
   for (const kind of ["", "-poll"]) {

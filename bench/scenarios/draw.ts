@@ -119,8 +119,8 @@ export async function draw(b: Bench): Promise<ScenarioResult> {
         "bytes per pre-queued user (used_memory)": perUser(mem1 - mem0, N),
         "bytes per pre-queued user (MEMORY USAGE line + liveness)": perUser(Number(lineBytes) + Number(liveBytes), N),
         "bytes per user after the draw (used_memory)": perUser(mem2 - mem0, N),
-        "Spearman rho(arrival, place)": Math.round(rho * 1e5) / 1e5,
-        "rho bound 4/sqrt(n-1)": Math.round((4 / Math.sqrt(N - 1)) * 1e5) / 1e5,
+        "Spearman rho(arrival, place)": rho.toFixed(5),
+        "rho bound 4/sqrt(n-1)": `±${(4 / Math.sqrt(N - 1)).toFixed(5)}`,
       },
     });
     if (Math.abs(rho) >= 4 / Math.sqrt(N - 1)) failures.push(`Spearman rho ${rho} is outside ±4/sqrt(n-1)`);
