@@ -103,6 +103,13 @@ describe("the opening (real cron scheduler)", () => {
     await seeText(page, "#heading", /^You are in line$/, 30_000);
     const seed = (await s.api.stats(id)).body.draw.seed as string;
     const place = drawOrder(seed, [...crowd, user]).indexOf(user) + 1;
+    // the operator sees the draw on the admin page: what anyone needs to recompute the order
+    const admin = await (await phone()).ctx.newPage();
+    await admin.goto(`${s.url}/admin#event-${id}`);
+    await admin.getByLabel("ADMIN_TOKEN").fill("test-admin-token");
+    await admin.getByRole("button", { name: "Sign in" }).click();
+    await seeText(admin, "#draw", new RegExp(`^Pre-queue drawn at .+: ${crowd.length + 1} places, seed ${seed}$`));
+    await admin.close();
     await seeText(page, "#position", new RegExp(`^${place}$`));
     await seeText(page, "#chances", new RegExp(`^20 coupons left · ${place - 1} ${place === 2 ? "person" : "people"} ahead of you$`));
     await seeText(page, "#eta", /^unknown: waiting for places to free up/);
