@@ -1,6 +1,6 @@
 // Shared by the browser tests and the README screenshot: Debian's chromium driven by playwright-core,
 // and a crowd of API users standing in line ahead of the person in the browser.
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { pool, type client } from "../../scripts/testkit";
 
 export const launchChromium = () =>
@@ -8,6 +8,16 @@ export const launchChromium = () =>
     executablePath: "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run", "--disable-component-update", "--disable-sync"],
   });
+
+/** Waits until the element's text matches; on timeout says what the text was. */
+export async function seeText(page: Page, selector: string, re: RegExp, timeoutMs = 15_000) {
+  try {
+    await page.waitForFunction(([sel, src, flags]) => new RegExp(src!, flags).test(document.querySelector(sel!)?.textContent ?? ""), [selector, re.source, re.flags] as const, { timeout: timeoutMs, polling: 50 });
+  } catch (e) {
+    const actual = await page.locator(selector).textContent().catch(() => "(gone)");
+    throw new Error(`${selector} never matched ${re}: it says "${actual}" (${(e as Error).message.split("\n")[0]})`);
+  }
+}
 
 export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 

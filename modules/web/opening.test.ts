@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { drawOrder } from "../queue/draw";
-import { driveLine, launchChromium } from "./browser-kit";
+import { driveLine, launchChromium, seeText } from "./browser-kit";
 
 const shots = mkdtempSync(join(tmpdir(), "coupon-opening-"));
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
@@ -36,14 +36,6 @@ async function phone(): Promise<{ ctx: BrowserContext; page: Page }> {
   return { ctx, page };
 }
 
-async function seeText(page: Page, selector: string, re: RegExp, timeoutMs = 15_000) {
-  try {
-    await page.waitForFunction(([sel, src, flags]) => new RegExp(src!, flags).test(document.querySelector(sel!)?.textContent ?? ""), [selector, re.source, re.flags] as const, { timeout: timeoutMs, polling: 50 });
-  } catch (e) {
-    const actual = await page.locator(selector).textContent().catch(() => "(gone)");
-    throw new Error(`${selector} never matched ${re}: it says "${actual}" (${(e as Error).message.split("\n")[0]})`);
-  }
-}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });

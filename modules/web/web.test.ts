@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { CSP } from ".";
-import { driveLine, launchChromium, PHONE } from "./browser-kit";
+import { driveLine, launchChromium, PHONE, seeText } from "./browser-kit";
 import { eventKeys } from "../../src/redis";
 import { newCode } from "../coupon/code";
 
@@ -41,15 +41,6 @@ async function open(url: string, opts: { phone?: boolean } = {}): Promise<Page> 
   return page;
 }
 
-/** Waits until the element's text matches; on timeout says what the text was. */
-async function seeText(page: Page, selector: string, re: RegExp, timeoutMs = 15_000) {
-  try {
-    await page.waitForFunction(([sel, src, flags]) => new RegExp(src!, flags).test(document.querySelector(sel!)?.textContent ?? ""), [selector, re.source, re.flags] as const, { timeout: timeoutMs, polling: 50 });
-  } catch (e) {
-    const actual = await page.locator(selector).textContent().catch(() => "(gone)");
-    throw new Error(`${selector} never matched ${re}: it says "${actual}" (${(e as Error).message.split("\n")[0]})`);
-  }
-}
 
 async function createEvent(body: Record<string, unknown>): Promise<number> {
   const r = await s.api.createEvent(body);
