@@ -8,7 +8,7 @@ import { Err } from "../modules/events/model";
 import { eventIds, EventService } from "../modules/events/service";
 import { Winners } from "../modules/events/winners";
 import { DeadLetters, deadLettersModule } from "../modules/issuer/dead-letters";
-import { IssuerService, OVER_STOCK } from "../modules/issuer/service";
+import { IssuerService } from "../modules/issuer/service";
 import { Reconciler } from "../modules/events/reconcile";
 import { queueModule } from "../modules/queue";
 import { HttpQueueClient, queueInternalModule } from "../modules/queue/internal";
@@ -111,10 +111,8 @@ export async function createApp(config: Config) {
   const issuer = has("issuer") && config.issuer.enabled && mysql ? new IssuerService(redis, mysql, config.keyPrefix, listEvents, config.issuer) : null;
   if (issuer) {
     issuer.onBatch = (rows) => metrics.issuerBatch(rows);
-    issuer.onDeadLetter = (reason) => {
-      metrics.issuerDeadLettered(reason);
-      if (reason === OVER_STOCK) console.error("issuer: an issuance was refused by MySQL's stock bound (over_stock dead letter)");
-    };
+    // the issuer logs each dead letter with its reason itself
+    issuer.onDeadLetter = (reason) => metrics.issuerDeadLettered(reason);
   }
 
   // webhook deliveries run beside the issuer (never inside its loop); signing needs the secret

@@ -249,6 +249,24 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused">;
+
+/** The contract's public event body (`GET /api/events/:id`), whoever answers it: the router's view or the events service. */
+export function publicEvent(ev: PublicFields, now = Date.now()) {
+  const iso = (ms: number) => (ms ? new Date(ms).toISOString() : null);
+  return {
+    id: ev.id,
+    name: ev.name,
+    stock: ev.stock,
+    remaining: Math.max(0, ev.remaining),
+    status: eventStatus(ev, now),
+    startsAt: new Date(ev.startsAt).toISOString(),
+    endsAt: iso(ev.endsAt),
+    queueOpensAt: iso(ev.queueOpensAt),
+    serverTime: new Date(now).toISOString(),
+  };
+}
+
 const MAX_ID = 2 ** 31 - 1;
 /** Event ids are positive integers; anything else names no event. */
 export function parseEventId(raw: string): number | null {

@@ -74,7 +74,7 @@ export class Reconciler {
     const suspect = this.reconciledAt.has(eventId);
     try {
       await this.reconcile(eventId, suspect);
-    } catch (e) {
+    } catch {
       throw new ApiError(503, "unavailable", "the event's state is being checked after a Redis failure; nothing was issued, try again shortly");
     }
   };

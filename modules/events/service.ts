@@ -5,7 +5,7 @@ import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { entryFields, pendingCount } from "../issuer/service";
 import { deliveryCounts } from "../webhooks/service";
-import { eventStatus, parseDate, refusal, type EventMeta, type EventStatus } from "./model";
+import { eventStatus, parseDate, publicEvent, refusal, type EventMeta, type EventStatus } from "./model";
 
 export type CreateEventInput = {
   name: string;
@@ -71,8 +71,6 @@ export function stallReason(s: { status: EventStatus; waiting: number; running: 
   return null;
 }
 
-export type ReconcileResult = { meta: EventMeta; repaired: boolean; added: number };
-
 /** How often the highest event id is re-read from MySQL at most, and how long an unknown id below it stays unknown. */
 const MAX_ID_REFRESH_MS = 1000;
 const UNKNOWN_ID_TTL_MS = 5000;
@@ -129,7 +127,7 @@ export class EventService {
   private readonly patchScript;
   private readonly reconcileScript;
   private readonly rateScript;
-  private readonly reconciling = new Map<number, Promise<ReconcileResult | null>>();
+  private readonly reconciling = new Map<number, Promise<EventMeta | null>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
   /** Called after this process changed an event's Redis state (its router's view drops what it knew). */
@@ -220,9 +218,19 @@ export class EventService {
     const meta = await this.readMeta(id);
     if (meta) return meta;
     if (!(await this.known.mayExist(id))) return null;
-    const r = await this.reconcile(id);
-    if (!r) this.known.markUnknown(id);
-    return r?.meta ?? null;
+    const rebuilt = await this.reconcile(id);
+    if (!rebuilt) this.known.markUnknown(id);
+    return rebuilt;
+  }
+
+  /** reconcileFresh, shared by concurrent requests for the same event (a missing one, say); null: no such event. */
+  reconcile(id: number): Promise<EventMeta | null> {
+    let run = this.reconciling.get(id);
+    if (!run) {
+      run = this.reconcileFresh(id, false).finally(() => this.reconciling.delete(id));
+      this.reconciling.set(id, run);
+    }
+    return run;
   }
 
   /**
@@ -232,21 +240,11 @@ export class EventService {
    * rewritten from MySQL, the record. All of it happens while the event's MySQL row is locked and
    * its epoch bumped, so an issuer batch commits either before (its rows are read here) or after
    * (it sees the new epoch and checks its entries against the rebuilt state first). When anything
-   * had been lost, or `lossSuspected`, sales wait `fenceMs` for such batches. Idempotent; safe from
-   * many processes at once.
+   * had been lost, or `lossSuspected`, sales wait `fenceMs` and then for such batches. Idempotent;
+   * safe from many processes at once. A run of its own, never joined to one already running (see
+   * Reconciler). Returns the event's meta as rebuilt, or null when MySQL has no such event.
    */
-  reconcile(id: number): Promise<ReconcileResult | null> {
-    // concurrent requests for a missing event share one run
-    let run = this.reconciling.get(id);
-    if (!run) {
-      run = this.reconcileFresh(id, false).finally(() => this.reconciling.delete(id));
-      this.reconciling.set(id, run);
-    }
-    return run;
-  }
-
-  /** A reconciliation of its own, never joined to one already running (see Reconciler). */
-  async reconcileFresh(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
+  async reconcileFresh(id: number, lossSuspected: boolean): Promise<EventMeta | null> {
     const r = await this.reconcileNow(id, lossSuspected);
     this.reconcileFailures.delete(id);
     return r;
@@ -264,7 +262,7 @@ export class EventService {
     this.onChange?.(ev.id);
   }
 
-  private async reconcileNow(id: number, lossSuspected: boolean): Promise<ReconcileResult | null> {
+  private async reconcileNow(id: number, lossSuspected: boolean): Promise<EventMeta | null> {
     const k = this.keys(id);
     return this.mysql.db.transaction(async (tx) => {
       const [ev] = await tx.select().from(couponEvents).where(eq(couponEvents.id, id)).for("update");
@@ -299,13 +297,13 @@ export class EventService {
       }
       const meta = metaFromRow({ ...ev, redisEpoch: epoch }, 0);
       const fields = metaFields(meta).filter((_, i, all) => all[i - (i % 2)] !== "remaining");
-      const [repaired] = (await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields)) as [number];
+      await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields);
       await this.redis.sadd(globalKeys(this.prefix).events, String(id));
       this.onChange?.(id);
       await this.settingsChanged();
-      const now = await this.readMeta(id);
-      if (!now) throw new Error(`event ${id}: meta missing right after reconciliation`);
-      return { meta: now, repaired: repaired === 1 || added > 0, added };
+      const rebuilt = await this.readMeta(id);
+      if (!rebuilt) throw new Error(`event ${id}: meta missing right after reconciliation`);
+      return rebuilt;
     });
   }
 
@@ -466,17 +464,7 @@ export class EventService {
   async publicView(id: number) {
     const meta = await this.ensureLoaded(id);
     if (!meta) throw notFound();
-    return {
-      id,
-      name: meta.name,
-      stock: meta.stock,
-      remaining: Math.max(0, meta.remaining),
-      status: eventStatus(meta),
-      startsAt: iso(meta.startsAt),
-      endsAt: isoOrNull(meta.endsAt),
-      queueOpensAt: isoOrNull(meta.queueOpensAt),
-      serverTime: new Date().toISOString(),
-    };
+    return publicEvent(meta);
   }
 
   adminView(meta: EventMeta, now = Date.now()) {

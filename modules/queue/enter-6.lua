@@ -39,15 +39,22 @@ if not ev then return {'event_not_found'} end
 local status = eventStatus(ev, now)
 if redis.call('HEXISTS', KEYS[2], user) == 1 then return {'already_issued'} end
 if status == 'sold_out' then return {'sold_out'} end
+-- a newcomer joins the back of the line (or the pre-queue), unless it already holds maxWaiting users
+local function join(size)
+  if ev.maxWaiting > 0 and size >= ev.maxWaiting then return nil end
+  local seq = redis.call('INCR', KEYS[5])
+  redis.call('ZADD', KEYS[3], seq, user)
+  return seq
+end
+
 local phase = 'none'
 if status == 'scheduled' or status == 'open' or status == 'paused' then phase = preQueuePhase(KEYS[1], KEYS[5], ev, now) end
 if phase == 'open' then
   local seq = tonumber(redis.call('ZSCORE', KEYS[3], user))
   local size = redis.call('ZCARD', KEYS[3])
   if not seq then
-    if ev.maxWaiting > 0 and size >= ev.maxWaiting then return {'line_full'} end
-    seq = redis.call('INCR', KEYS[5])
-    redis.call('ZADD', KEYS[3], seq, user)
+    seq = join(size)
+    if not seq then return {'line_full'} end
     size = size + 1
   end
   markLive(KEYS[4], seq, now)
@@ -76,9 +83,8 @@ else
     redis.call('ZADD', KEYS[6], expires, user)
     return {'admitted', expires, ev.remaining, 1}
   end
-  if ev.maxWaiting > 0 and waiting >= ev.maxWaiting then return {'line_full'} end
-  seq = redis.call('INCR', KEYS[5])
-  redis.call('ZADD', KEYS[3], seq, user)
+  seq = join(waiting)
+  if not seq then return {'line_full'} end
   position = waiting + 1
 end
 markLive(KEYS[4], seq, now)

@@ -1,7 +1,8 @@
 import type { Config } from "../../src/config";
+import { eventStatus } from "../events/model";
 import type { QueueState } from "../queue/model";
 import type { Tickets } from "../queue/ticket";
-import { preQueuePhase, snapshotStatus, type EventSnapshot } from "./view";
+import { preQueuePhase, type EventSnapshot } from "./view";
 
 /** What the router answers a user who is in (or at) the line: the contract's bodies. */
 export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; graceSeconds: number; ticket?: string };
@@ -71,7 +72,7 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
  * their drawn place.
  */
 export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Date.now()): WaitingBody | PreQueueBody | { status: "sold_out" | "closed" } | null {
-  const status = snapshotStatus(v, now);
+  const status = eventStatus(v, now);
   if (status === "sold_out") return { status: "sold_out" };
   if (status === "closed" || status === "cancelled") return { status: "closed" };
   const phase = preQueuePhase(v, now);

@@ -6,12 +6,12 @@ import { errorBody } from "../../src/http";
 import { RateLimited } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { Err, EventIdParams, PublicEvent, refusal } from "../events/model";
+import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
 import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, stateBody, ticketFor } from "./door";
 import type { RateMeter } from "./rate";
-import { snapshotStatus, type EventSnapshot, type EventView } from "./view";
+import type { EventSnapshot, EventView } from "./view";
 
 const userDoc = { tags: ["user"], security: SECURITY.user };
 // the waiting room's routes also take the waiting ticket in place of the user's token
@@ -31,7 +31,6 @@ function refuse(set: { status?: number | string }, code: Refusal, id: number, d:
   set.status = e.status;
   return errorBody(e.code, e.message);
 }
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export type RouterDeps = {
   queue: QueueApi;
@@ -58,8 +57,7 @@ export type RouterDeps = {
 export const routerModule = (d: RouterDeps) => {
   const { queue, meter, auth, view, tickets, caller, cfg } = d;
   const snapshot = async (id: number): Promise<EventSnapshot> => {
-    const hit = view.lookup(id);
-    const v = hit === undefined ? await view.load(id) : hit;
+    const v = await view.get(id);
     if (!v) throw refusal("event_not_found");
     return v;
   };
@@ -76,17 +74,7 @@ export const routerModule = (d: RouterDeps) => {
       async ({ params, set }) => {
         const v = await snapshot(eventId(params.id));
         set.headers["cache-control"] = "public, max-age=1";
-        return {
-          id: v.id,
-          name: v.name,
-          stock: v.stock,
-          remaining: Math.max(0, v.remaining),
-          status: snapshotStatus(v),
-          startsAt: iso(v.startsAt),
-          endsAt: v.endsAt ? iso(v.endsAt) : null,
-          queueOpensAt: v.queueOpensAt ? iso(v.queueOpensAt) : null,
-          serverTime: new Date().toISOString(),
-        };
+        return publicEvent(v);
       },
       {
         params: EventIdParams,
@@ -103,7 +91,7 @@ export const routerModule = (d: RouterDeps) => {
         const rpm = await meter.hit(id);
         const now = Date.now();
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
-        const status = snapshotStatus(v, now);
+        const status = eventStatus(v, now);
         if (status === "sold_out") return refuse(set, "sold_out", id, d);
         if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
         if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);

@@ -1,4 +1,3 @@
-import { eventStatus, type EventStatus } from "../events/model";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 
 /** One event as the last refresh saw it (times in ms since epoch, 0 = none). */
@@ -242,7 +241,6 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
   };
 }
 
-export const snapshotStatus = (v: EventSnapshot, now = Date.now()): EventStatus => eventStatus(v, now);
 
 /** The pre-queue's phase as the view sees it (the same rule as includes/prequeue.lua, without closing it). */
 export function preQueuePhase(v: EventSnapshot, now = Date.now()): "none" | "early" | "open" | "drawing" | "drawn" {
