@@ -1,12 +1,19 @@
 # One image, four servers: ROLE selects router, queue, coupon or issuer (or "all").
-# syntax=docker/dockerfile:1
+# BUN_IMAGE / BUN_SLIM_IMAGE pick the base images (another registry, a mirror, or a local stand-in:
+# docs/deployment.md); EXTRA_CA_CERTS (PEM text) lets `bun install` trust a TLS-intercepting proxy.
+ARG BUN_IMAGE=oven/bun:1
+ARG BUN_SLIM_IMAGE=oven/bun:1-slim
 
-FROM oven/bun:1 AS deps
+FROM ${BUN_IMAGE} AS deps
 WORKDIR /app
 COPY package.json bun.lock ./
-RUN bun install --frozen-lockfile --production
+# the certificates go to a file that only this step sees; the run image never holds them
+ARG EXTRA_CA_CERTS=
+RUN if [ -n "$EXTRA_CA_CERTS" ]; then printf '%s\n' "$EXTRA_CA_CERTS" > /tmp/extra-ca.pem; export NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem; fi \
+ && bun install --frozen-lockfile --production \
+ && rm -f /tmp/extra-ca.pem
 
-FROM oven/bun:1-slim AS run
+FROM ${BUN_SLIM_IMAGE} AS run
 WORKDIR /app
 ENV NODE_ENV=production \
     PORT=3000 \

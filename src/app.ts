@@ -32,6 +32,7 @@ import { docs, SECURITY } from "./docs";
 import { ApiError, errors, routedAsSent } from "./http";
 import { createMetrics, EVENT_RETENTION_MS, ExportLease, Snapshot } from "./metrics";
 import { couponEventSource, queueEventSource, routerEventSource, startPings } from "./metrics-sources";
+import { raiseListenBacklog } from "./listen-backlog";
 import { rateLimit } from "./ratelimit";
 import { createRedis, globalKeys, scriptTimer } from "./redis";
 
@@ -305,7 +306,8 @@ export async function createApp(config: Config) {
       webhooks?.start();
       await Promise.all(leases.map((l) => l.start()));
       stopPings = startPings(redis, mysql, metrics);
-      app.listen({ port, hostname: process.env.HOST || "0.0.0.0" });
+      app.listen({ port, hostname: process.env.HOST || "0.0.0.0", reusePort: config.reusePort });
+      raiseListenBacklog(app.server!.port as number, config.listenBacklog);
       return app.server!.port as number;
     },
     /** Graceful: stop taking requests, let in-flight ones finish, let the issuer ack its batch. */

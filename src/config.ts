@@ -95,6 +95,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dev,
     roles,
     port: int(env, "PORT", 3000, 0, 65535),
+    // several processes on one port (routers behind one address, issuer replicas on a host network)
+    reusePort: onOff(env, "REUSE_PORT", false),
+    // Bun listens with a backlog of 512; a flash crowd's connects overflow it (src/listen-backlog.ts)
+    listenBacklog: int(env, "LISTEN_BACKLOG", 4096, 0, 1_000_000),
     redisUrl: url(env, "REDIS_URL", "redis://127.0.0.1:6379/0", ["redis:", "rediss:"])!,
     redisClusterNodes: clusterNodes,
     // Every key the app writes lives under this prefix, so tests and tenants can share one Redis.

@@ -1,7 +1,9 @@
 // baseline: the ceiling. The same request mix as issue-direct against the bare Elysia app
 // (bun run bench/servers/bare.ts with PORT=…), which has no auth, Redis or MySQL behind it.
 //   PORT=3001 bun run bench/servers/bare.ts &  k6 run -e BASE_URL=http://127.0.0.1:3001 bench/k6/baseline.js
-// Options (-e): BASE_URL, VUS (1000), DURATION (30s), P95_MS (50).
+// Options (-e): BASE_URL, VUS (1000), DURATION (30s), P95_MS (unset: no latency threshold).
+// Its percentiles are the ceiling the load generator itself imposes on this machine (1,000 closed-loop
+// VUs queue in k6 and the kernel, not in the app): read issue-direct's client-side numbers against them.
 import { check } from "k6";
 import http from "k6/http";
 
@@ -13,10 +15,10 @@ export const options = {
   scenarios: {
     baseline: { executor: "constant-vus", vus: Number(__ENV.VUS || 1000), duration: __ENV.DURATION || "30s" },
   },
-  thresholds: {
-    http_req_duration: [`p(95)<${Number(__ENV.P95_MS || 50)}`],
-    http_req_failed: ["rate<0.001"],
-  },
+  thresholds: Object.assign(
+    { http_req_failed: ["rate<0.001"], checks: ["rate==1"] },
+    __ENV.P95_MS ? { http_req_duration: [`p(95)<${Number(__ENV.P95_MS)}`] } : {},
+  ),
 };
 
 export default function () {
