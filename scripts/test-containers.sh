@@ -213,8 +213,8 @@ wait_healthy 120
 issuers=$(dc ps -q issuer)
 [ "$(echo "$issuers" | wc -l)" = 3 ] || die "expected 3 issuer containers, got: $issuers"
 victim=$(echo "$issuers" | head -1)
-log "rush 2: 2,000 users for 200 coupons, issuer ${victim:0:12} killed mid-rush"
-rush "$victim"
+log "rush 2: 5,000 users for 1,000 coupons, issuer ${victim:0:12} killed mid-rush"
+USERS=5000 STOCK=1000 rush "$victim"
 [ "$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$victim")" = 137 ] || [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$victim")" = true ] ||
   die "the killed issuer did not die by SIGKILL"
 
