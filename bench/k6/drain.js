@@ -49,13 +49,20 @@ export function sale(data) {
   if (issue.status === 201) issued201.add(1);
 }
 
-/** Live mode: from the stock running out to the last issuance persisted, timed while the sale runs. */
+/**
+ * Live mode: from the stock running out to the last issuance persisted, timed while the sale runs. The
+ * stock ran out after the last read that still saw some left: counting from that read makes the lag an
+ * upper bound (by at most one WATCH_MS and a stats call), never flattered.
+ */
 export function watch(data) {
   const every = Number(__ENV.WATCH_MS || 20) / 1000;
   let soldOutAt = 0;
+  let lastLeft = Date.now();
   for (;;) {
+    const readAt = Date.now();
     const st = eventStats(data.id);
-    if (!soldOutAt && st.remaining === 0) soldOutAt = Date.now();
+    if (st.remaining > 0) lastLeft = readAt;
+    else if (!soldOutAt) soldOutAt = lastLeft;
     if (soldOutAt && st.pending === 0) {
       lag.add(Date.now() - soldOutAt);
       return;
