@@ -80,7 +80,7 @@ await waitFor(
 ).catch(() => fail(`pending did not reach 0 within 120 s: ${JSON.stringify(stats)}`));
 
 const db = mysqlConn(MYSQL_URL);
-const inv = await checkInvariants(db, id, STOCK, issued);
+const inv = await checkInvariants(db, id, STOCK, issued).catch((e) => fail(`reading coupon_issues from ${new URL(MYSQL_URL).host}: ${(e as Error).message}`));
 await db.end();
 const fiveXx = [...statuses].filter(([k]) => Number(k.split(" ")[1]) >= 500);
 const problems = [
