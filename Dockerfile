@@ -19,9 +19,8 @@ ENV NODE_ENV=production \
     PORT=3000 \
     ROLE=all
 COPY --from=deps --chown=bun:bun /app/node_modules ./node_modules
-COPY --chown=bun:bun package.json bun.lock tsconfig.json ./
-COPY --chown=bun:bun src ./src
-COPY --chown=bun:bun modules ./modules
+# package.json, bun.lock, tsconfig.json, src/ and modules/ (.dockerignore lets nothing else in): one layer
+COPY --chown=bun:bun . ./
 USER bun
 EXPOSE 3000
 # ready = Redis (and MySQL for the roles that use it) reachable
