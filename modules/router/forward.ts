@@ -1,6 +1,12 @@
 import { Elysia } from "elysia";
-import { adminGuard, type Auth } from "../../src/auth";
+import { adminGuard } from "../../src/auth";
 import { errorBody, rawBody } from "../../src/http";
+import type { Kernel } from "../../src/kernel";
+import { couponRoutes } from "../coupon";
+import { eventRoutes } from "../events";
+import { deadLetterRoutes } from "../issuer/dead-letters";
+import { describeRoutes } from "../ops/docs";
+import { redemptionRoutes } from "../redemption";
 
 /** Which server owns a path, in a split deployment. */
 export type Upstreams = { queue?: string; coupon?: string };
@@ -41,7 +47,11 @@ function neverSent(e: unknown): boolean {
  * routes of their own (not just the wildcard) so that the rate limits, which belong to those route
  * patterns, hold here too; /admin/* needs the admin token before anything leaves the router.
  */
-export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
+export const forwardModule = (k: Kernel) => {
+  // poll and leave are the router's own (answered from its view, or through QueueApi), never forwarded
+  const up: Upstreams = { queue: undefined, coupon: k.roles.remoteCoupon ? k.config.couponUrl : undefined };
+  const { auth } = k;
+  const timeoutMs = k.config.upstreamTimeoutMs;
   const forward = async (base: string | undefined, path: string | null, { request, server, set }: Ctx) => {
     if (!base || path === null) {
       set.status = 404;
@@ -98,3 +108,7 @@ export const forwardModule = (up: Upstreams, auth: Auth, timeoutMs: number) => {
     .all("/api/*", (c) => forward(up.coupon, rest("/api/", c.params["*"]), c as Ctx), hidden)
     .guard(adminGuard(auth), (admin) => admin.all("/admin/*", (c) => forward(up.coupon, rest("/admin/", c.params["*"]), c as Ctx), hidden));
 };
+
+/** A split router documents the coupon role's routes it forwards: the same route schemas, no handlers behind them. */
+export const forwardedDocs = (k: Kernel) => () =>
+  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes].flatMap((table) => Object.values(table)))] : [];
