@@ -19,7 +19,8 @@ import {
   statusFilter,
 } from "./model";
 import { changed } from "../audit";
-import { notFound, type ControlAction } from "./service";
+import type { ControlAction } from "./controls";
+import { notFound } from "./service";
 import { Winners } from "./winners";
 
 // every admin route declares the scope a key needs for it (src/auth.ts needsScope)
