@@ -182,6 +182,7 @@ export ROUTER_PORT=$(free_port) QUEUE_PORT=$(free_port) COUPON_PORT=$(free_port)
 export REDIS_PORT=$(free_port) MYSQL_PORT=$(free_port) REDIS_IMAGE MARIADB_IMAGE
 export ADMIN_TOKEN="ci-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export AUTH_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export INTERNAL_TOKEN="internal-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 log "docker-compose up (router :$ROUTER_PORT, queue :$QUEUE_PORT, coupon :$COUPON_PORT, issuer :$ISSUER_PORT, redis :$REDIS_PORT, mariadb :$MYSQL_PORT)"
 COMPOSE_UP=1
 dc up -d --no-build >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; die "docker-compose up failed"; }

@@ -160,7 +160,7 @@ export type MetricsOptions = { roles: ReadonlySet<Role>; mysql: boolean; retenti
  * One registry per process, holding only what its roles do. Labels stay small: route is the pattern
  * (never the raw path), events are labelled by id only, reasons and outcomes are fixed sets.
  * Modules feed it through the methods returned here; per-event state comes from the `sources`
- * the composition sets, read at scrape time through a `Snapshot`.
+ * each module sets for its role, read at scrape time through a `Snapshot`.
  */
 export function createMetrics(opts: MetricsOptions) {
   const retentionMs = opts.retentionMs ?? EVENT_RETENTION_MS;

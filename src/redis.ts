@@ -78,7 +78,7 @@ export function defineScripts(redis: RedisClient, dir: string): void {
 
 type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
-/** Where script latencies go (set once by the composition to feed /metrics). */
+/** Where script latencies go (set once by the kernel to feed /metrics). */
 export const scriptTimer: { observe: ((name: string, seconds: number) => void) | null } = { observe: null };
 
 /** A command defined by `defineScripts`, timed; each module wraps the raw reply in a typed result. */

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
-import { adminGuard, type Auth } from "../../src/auth";
-import { SECURITY } from "../../src/docs";
+import { adminGuard, needsScope, type Scope } from "../../src/auth";
+import { route, SECURITY } from "../../src/docs";
+import type { Kernel } from "../../src/kernel";
 import {
   AdminEvent,
   CreateEventBody,
@@ -17,10 +18,13 @@ import {
   queryInt,
   statusFilter,
 } from "./model";
-import { notFound, type EventService } from "./service";
-import type { Winners } from "./winners";
+import { changed } from "../audit";
+import type { ControlAction } from "./controls";
+import { notFound } from "./service";
+import { Winners } from "./winners";
 
-const adminDoc = { tags: ["admin"], security: SECURITY.admin };
+// every admin route declares the scope a key needs for it (src/auth.ts needsScope)
+const adminDoc = (scope: Scope) => ({ tags: ["admin"], ...needsScope(scope) });
 const unauthorized = Err("unauthorized");
 const notFound404 = Err("event_not_found");
 const unavailable = Err("unavailable");
@@ -39,105 +43,125 @@ const wantsCsv = (accept: string | null) => !!accept && /(^|,)\s*text\/csv\s*(;|
 const control = (operationId: string, conflict: Parameters<typeof Err>, summary: string) => ({
   params: EventIdParams,
   response: { 200: AdminEvent, 401: unauthorized, 404: notFound404, 409: Err(...conflict), 503: unavailable },
-  detail: { ...adminDoc, operationId, summary },
+  detail: { ...adminDoc("events:write"), operationId, summary },
 });
+
+/** The public event info route (a router in the same process answers it from its view instead). */
+export const publicEventRoute = route("GET", "/api/events/:id", {
+  params: EventIdParams,
+  response: { 200: PublicEvent, 404: notFound404, 503: unavailable },
+  detail: { operationId: "getEvent", tags: ["user"], security: SECURITY.public, summary: "Public event info (no token)" },
+});
+
+/** The admin API's routes, schemas and docs (a split router documents them as it forwards them). */
+export const eventRoutes = {
+  list: route("GET", "/admin/events", {
+    query: ListEventsQuery,
+    response: { 200: EventList, 400: Err("bad_request"), 401: unauthorized, 503: unavailable },
+    detail: { ...adminDoc("events:read"), operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
+  }),
+  create: route("POST", "/admin/events", {
+    body: CreateEventBody,
+    response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event" },
+  }),
+  stats: route("GET", "/admin/events/:id", {
+    params: EventIdParams,
+    response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: { ...adminDoc("events:read"), operationId: "getEventStats", summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
+  }),
+  patch: route("PATCH", "/admin/events/:id", {
+    params: EventIdParams,
+    body: PatchEventBody,
+    response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
+  }),
+  pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),
+  resume: route("POST", "/admin/events/:id/resume", control("resumeEvent", ["event_ended"], "Resume admission after a pause")),
+  close: route("POST", "/admin/events/:id/close", control("closeEvent", ["event_ended"], "Close now: ends the event; waiters are told it closed")),
+  cancel: route("DELETE", "/admin/events/:id", control("cancelEvent", ["not_scheduled"], "Cancel a scheduled event (409 once it has started: close it instead)")),
+  winners: route("GET", "/admin/events/:id/issues", {
+    params: EventIdParams,
+    query: IssuesQuery,
+    response: { 200: IssuesPage, 400: Err("bad_request"), 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: {
+      ...adminDoc("events:read"),
+      operationId: "listWinners",
+      summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed",
+      responses: {
+        200: {
+          description: "a page of winners; with `Accept: text/csv`, every winner as CSV (header line `userId,code,issuedAt,redeemedAt,orderId`), whatever `after` and `limit` say",
+          content: { "text/csv": { schema: { type: "string" as const } } },
+        },
+      },
+    },
+  }),
+  restore: route("POST", "/admin/events/:id/restore", {
+    params: EventIdParams,
+    response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "restoreEvent", summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
+  }),
+};
+const R = eventRoutes;
 
 /**
  * Public event info and the admin API (owned by the coupon role). Where a router runs in the same
- * process it answers the public info from its view of the event (`publicInfo` false here).
+ * process it answers the public info from its view of the event.
  */
-export const eventsModule = (events: EventService, winners: Winners, auth: Auth, publicInfo = true) =>
-  new Elysia({ name: "events" })
-    .use((app) =>
-      publicInfo
-        ? app.get("/api/events/:id", ({ params }) => events.publicView(eventId(params.id)), {
-            params: EventIdParams,
-            response: { 200: PublicEvent, 404: notFound404, 503: unavailable },
-            detail: { operationId: "getEvent", tags: ["user"], security: SECURITY.public, summary: "Public event info (no token)" },
-          })
-        : app,
-    )
+export function eventsModule(k: Kernel) {
+  const events = k.events!;
+  const winners = new Winners(k.mysql!);
+  const { auth } = k;
+  /** A switch, recorded with the status it found and the one it left. */
+  const control = async (request: Request, id: number, action: ControlAction) => {
+    const before = await events.ensureLoaded(id);
+    const after = await events.control(id, action);
+    await k.audit(request, { action, eventId: id, before: before && { status: events.adminView(before).status }, after: { status: after.status } });
+    return after;
+  };
+  return new Elysia({ name: "events" })
+    .use((app) => (k.roles.has("router") ? app : app.get(publicEventRoute.path, ({ params }) => events.publicView(eventId(params.id)), publicEventRoute.hook)))
     .guard(adminGuard(auth), (admin) =>
       admin
-        .get(
-          "/admin/events",
-          ({ query }) =>
-            events.list({
-              status: statusFilter(query.status),
-              limit: queryInt(query.limit, 20, 100, "limit"),
-              after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after"),
-            }),
-          {
-            query: ListEventsQuery,
-            response: { 200: EventList, 400: Err("bad_request"), 401: unauthorized, 503: unavailable },
-            detail: { ...adminDoc, operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
-          },
-        )
-        .post(
-          "/admin/events",
-          async ({ body, set }) => {
-            set.status = 201;
-            return events.create(body);
-          },
-          {
-            body: CreateEventBody,
-            response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 503: unavailable },
-            detail: { ...adminDoc, operationId: "createEvent", summary: "Create an event" },
-          },
-        )
-        .get("/admin/events/:id", ({ params }) => events.stats(eventId(params.id)), {
-          params: EventIdParams,
-          response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
-          detail: { ...adminDoc, operationId: "getEventStats", summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
-        })
-        .patch("/admin/events/:id", ({ params, body }) => events.patch(eventId(params.id), body), {
-          params: EventIdParams,
-          body: PatchEventBody,
-          response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 503: unavailable },
-          detail: { ...adminDoc, operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
-        })
-        .post("/admin/events/:id/pause", ({ params }) => events.control(eventId(params.id), "pause"), control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue"))
-        .post("/admin/events/:id/resume", ({ params }) => events.control(eventId(params.id), "resume"), control("resumeEvent", ["event_ended"], "Resume admission after a pause"))
-        .post("/admin/events/:id/close", ({ params }) => events.control(eventId(params.id), "close"), control("closeEvent", ["event_ended"], "Close now: ends the event; waiters are told it closed"))
-        .delete("/admin/events/:id", ({ params }) => events.control(eventId(params.id), "cancel"), control("cancelEvent", ["not_scheduled"], "Cancel a scheduled event (409 once it has started: close it instead)"))
-        .get(
-          "/admin/events/:id/issues",
-          async ({ params, query, request }) => {
-            const id = eventId(params.id);
-            if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
-            // a Response is sent as it is (the 200 schema describes the JSON form)
-            return new Response(await winners.csv(id), {
-              headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
-            }) as never;
-          },
-          {
-            params: EventIdParams,
-            query: IssuesQuery,
-            response: { 200: IssuesPage, 400: Err("bad_request"), 401: unauthorized, 404: notFound404, 503: unavailable },
-            detail: {
-              ...adminDoc,
-              operationId: "listWinners",
-              summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed",
-              responses: {
-                200: {
-                  description: "a page of winners; with `Accept: text/csv`, every winner as CSV (header line `userId,code,issuedAt,redeemedAt,orderId`), whatever `after` and `limit` say",
-                  content: { "text/csv": { schema: { type: "string" } } },
-                },
-              },
-            },
-          },
-        )
-        .post(
-          "/admin/events/:id/restore",
-          async ({ params }) => {
-            const id = eventId(params.id);
-            if (!(await events.reconcile(id))) throw notFound();
-            return events.stats(id);
-          },
-          {
-            params: EventIdParams,
-            response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
-            detail: { ...adminDoc, operationId: "restoreEvent", summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
-          },
-        ),
+        .get(R.list.path, ({ query }) =>
+          events.list({
+            status: statusFilter(query.status),
+            limit: queryInt(query.limit, 20, 100, "limit"),
+            after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after"),
+          }),
+        R.list.hook)
+        .post(R.create.path, async ({ body, set, request }) => {
+          const created = await events.create(body);
+          await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
+          set.status = 201;
+          return created;
+        }, R.create.hook)
+        .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
+        .patch(R.patch.path, async ({ params, body, request }) => {
+          const id = eventId(params.id);
+          const before = await events.ensureLoaded(id);
+          const after = await events.patch(id, body);
+          await k.audit(request, { action: "patch", eventId: id, ...changed(Object.keys(body), before && events.adminView(before), after) });
+          return after;
+        }, R.patch.hook)
+        .post(R.pause.path, ({ params, request }) => control(request, eventId(params.id), "pause"), R.pause.hook)
+        .post(R.resume.path, ({ params, request }) => control(request, eventId(params.id), "resume"), R.resume.hook)
+        .post(R.close.path, ({ params, request }) => control(request, eventId(params.id), "close"), R.close.hook)
+        .delete(R.cancel.path, ({ params, request }) => control(request, eventId(params.id), "cancel"), R.cancel.hook)
+        .get(R.winners.path, async ({ params, query, request }) => {
+          const id = eventId(params.id);
+          if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
+          // a Response is sent as it is (the 200 schema describes the JSON form)
+          return new Response(await winners.csv(id), {
+            headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
+          }) as never;
+        }, R.winners.hook)
+        .post(R.restore.path, async ({ params, request }) => {
+          const id = eventId(params.id);
+          if (!(await events.reconcile(id))) throw notFound();
+          const stats = await events.stats(id);
+          await k.audit(request, { action: "restore", eventId: id, before: null, after: { remaining: stats.remaining, issued: stats.issued } });
+          return stats;
+        }, R.restore.hook),
     );
+}

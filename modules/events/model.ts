@@ -46,7 +46,7 @@ const errorProps = {
 export const ErrorReply = t.Object(errorProps, { $id: "Error", additionalProperties: true });
 /**
  * The Error schema as the reply of one status, documented with the codes it can carry there. The same
- * shape under the same name as ErrorReply (src/docs.ts checks that), only the description differs.
+ * shape under the same name as ErrorReply (modules/ops/docs.ts checks that), only the description differs.
  */
 export const Err = (...codes: ErrorCode[]) =>
   t.Object(errorProps, { $id: "Error", additionalProperties: true, description: codes.map((c) => `\`${c}\`: ${ERROR_CODES[c]}`).join("; ") });

@@ -1,7 +1,8 @@
 import { Elysia, t } from "elysia";
-import { adminGuard, type Auth } from "../../src/auth";
-import { documentedAs, SECURITY } from "../../src/docs";
+import { adminGuard, needsScope } from "../../src/auth";
+import { documentedAs, route } from "../../src/docs";
 import { ApiError } from "../../src/http";
+import type { Kernel } from "../../src/kernel";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, EVENT_ID_DOC, Int, refusal } from "../events/model";
@@ -65,7 +66,7 @@ export class DeadLetters {
   }
 }
 
-const doc = { tags: ["admin"], security: SECURITY.admin };
+const doc = { tags: ["admin"] };
 const EventId = documentedAs(t.String({ maxLength: 32 }), EVENT_ID_DOC);
 const Params = t.Object({ id: EventId, entry: t.String({ maxLength: 64, description: "the dead letter's stream entry id, `<ms>-<seq>`" }) });
 const DeadLetter = t.Object(
@@ -74,32 +75,47 @@ const DeadLetter = t.Object(
 );
 const unavailable = Err("unavailable", "upstream_unavailable");
 
-export const deadLettersModule = (dead: DeadLetters, auth: Auth) =>
-  new Elysia({ name: "dead-letters" }).guard(adminGuard(auth), (admin) =>
+/** The routes, schemas and docs (a split router documents them as it forwards them). */
+export const deadLetterRoutes = {
+  list: route("GET", "/admin/events/:id/dead", {
+    params: t.Object({ id: EventId }),
+    // a number to a client; Elysia's Numeric reads the query text
+    query: t.Object({ limit: t.Optional(documentedAs(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 }), { type: "integer", minimum: 1, maximum: 1000, default: 100 })) }),
+    response: {
+      200: t.Object({ total: Int({ minimum: 0 }), entries: t.Array(DeadLetter) }, { $id: "DeadLetters", description: "the event's dead letters, oldest first" }),
+      400: Err("bad_request"),
+      401: Err("unauthorized"),
+      404: Err("event_not_found"),
+      503: unavailable,
+    },
+    detail: { ...doc, ...needsScope("events:read"), operationId: "listDeadLetters", summary: "Dead-lettered issuances of an event (oldest first)" },
+  }),
+  retry: route("POST", "/admin/events/:id/dead/:entry/retry", {
+    params: Params,
+    response: {
+      200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }, { $id: "Replayed", description: "the entry is back in the issuance stream" }),
+      400: Err("bad_request"),
+      401: Err("unauthorized"),
+      404: Err("event_not_found", "not_found"),
+      422: Err("unprocessable_entry"),
+      503: unavailable,
+    },
+    detail: { ...doc, ...needsScope("events:write"), operationId: "retryDeadLetter", summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+  }),
+};
+const R = deadLetterRoutes;
+
+/** The admin routes of dead letters (served by the coupon role, which owns the events). */
+export function deadLettersModule(k: Kernel) {
+  const dead = new DeadLetters(k.redis, k.events!, k.config.keyPrefix);
+  return new Elysia({ name: "dead-letters" }).guard(adminGuard(k.auth), (admin) =>
     admin
-      .get("/admin/events/:id/dead", ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), {
-        params: t.Object({ id: EventId }),
-        // a number to a client; Elysia's Numeric reads the query text
-        query: t.Object({ limit: t.Optional(documentedAs(t.Numeric({ minimum: 1, maximum: 1000, multipleOf: 1 }), { type: "integer", minimum: 1, maximum: 1000, default: 100 })) }),
-        response: {
-          200: t.Object({ total: Int({ minimum: 0 }), entries: t.Array(DeadLetter) }, { $id: "DeadLetters", description: "the event's dead letters, oldest first" }),
-          400: Err("bad_request"),
-          401: Err("unauthorized"),
-          404: Err("event_not_found"),
-          503: unavailable,
-        },
-        detail: { ...doc, operationId: "listDeadLetters", summary: "Dead-lettered issuances of an event (oldest first)" },
-      })
-      .post("/admin/events/:id/dead/:entry/retry", ({ params }) => dead.replay(eventId(params.id), params.entry), {
-        params: Params,
-        response: {
-          200: t.Object({ status: t.Union([t.Literal("replayed"), t.Literal("already_replayed")]), entry: t.String(), streamId: t.String() }, { $id: "Replayed", description: "the entry is back in the issuance stream" }),
-          400: Err("bad_request"),
-          401: Err("unauthorized"),
-          404: Err("event_not_found", "not_found"),
-          422: Err("unprocessable_entry"),
-          503: unavailable,
-        },
-        detail: { ...doc, operationId: "retryDeadLetter", summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
-      }),
+      .get(R.list.path, ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), R.list.hook)
+      .post(R.retry.path, async ({ params, request }) => {
+        const id = eventId(params.id);
+        const r = await dead.replay(id, params.entry);
+        if (r.status === "replayed") await k.audit(request, { action: "dead_letter_retry", eventId: id, target: params.entry, before: { entry: params.entry }, after: { streamId: r.streamId } });
+        return r;
+      }, R.retry.hook),
   );
+}

@@ -1,18 +1,48 @@
 import { cron } from "@elysiajs/cron";
 import { Elysia } from "elysia";
-import type { AdmissionScheduler } from "./scheduler";
+import { connectMysql } from "../../src/db";
+import type { Kernel } from "../../src/kernel";
+import { EVENT_RETENTION_MS, Snapshot } from "../../src/metrics";
+import { queueEventSource } from "../../src/metrics-sources";
+import { globalKeys } from "../../src/redis";
+import { mysqlSeedRecord, PreQueueDraw } from "./draw";
+import { queueInternalModule } from "./internal";
+import { AdmissionScheduler } from "./scheduler";
 
 /**
- * The waiting room's admission scheduler. Its user routes (enter, poll, leave) are the router's
+ * The waiting room: its admission scheduler and pre-queue draw, its gauges, and (for a router in
+ * another process) its QueueApi over HTTP. Its user routes (enter, poll, leave) are the router's
  * (modules/router), which answers what its view of the event knows and calls the waiting room
  * (QueueApi: in process, or /internal over HTTP) for the rest.
  */
-export const queueModule = (scheduler: AdmissionScheduler | null, cronPattern: string) => {
+export function queueModule(k: Kernel) {
+  const { config, redis, queue, metrics } = k;
+  const queueSource = queueEventSource(redis, config.keyPrefix, k.listEvents, EVENT_RETENTION_MS);
+  metrics.sources.queue = new Snapshot(queueSource.read);
+  k.exportLease("queue");
+  queue.onAdmitted = (eventId, n, source) => {
+    metrics.admitted(eventId, n, source);
+    queueSource.wake(eventId);
+  };
+
   const app = new Elysia({ name: "queue" });
-  if (!scheduler) return app;
+  if (!k.roles.has("queue")) return app;
+  // the routers of a split deployment reach this waiting room over /internal, with INTERNAL_TOKEN (absent: not served)
+  return app.use(config.queue.schedulerEnabled ? schedulerModule(k) : new Elysia()).use(config.internalToken ? queueInternalModule(queue, config.internalToken) : new Elysia());
+}
+
+function schedulerModule(k: Kernel) {
+  const { config, redis } = k;
+  // the pre-queue draw keeps its seed in MySQL; a queue process without MySQL of its own gets a small
+  // pool that connects on first use and is not part of its readiness (only a draw needs it)
+  const drawMysql = k.mysql ?? connectMysql(config.databaseUrl, 2);
+  if (drawMysql !== k.mysql) k.lifecycle.stop(() => drawMysql.close().catch(() => {}));
+  const draw = (k.parts.draw = new PreQueueDraw(redis, config.keyPrefix, mysqlSeedRecord(drawMysql)));
+  const settingsRev = globalKeys(config.keyPrefix).settingsRev;
+  const scheduler = (k.parts.scheduler = new AdmissionScheduler(k.queue, k.listEvents, () => redis.get(settingsRev), draw));
   // ticks only while the server runs: from listen() until Elysia stop(), never while the app is being composed
-  return app
-    .use(cron({ name: "admission-scheduler", pattern: cronPattern, protect: true, paused: true, run: () => scheduler.tick().catch((e) => console.error("scheduler tick failed:", e?.message ?? e)) }))
+  return new Elysia({ name: "admission-scheduler" })
+    .use(cron({ name: "admission-scheduler", pattern: config.queue.schedulerCron, protect: true, paused: true, run: () => scheduler.tick().catch((e) => console.error("scheduler tick failed:", e?.message ?? e)) }))
     .onStart(({ store }) => void store.cron["admission-scheduler"].resume())
     .onStop(({ store }) => store.cron["admission-scheduler"].stop());
-};
+}

@@ -1,17 +1,21 @@
 import { Elysia, t } from "elysia";
 import type { Auth } from "../../src/auth";
 import type { Config } from "../../src/config";
+import type { Kernel } from "../../src/kernel";
+import { Snapshot } from "../../src/metrics";
+import { routerEventSource } from "../../src/metrics-sources";
 import { SECURITY } from "../../src/docs";
-import { errorBody } from "../../src/http";
-import { RateLimited } from "../../src/ratelimit";
+import { ApiError, errorBody } from "../../src/http";
+import { RateLimited, rateLimit } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
+import { HttpQueueClient } from "../queue/internal";
 import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, stateBody, ticketFor } from "./door";
-import type { RateMeter } from "./rate";
-import type { EventSnapshot, EventView } from "./view";
+import { RateMeter } from "./rate";
+import { EventView, type EventSnapshot } from "./view";
 
 const userDoc = { tags: ["user"], security: SECURITY.user };
 // the waiting room's routes also take the waiting ticket in place of the user's token
@@ -54,7 +58,7 @@ export type RouterDeps = {
  * waiter far from the head) is answered from memory; everything else, and anything that could
  * lead to a running slot or a coupon, goes to the waiting room's Lua (in process or over HTTP).
  */
-export const routerModule = (d: RouterDeps) => {
+const doorRoutes = (d: RouterDeps) => {
   const { queue, meter, auth, view, tickets, caller, cfg } = d;
   const snapshot = async (id: number): Promise<EventSnapshot> => {
     const v = await view.get(id);
@@ -190,3 +194,81 @@ export const routerModule = (d: RouterDeps) => {
       },
     );
 };
+
+const ENTER_ROUTE = "/api/events/:id/enter";
+
+/**
+ * The router role: the door (above) with the clients' rate limits (clients reach only the router,
+ * so that is where they are limited: a backend sees the router's address), its view of live
+ * events and the request-rate meter that refreshes it, and the door's metrics. The waiting room is
+ * the one in this process, or the queue server at QUEUE_URL.
+ */
+export function routerModule(k: Kernel) {
+  const { config, redis, events, metrics, auth, tickets } = k;
+  const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
+  // the router's view of live events, refreshed with the rate counts (one round trip per flush)
+  const view = (k.parts.view = new EventView(redis, config.keyPrefix, config.router.rateFlushMs));
+  meter.onFlush = () => view.refresh();
+  if (events) {
+    events.onChange = (id) => view.invalidate(id);
+    view.rebuild = async (id) => !!(await events.ensureLoaded(id));
+  }
+  const served: QueueApi = k.roles.remoteQueue ? new HttpQueueClient(config.queueUrl!, config.internalToken!, config.upstreamTimeoutMs) : k.queue;
+  // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
+  const queue: QueueApi = events
+    ? {
+        enter: async (id, user, rpm) => {
+          const r = await served.enter(id, user, rpm);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.enter(id, user, rpm) : r;
+        },
+        poll: async (id, user) => {
+          const r = await served.poll(id, user);
+          return r.status === "event_not_found" && (await events.ensureLoaded(id)) ? served.poll(id, user) : r;
+        },
+        leave: (id, user) => served.leave(id, user),
+      }
+    : served;
+  // each enter's outcome is counted for the event it names (refusals that prove no event are left out)
+  const door: QueueApi = {
+    async enter(eventId, userId, rpm) {
+      try {
+        const r = await queue.enter(eventId, userId, rpm);
+        metrics.doorOutcome(eventId, r.status);
+        return r;
+      } catch (e) {
+        metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
+        throw e;
+      }
+    },
+    poll: (eventId, userId) => queue.poll(eventId, userId),
+    leave: (eventId, userId) => queue.leave(eventId, userId),
+  };
+  metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
+  k.exportLease("router");
+  k.lifecycle.start(() => meter.start());
+  k.lifecycle.stop(() => meter.stop());
+
+  return (
+    new Elysia({ name: "router-role" })
+      // per-user limits know ticket holders too (from tickets already verified), at no cost per request
+      .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
+      .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
+        if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
+      })
+      .use(
+        doorRoutes({
+          queue: door,
+          meter,
+          auth,
+          view,
+          tickets,
+          caller: k.caller,
+          redis,
+          prefix: config.keyPrefix,
+          cfg: config.queue,
+          onRefused: (id, code) => metrics.doorOutcome(id, code),
+          onWaited: (id, seconds) => metrics.observeWait(id, seconds),
+        }),
+      )
+  );
+}

@@ -1,6 +1,10 @@
 // Shared by the browser tests and the README screenshot: Debian's chromium driven by playwright-core,
 // and a crowd of API users standing in line ahead of the person in the browser.
-import { chromium, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, expect } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { pool, type client } from "../../scripts/testkit";
 
 export const launchChromium = () =>
@@ -20,6 +24,46 @@ export async function seeText(page: Page, selector: string, re: RegExp, timeoutM
 }
 
 export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+/**
+ * A test file's browser: one Chromium for the file, the pages a test opens closed after it, and a CSP
+ * violation or an uncaught script error failing the test that caused it. Screenshots go to a
+ * temporary directory named in the log.
+ */
+export function browserPages(name: string) {
+  const shots = mkdtempSync(join(tmpdir(), `coupon-${name}-`));
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const problems: string[] = [];
+  beforeAll(async () => {
+    browser = await launchChromium();
+    console.log("screenshots in", shots);
+  }, 30_000);
+  afterAll(() => browser?.close());
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    // a CSP violation or an uncaught script error fails the test that caused it
+    expect(problems.splice(0)).toEqual([]);
+  });
+  return {
+    get browser() {
+      return browser;
+    },
+    contexts,
+    problems,
+    async open(url: string, opts: { phone?: boolean } = {}): Promise<Page> {
+      const ctx = await browser.newContext({ ...(opts.phone ? PHONE : { viewport: { width: 1024, height: 768 } }), permissions: ["clipboard-read", "clipboard-write"] });
+      contexts.push(ctx);
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      // a 4xx answer to fetch is logged as "Failed to load resource", and 4xx answers are part of the flow
+      page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && problems.push(m.text()));
+      await page.goto(url);
+      return page;
+    },
+    shot: (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true }),
+  };
+}
 
 /**
  * Plays the crowd: polls every user in `users` (so nobody is dropped from the line) and issues for each

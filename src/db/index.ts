@@ -39,7 +39,7 @@ export async function migrateDatabase(url: string): Promise<void> {
   }
 }
 
-/** Where statement latencies go (set once by the composition to feed /metrics). */
+/** Where statement latencies go (set once by the kernel to feed /metrics). */
 export const queryTimer: { observe: ((kind: string, seconds: number) => void) | null } = { observe: null };
 
 export function connectMysql(url: string, connectionLimit = 16): Mysql {

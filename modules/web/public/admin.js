@@ -2,13 +2,12 @@
 // shows them; the admin token stays in this tab's sessionStorage; the event being managed is in the
 // address (#event-42), so a reload comes back to it.
 import { announce } from "./common.js";
+import { $, drawCharts, fromLocalInput, num, problem, stallText, STATUS_TEXT, toLocalInput, when, WINDOW_MS } from "./admin-view.js";
 
 const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 1000;
 const LIST_REFRESH_MS = 5000;
-const WINDOW_MS = 5 * 60_000;
 const PAGE = 20;
-const $ = (sel, root = document) => root.querySelector(sel);
 
 let token = sessionStorage.getItem(TOKEN_KEY);
 
@@ -22,20 +21,6 @@ async function adminApi(method, path, body) {
     return { status: 0, body: null };
   }
 }
-
-const problem = (r) => (r.status === 0 ? "Could not reach the server." : r.status === 401 ? "The admin token was rejected: sign in again." : r.body?.message || `Request failed (${r.status}).`);
-const num = (n) => Number(n).toLocaleString("en");
-const STATUS_TEXT = { open: "open", paused: "paused", scheduled: "scheduled", sold_out: "sold out", closed: "closed", cancelled: "cancelled" };
-const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "—");
-
-// datetime-local inputs hold the admin's local time; the API takes and gives ISO-8601 instants
-function toLocalInput(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-const fromLocalInput = (v) => (v ? new Date(v).toISOString() : null);
 
 // ---- token -------------------------------------------------------------------------------------
 
@@ -171,7 +156,7 @@ function select(id, focus = false) {
     $("#detail-title").textContent = `#${id}`;
     $("#event-link").href = `/events/${id}`;
     for (const el of ["#action-status", "#knobs-status", "#dead-status", "#csv-status"]) $(el).textContent = "";
-    drawCharts();
+    drawCharts(samples);
   }
   history.replaceState(null, "", `#event-${id}`);
   for (const tr of document.querySelectorAll("#event-rows tr")) tr.toggleAttribute("aria-current", tr.dataset.id === String(id));
@@ -249,45 +234,7 @@ function render(ev) {
     samples.push({ t: now, issued: Math.max(0, (ev.issued - before.issued) / Math.max(dt, 0.001)), waiting: ev.waiting, admitted: ev.admittedLastSecond });
   } else samples.push({ t: now, issued: 0, waiting: ev.waiting, admitted: ev.admittedLastSecond });
   while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
-  drawCharts();
-}
-
-function stallText(ev) {
-  if (ev.status === "closed" || ev.status === "cancelled") return `The event is ${STATUS_TEXT[ev.status]}: nobody more is admitted.`;
-  if (ev.status === "sold_out") return "Sold out: nobody more is admitted.";
-  switch (ev.stall) {
-    case "paused":
-      return `Paused: nobody new is admitted; ${num(ev.waiting)} waiting keep their places.`;
-    case "scheduled":
-      return `Not started: opens at ${when(ev.startsAt)}; ${num(ev.waiting)} waiting.`;
-    case "capacity_full":
-      return `Capacity full: ${num(ev.running)} of ${num(ev.runningCapacity)} slots held; ${num(ev.waiting)} waiting.`;
-    case "admit_per_second":
-      return `admitPerSecond reached: ${num(Math.max(ev.admittedThisSecond, ev.admittedLastSecond))} of ${num(ev.admitPerSecond)} admitted this second; ${num(ev.waiting)} waiting.`;
-  }
-  if (ev.paused) return "Paused: nobody new will be admitted once it starts.";
-  if (ev.status === "scheduled") return `Not started: opens at ${when(ev.startsAt)}.`;
-  return ev.waiting > 0 ? `Admitting from the line: ${num(ev.waiting)} waiting.` : "Nobody waiting.";
-}
-
-// ---- chart ---------------------------------------------------------------------------------------------
-
-function drawCharts() {
-  const now = Date.now();
-  // the time axis spans what has been seen, from one minute up to the whole window
-  const span = Math.min(WINDOW_MS, Math.max(60_000, now - (samples[0]?.t ?? now)));
-  for (const fig of document.querySelectorAll(".chart")) {
-    const key = fig.dataset.series;
-    const values = samples.map((s) => s[key]);
-    const peak = Math.max(1, ...values);
-    const points = samples.map((s) => `${(((s.t - (now - span)) / span) * 300).toFixed(1)},${(58 - (s[key] / peak) * 56).toFixed(1)}`).join(" ");
-    $("polyline", fig).setAttribute("points", points);
-    const last = values.length ? values[values.length - 1] : 0;
-    const fmt = (v) => (key === "waiting" ? num(Math.round(v)) : (Math.round(v * 10) / 10).toLocaleString("en"));
-    $(".chart-now", fig).textContent = values.length ? fmt(last) : "–";
-    $(".chart-peak", fig).textContent = values.length ? `(peak ${fmt(Math.max(0, ...values))})` : "";
-    $("svg", fig).setAttribute("aria-label", `${$("figcaption", fig).firstChild.textContent.trim()} over the last ${Math.round(span / 1000)} seconds: now ${fmt(last)}, peak ${fmt(Math.max(0, ...values))}`);
-  }
+  drawCharts(samples);
 }
 
 // ---- actions -------------------------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+// What the operator reads of events: the list, one event's live stats, why its line stalls
+// (EventService.list, .stats, .persistedCount).
+import { and, desc, eq, gt, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import { couponEvents } from "../../src/db/schema";
+import { pendingCount } from "../issuer/service";
+import { deliveryCounts } from "../webhooks/service";
+import type { EventStatus } from "./model";
+import { metaFromRow, notFound, type EventService } from "./service";
+
+/**
+ * Why nobody is being admitted from a non-empty line, when the reason is one of the event's own
+ * settings: paused, not started, every running slot held, or this second's admission budget spent.
+ */
+export type Stall = "paused" | "scheduled" | "capacity_full" | "admit_per_second" | null;
+
+export function stallReason(s: { status: EventStatus; waiting: number; running: number; runningCapacity: number; admittedThisSecond: number; admittedLastSecond: number; admitPerSecond: number }): Stall {
+  if (s.waiting === 0) return null;
+  if (s.status === "paused") return "paused";
+  if (s.status === "scheduled") return "scheduled";
+  if (s.status !== "open") return null;
+  if (s.running >= s.runningCapacity) return "capacity_full";
+  if (Math.max(s.admittedThisSecond, s.admittedLastSecond) >= s.admitPerSecond) return "admit_per_second";
+  return null;
+}
+
+/**
+ * Events newest first, `limit` at a time after the cursor (an event id), optionally only those of
+ * one status. The status is derived as everywhere else (eventStatus): MySQL narrows the candidates
+ * by flags and times, and Redis's remaining stock tells sold out from open or paused.
+ */
+export async function list(this: EventService, opts: { status?: EventStatus; limit: number; after?: number }) {
+  const now = new Date();
+  const live = and(eq(couponEvents.cancelled, false), eq(couponEvents.closed, false), or(isNull(couponEvents.endsAt), gt(couponEvents.endsAt, now)));
+  const where: (SQL | undefined)[] = [];
+  if (opts.after !== undefined) where.push(lt(couponEvents.id, opts.after));
+  switch (opts.status) {
+    case "cancelled":
+      where.push(eq(couponEvents.cancelled, true));
+      break;
+    case "closed":
+      where.push(eq(couponEvents.cancelled, false), or(eq(couponEvents.closed, true), lte(couponEvents.endsAt, now)));
+      break;
+    case "scheduled":
+      where.push(live, gt(couponEvents.startsAt, now));
+      break;
+    case "open":
+      where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, false));
+      break;
+    case "paused":
+      where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, true));
+      break;
+    case "sold_out":
+      where.push(live, lte(couponEvents.startsAt, now));
+      break;
+  }
+  const found: (ReturnType<EventService["adminView"]> & { remaining: number })[] = [];
+  const BATCH = Math.max(opts.limit + 1, 50);
+  // one more than asked for, to know whether there is a next page
+  for (let before = opts.after; found.length <= opts.limit; ) {
+    const rows = await this.mysql.db
+      .select()
+      .from(couponEvents)
+      .where(and(...where, before === undefined ? undefined : lt(couponEvents.id, before)))
+      .orderBy(desc(couponEvents.id))
+      .limit(BATCH);
+    if (!rows.length) break;
+    const remaining = await Promise.all(rows.map((r) => this.redis.hget(this.keys(r.id).meta, "remaining")));
+    rows.forEach((row, i) => {
+      // an event Redis does not hold (ended long ago, or a wiped Redis): MySQL's rows are what was sold
+      const m = metaFromRow(row, remaining[i] == null ? row.stock - row.persisted : Number(remaining[i]));
+      const view = this.adminView(m, now.getTime());
+      if (!opts.status || view.status === opts.status) found.push({ ...view, remaining: Math.max(0, m.remaining) });
+    });
+    if (rows.length < BATCH) break;
+    before = rows[rows.length - 1]!.id;
+  }
+  const events = found.slice(0, opts.limit);
+  return { events, next: found.length > opts.limit ? String(events[events.length - 1]!.id) : null };
+}
+
+/** Rows in MySQL for the event: the counter kept in the same transaction as the rows (one primary-key read). */
+export async function persistedCount(this: EventService, id: number): Promise<number> {
+  const [r] = await this.mysql.db.select({ n: couponEvents.persisted }).from(couponEvents).where(eq(couponEvents.id, id));
+  return Number(r?.n ?? 0);
+}
+
+export async function stats(this: EventService, id: number) {
+  const meta = await this.ensureLoaded(id);
+  if (!meta) throw notFound();
+  const k = this.keys(id);
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  const [persisted, draw, hooks, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
+    persistedCount.call(this, id),
+    readDraw.call(this, id),
+    deliveryCounts(this.mysql, id),
+    Promise.all([
+      this.redis.zcard(k.waiting),
+      this.redis.zcount(k.running, `(${now}`, "+inf"),
+      pendingCount(this.redis, k.stream),
+      this.redis.xlen(k.dead),
+      // the routers' shared per-second buckets, read without adding to them
+      this.rateScript(k.rate, now, 0).then(Number),
+      this.redis.hget(k.admitLog, String(sec)).then(Number),
+      this.redis.hget(k.admitLog, String(sec - 1)).then(Number),
+    ]),
+  ]);
+  const view = this.adminView(meta, now);
+  const live = { status: view.status, waiting, running, runningCapacity: meta.runningCapacity, admittedThisSecond: admitsNow, admittedLastSecond: admitsBefore, admitPerSecond: meta.admitPerSecond };
+  return {
+    ...view,
+    remaining: Math.max(0, meta.remaining),
+    issued: meta.stock - Math.max(0, meta.remaining),
+    persisted,
+    pending,
+    dead,
+    waiting,
+    running,
+    paused: meta.paused,
+    requestRate,
+    admitRate: meta.admitRate,
+    admittedThisSecond: admitsNow,
+    admittedLastSecond: admitsBefore,
+    stall: stallReason(live),
+    webhooksDelivered: hooks.delivered,
+    webhooksPending: hooks.pending,
+    webhookFailedAttempts: hooks.failedAttempts,
+    reconcileError: this.reconcileFailures.get(id) ?? null,
+    draw,
+  };
+}
+
+/**
+ * The pre-queue draw, once its seed is drawn (null before): seed and time from MySQL, the record
+ * (README: auditing the draw); how many places and how long from Redis, null while the places are
+ * being written (or when Redis lost them).
+ */
+async function readDraw(this: EventService, id: number) {
+  const [row] = await this.mysql.db.select({ seed: couponEvents.drawSeed, at: couponEvents.drawnAt }).from(couponEvents).where(eq(couponEvents.id, id));
+  if (!row?.seed || !row.at) return null;
+  const [size, ms] = await this.redis.hmget(this.keys(id).meta, "drawSize", "drawMs");
+  return { seed: row.seed, drawnAt: row.at.toISOString(), size: size === null ? null : Number(size), durationMs: ms === null ? null : Number(ms) };
+}

@@ -1,0 +1,36 @@
+import { Elysia } from "elysia";
+import { authentication } from "./auth";
+import { errors, routedAsSent } from "./http";
+import type { Kernel } from "./kernel";
+
+/**
+ * The root every module is mounted on: what holds for every route of every role (the error shape,
+ * the body limit, the bearer token verified once, the HTTP metrics).
+ */
+export function server(k: Kernel) {
+  const started = new WeakMap<Request, number>();
+  return new Elysia({
+    // reject unknown fields instead of silently dropping them (bad input is a 4xx, never a partial change)
+    normalize: false,
+    // compile every route's handler at start, not on its first request (the first second of a rush);
+    // no schema transforms its value, so encoding replies would be pure overhead
+    precompile: true,
+    encodeSchema: false,
+    // the limit is ours (413/411 as JSON in `errors`, before any body is read); Bun's would answer with an empty body
+    serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER },
+    // Elysia's own router finds the path after "http://<host>"; by default it assumes a host of at
+    // least four characters and cuts "http://x/api/…" wrong
+    handler: { standardHostname: false },
+  })
+    .onRequest(({ request }) => void started.set(request, performance.now()))
+    .onAfterResponse({ as: "global" }, ({ request, route, set }) => {
+      const t0 = started.get(request);
+      if (t0 === undefined) return;
+      k.metrics.observeHttp(request.method, route || "unmatched", String(set.status ?? 200), (performance.now() - t0) / 1000);
+    })
+    .use(routedAsSent())
+    .use(errors(k.config.maxBodyBytes))
+    // before every route: verifies the bearer token once, so handlers and limits read it from memory
+    // (a waiting ticket is not a user token: its routes verify it themselves, modules/queue/ticket.ts)
+    .use(authentication({ ...k.auth, authenticate: (h) => (k.tickets.carries(h) ? Promise.resolve() : k.auth.authenticate(h)) }));
+}
