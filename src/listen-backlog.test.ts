@@ -42,7 +42,7 @@ describe("listening socket", () => {
     const first = await startServer({ REUSE_PORT: "on" });
     started.push(first);
     const port = Number(new URL(first.url).port);
-    const env = { ROLE: "router", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, REDIS_KEY_PREFIX: first.prefix, REUSE_PORT: "on" };
+    const env = { NODE_ENV: "test", ROLE: "router", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, REDIS_KEY_PREFIX: first.prefix, REUSE_PORT: "on" };
     const second = await createApp(loadConfig(env));
     expect(await second.start(port)).toBe(port);
     expect(backlogs(port)).toHaveLength(2);
@@ -50,7 +50,7 @@ describe("listening socket", () => {
   });
 
   test("bad values stop the start with one line", () => {
-    const base = { ADMIN_TOKEN: "admin-token-123", AUTH_JWT_SECRET: "a-secret-of-sixteen+" };
+    const base = { NODE_ENV: "test", ADMIN_TOKEN: "admin-token-123", AUTH_JWT_SECRET: "a-secret-of-sixteen+" };
     expect(loadConfig(base).reusePort).toBe(false);
     expect(() => loadConfig({ ...base, REUSE_PORT: "yes" })).toThrow(/REUSE_PORT must be "on" or "off"/);
     expect(() => loadConfig({ ...base, LISTEN_BACKLOG: "-1" })).toThrow(/LISTEN_BACKLOG must be an integer/);
