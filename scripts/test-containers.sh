@@ -125,7 +125,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "[containers] interrupted: cleaning up" >&2; exit 130' INT TERM
 
 # --- the daemon ------------------------------------------------------------------------------------
 log "starting dockerd (data-root $CACHE/docker, exec-root $RUN)"
