@@ -1,5 +1,5 @@
 // Recomputes a pre-queue draw from its published seed and the list of pre-queued user ids
-// (README: auditing the draw). Prints the ids in drawn order, first place first:
+// (docs/how-it-works.md: auditing the draw). Prints the ids in drawn order, first place first:
 //   bun scripts/draw-order.ts <seed> < users.txt        (one user id a line, any order)
 // Standalone on purpose, with nothing but node:crypto, so it checks the server rather than sharing
 // its code: place order = ascending HMAC-SHA256(key = the seed's 32 bytes, message = the user id in

@@ -132,7 +132,7 @@ export async function stats(this: EventService, id: number) {
 
 /**
  * The pre-queue draw, once its seed is drawn (null before): seed and time from MySQL, the record
- * (README: auditing the draw); how many places and how long from Redis, null while the places are
+ * (docs/how-it-works.md: auditing the draw); how many places and how long from Redis, null while the places are
  * being written (or when Redis lost them).
  */
 async function readDraw(this: EventService, id: number) {

@@ -1,4 +1,4 @@
-// Shared by the browser tests and the README screenshot: Debian's chromium driven by playwright-core,
+// Shared by the browser tests and the screenshots in docs/: Debian's chromium driven by playwright-core,
 // and a crowd of API users standing in line ahead of the person in the browser.
 import { afterAll, afterEach, beforeAll, expect } from "bun:test";
 import { mkdtempSync } from "node:fs";

@@ -1,4 +1,4 @@
-// Makes the README's pictures from a real server, a crowd of API users and a browser:
+// Makes the pictures in docs/ (shown by the README and docs/shop.md) from a real server, a crowd of API users and a browser:
 //   docs/waiting-room.png  a browser user (phone) part of the way to the front of a line: place, chances, ETA
 //   docs/pre-queue.png     a browser user (phone) in the pre-queue before the start: countdown, chances
 //   docs/admin.png         the operator's view of an event mid-rush: list, stall reason, request rate, live chart
