@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { adminGuard, type Auth } from "../../src/auth";
+import { adminGuard } from "../../src/auth";
 import { route, SECURITY } from "../../src/docs";
 import type { Kernel } from "../../src/kernel";
 import {
