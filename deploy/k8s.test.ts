@@ -146,7 +146,7 @@ describe("deploy/k8s", () => {
     const secret = objects.find((o) => o.kind === "Secret")!.stringData as Record<string, string>;
     // the base leaves the secrets empty on purpose: as shipped, the server refuses to start
     expect(() => loadConfig({ ...cm, ...secret, ROLE: "router" })).toThrow("ADMIN_TOKEN is required");
-    const filled = { ...secret, ADMIN_TOKEN: "an-admin-token", AUTH_JWT_SECRET: "a-jwt-secret-of-32-bytes-or-more!", METRICS_TOKEN: "a-metrics-token" };
+    const filled = { ...secret, ADMIN_TOKEN: "an-admin-token-of-24-chars+", AUTH_JWT_SECRET: "a-jwt-secret-of-32-bytes-or-more!", METRICS_TOKEN: "a-metrics-token", INTERNAL_TOKEN: "an-internal-token-of-24-chars+" };
     for (const d of objects.filter((o) => o.kind === "Deployment")) {
       const config = loadConfig({ ...cm, ...filled, ...envOf(d) });
       expect([...config.roles]).toEqual([envOf(d).ROLE]);

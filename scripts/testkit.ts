@@ -8,6 +8,8 @@ import { loadConfig } from "../src/config";
 
 export const JWT_SECRET = "test-jwt-secret-0123456789";
 export const ADMIN_TOKEN = "test-admin-token";
+// a split deployment's routers and backends share it (src/config.ts); never the admin token
+export const INTERNAL_TOKEN = "test-internal-token-0123456789";
 export const TEST_DB = process.env.TEST_DATABASE_URL ?? "mysql://root@127.0.0.1:3306/coupon_test";
 export const TEST_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/9";
 
@@ -22,7 +24,9 @@ export async function startServer(env: Record<string, string> = {}) {
     DATABASE_URL: TEST_DB,
     ADMIN_TOKEN,
     AUTH_JWT_SECRET: JWT_SECRET,
+    INTERNAL_TOKEN,
     REDIS_KEY_PREFIX: prefix,
+    NODE_ENV: "test",
     ...env,
   };
   const config = loadConfig(fullEnv);
@@ -136,11 +140,14 @@ export async function stopServer(s: Started) {
 
 export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log: () => string; kill(signal?: NodeJS.Signals): Promise<number> };
 
-/** Starts `bun run src/main.ts` as its own process with the test env, and waits until it listens. */
+/**
+ * Starts `bun run src/main.ts` as its own process with the test env, and waits until it listens.
+ * NODE_ENV=test: the test secrets are short and public (a production start refuses them; src/config.test.ts).
+ */
 export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
     cwd: new URL("..", import.meta.url).pathname,
-    env: { ...process.env, NODE_ENV: "production", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, PORT: "0", ...env },
+    env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -76,6 +76,12 @@ function bearer(header: string | null | undefined): string | null {
   return m ? m[1]! : null;
 }
 
+/** Constant-time comparison of a presented secret with the real one. */
+export function sameSecret(given: string | null | undefined, secret: Buffer): boolean {
+  const g = Buffer.from(given ?? "");
+  return g.length === secret.length && g.length > 0 && timingSafeEqual(g, secret);
+}
+
 /** Constant-time check that a header carries `Bearer <secret>`. */
 export function bearerIs(header: string | null | undefined, secret: Buffer): boolean {
   const given = Buffer.from(bearer(header) ?? "");
@@ -84,7 +90,65 @@ export function bearerIs(header: string | null | undefined, secret: Buffer): boo
 
 export type Auth = ReturnType<typeof createAuth>;
 
-export type AuthOptions = JwtOptions & { adminToken: string; cacheSize?: number };
+/**
+ * What an API key may do (contract, "API keys"). ADMIN_TOKEN is the root key: every scope.
+ * - events:read   list and read events, their winners, dead letters, history, webhook deliveries' state
+ * - events:write  create, patch, pause/resume/close/cancel, restore, grants, dead-letter retry
+ * - coupons:read  look a coupon up by its code
+ * - coupons:redeem redeem and unredeem
+ * - coupons:void  void a coupon
+ * - webhooks      webhook deliveries and redelivery
+ * - audit:read    the audit trail
+ * - keys          create, list and revoke API keys (only with scopes the caller holds itself)
+ */
+export const SCOPES = ["events:read", "events:write", "coupons:read", "coupons:redeem", "coupons:void", "webhooks", "audit:read", "keys"] as const;
+export type Scope = (typeof SCOPES)[number];
+/**
+ * The pseudo-scope of a split router's `/admin/*` wildcard: any valid credential passes the router
+ * (lockout, rate limits and authentication happen there, where the client is), and the owner of the
+ * route, which authenticates the same credential again, checks the route's real scope.
+ */
+export const FORWARDED = "forwarded" as const;
+type DeclaredScope = Scope | typeof FORWARDED;
+
+/** Where a route's scope is declared: in its `detail`, so the admin guard and the API docs read the same thing. */
+export const SCOPE_KEY = "x-required-scope";
+
+/**
+ * Declares the scope an /admin/ route needs, next to its definition: spread it into the route's
+ * `detail` (`detail: { ...needsScope("coupons:void"), operationId, summary }`). The admin guard
+ * enforces it (a valid key without it: 403 forbidden), the API docs show it, and a process with an
+ * /admin/ route that declares none does not start (assertAdminGuarded).
+ */
+export const needsScope = (scope: DeclaredScope) => ({ [SCOPE_KEY]: scope, security: [{ adminToken: [] }, { apiKey: [] }] as Record<string, string[]>[] });
+
+/** Who is calling an admin route: `root` (ADMIN_TOKEN) or a named API key. */
+export type Principal = { actor: string; keyId: number | null; scopes: ReadonlySet<Scope> };
+const ROOT: Principal = Object.freeze({ actor: "root", keyId: null, scopes: new Set<Scope>(SCOPES) });
+
+/** The API keys this process knows (modules/keys): a lookup from memory, no I/O per request. */
+export type KeyLookup = { lookup(token: string): Principal | null; used(keyId: number): void };
+/** Failed admin authentications per client address (modules/keys/lockout.ts). */
+export type LockoutCheck = { lockedFor(ip: string): Promise<number>; failed(ip: string): void };
+
+export type AdminGateOptions = {
+  keys?: KeyLookup;
+  lockout?: LockoutCheck;
+  /** the client of this request (its lockout and per-address limit): see src/ratelimit.ts */
+  clientOf?: (request: Request, server: ServerLike) => Client;
+  /** per-key and per-address buckets: seconds to wait, or 0 */
+  limit?: (actor: string, client: Client) => number;
+};
+/**
+ * Who sent a request: its address (from the socket, or TRUST_PROXY's X-Forwarded-For entry, or for
+ * a request a router of this deployment forwarded, the address that router saw), whether it was
+ * taken from a header, and whether a router in front has already applied the lockout and limits.
+ */
+export type Client = { ip: string; forwarded: boolean; upstreamChecked: boolean };
+export type ServerLike = { requestIP(r: Request): { address: string } | null } | null | undefined;
+type GateContext = { request: Request; route: string; server: ServerLike; set: { headers: Record<string, string | number> } };
+
+export type AuthOptions = JwtOptions & { adminToken: string; cacheSize?: number } & AdminGateOptions;
 
 export function createAuth(opts: AuthOptions) {
   const adminBuf = Buffer.from(opts.adminToken);
@@ -131,9 +195,47 @@ export function createAuth(opts: AuthOptions) {
     return token ? cached(token) : null;
   };
 
-  /** Throws a 401 unless the header carries the admin token. */
-  const admin = (header: string | null | undefined): void => {
-    if (!bearerIs(header, adminBuf)) throw new ApiError(401, "unauthorized", "admin token required");
+  /** Root for the admin token, the key's principal for a valid API key, else null (constant time for the token). */
+  const principalOf = (header: string | null | undefined): Principal | null => {
+    if (bearerIs(header, adminBuf)) return ROOT;
+    const token = bearer(header);
+    return token && opts.keys ? opts.keys.lookup(token) : null;
+  };
+
+  // the scope of each /admin/ route, "METHOD path" -> scope, read from the routes' declarations at start (assertAdminGuarded)
+  const routeScopes = new Map<string, DeclaredScope>();
+  const principals = new WeakMap<Request, Principal>();
+  const tooMany = (set: GateContext["set"], seconds: number, message: string) => {
+    const retryAfter = Math.max(1, Math.ceil(seconds));
+    set.headers["retry-after"] = String(retryAfter);
+    return new ApiError(429, "rate_limited", message, { retryAfter });
+  };
+
+  /**
+   * The admin guard, on the matched route before its params, query or body are looked at: an
+   * address locked out for failed authentications gets 429 whatever it sends; then the credential
+   * (401 unless root or a live key, counted as a failure), the per-key and per-address limits (429),
+   * and the route's declared scope (403). A route whose scope was never declared is root's only.
+   */
+  const adminHook = async ({ request, route, server, set }: GateContext): Promise<void> => {
+    const client = opts.clientOf?.(request, server) ?? { ip: "unknown", forwarded: false, upstreamChecked: false };
+    const { ip, upstreamChecked } = client;
+    // a router in front has checked the address already (the owner sees only what it let through)
+    const locked = upstreamChecked || !opts.lockout ? 0 : await opts.lockout.lockedFor(ip);
+    if (locked > 0) throw tooMany(set, locked / 1000, "too many failed admin authentications from this address");
+    const who = principalOf(request.headers.get("authorization"));
+    if (!who) {
+      opts.lockout?.failed(ip);
+      throw new ApiError(401, "unauthorized", "an admin token or API key is required");
+    }
+    const wait = upstreamChecked ? 0 : (opts.limit?.(who.actor, client) ?? 0);
+    if (wait > 0) throw tooMany(set, wait, "too many admin requests from this key or address; slow down");
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    const scope = routeScopes.get(`${method} ${route}`) ?? routeScopes.get(`ALL ${route}`);
+    if (scope !== FORWARDED && !(scope && who.scopes.has(scope)) && who !== ROOT)
+      throw new ApiError(403, "forbidden", scope ? `this key lacks the scope ${scope}` : "this route is for the admin token only");
+    if (who.keyId !== null) opts.keys?.used(who.keyId);
+    principals.set(request, who);
   };
 
   return {
@@ -155,9 +257,12 @@ export function createAuth(opts: AuthOptions) {
       if (!sub) throw new ApiError(401, "unauthorized", bearer(header) ? "invalid or expired token" : "missing bearer token");
       return sub;
     },
-    admin,
-    /** `admin` as a transform hook: it runs on the matched route, before params, query or body are validated. */
-    adminHook: ({ request }: { request: Request }) => admin(request.headers.get("authorization")),
+    principalOf,
+    /** Who made this admin request (set by the admin guard), or null outside admin routes. */
+    principal: (request: Request): Principal | null => principals.get(request) ?? null,
+    /** The admin guard as a transform hook: it runs on the matched route, before params, query or body are validated. */
+    adminHook,
+    routeScopes,
     /** How many verified tokens are held (tests check the bound). */
     cacheSize: () => young.size + old.size,
     isCached: (token: string) => young.has(token) || old.has(token),
@@ -169,19 +274,25 @@ export const authentication = (auth: Auth) =>
   new Elysia({ name: "authentication" }).onTransform({ as: "global" }, async ({ request }) => auth.authenticate(request.headers.get("authorization")));
 
 /**
- * Wrap every admin route in this guard: the admin token is checked on the matched route (whatever
- * the Host header or URL form said), before its params, query or body are looked at.
+ * Wrap every admin route in this guard: the credential, lockout, limits and the route's declared
+ * scope are checked on the matched route (whatever the Host header or URL form said), before its
+ * params, query or body are looked at.
  */
 export const adminGuard = (auth: Auth) => ({ transform: auth.adminHook });
 
+type RouteLike = { method: string; path: string; hooks: { transform?: unknown; detail?: unknown } };
+
 /**
- * Fails the start if any /admin/ route was mounted outside the admin guard: authorization belongs to
- * the matched route, so a route without the guard would be open to anyone.
+ * Fails the start if any /admin/ route was mounted outside the admin guard (it would be open to
+ * anyone) or declares no scope (needsScope); records each route's scope for the guard.
  */
-export function assertAdminGuarded(routes: { method: string; path: string; hooks: { transform?: unknown } }[], auth: Auth) {
+export function assertAdminGuarded(routes: RouteLike[], auth: Auth) {
   for (const r of routes) {
     if (!r.path.startsWith("/admin/")) continue;
     const transforms = [r.hooks.transform ?? []].flat() as unknown[];
     if (!transforms.some((h) => h === auth.adminHook || (h as { fn?: unknown })?.fn === auth.adminHook)) throw new Error(`${r.method} ${r.path} is not behind the admin guard`);
+    const scope = (r.hooks.detail as Record<string, unknown> | undefined)?.[SCOPE_KEY];
+    if (scope !== FORWARDED && !(SCOPES as readonly unknown[]).includes(scope)) throw new Error(`${r.method} ${r.path} declares no scope (detail: { ...needsScope("…") })`);
+    auth.routeScopes.set(`${r.method} ${r.path}`, scope as DeclaredScope);
   }
 }

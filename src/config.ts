@@ -1,5 +1,7 @@
 // Configuration comes only from the environment; every value is checked once at start so a bad
-// deployment fails with one clear line instead of misbehaving under load.
+// deployment fails with one clear line instead of misbehaving under load. No message ever carries
+// a secret or a URL's credentials.
+import { EXAMPLE_SECRETS, redactUrl } from "./secrets";
 
 export const ROLES = ["router", "queue", "coupon", "issuer"] as const;
 export type Role = (typeof ROLES)[number];
@@ -21,9 +23,10 @@ function url(env: Record<string, string | undefined>, name: string, def: string 
   try {
     u = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} is not a valid URL: "${raw}"`);
+    // the value itself may hold a password: never echo it
+    throw new ConfigError(`${name} is not a valid URL (expected ${protocols[0]}//[user:password@]host[:port]…)`);
   }
-  if (!protocols.includes(u.protocol)) throw new ConfigError(`${name} must use ${protocols.join(" or ")}, got "${u.protocol}"`);
+  if (!protocols.includes(u.protocol)) throw new ConfigError(redactUrl(`${name} must use ${protocols.join(" or ")}, got "${u.protocol}"`));
   return raw.replace(/\/$/, "");
 }
 
@@ -53,20 +56,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       roles.add(part as Role);
     }
 
-  const adminToken = env.ADMIN_TOKEN || (dev ? "dev-admin-token" : undefined);
+  // production unless said otherwise: a forgotten NODE_ENV must not relax the checks on secrets
+  const production = env.NODE_ENV === undefined || env.NODE_ENV === "" || env.NODE_ENV === "production";
+  const secret = (name: string, value: string | undefined, minLength: number, prodMinLength = minLength, unit = "characters") => {
+    if (value === undefined) return undefined;
+    const length = unit === "bytes" ? Buffer.byteLength(value) : value.length;
+    const min = production ? prodMinLength : minLength;
+    if (length < min) throw new ConfigError(`${name} must be at least ${min} ${unit}${production && min > minLength ? " in production (NODE_ENV=production or unset)" : ""}`);
+    if (production && EXAMPLE_SECRETS.includes(value)) throw new ConfigError(`${name} is an example value from the docs; in production (NODE_ENV=production or unset) use a secret of your own (e.g. openssl rand -base64 32)`);
+    return value;
+  };
+
+  const adminToken = secret("ADMIN_TOKEN", env.ADMIN_TOKEN || (dev ? "dev-admin-token" : undefined), 8, 24);
   if (!adminToken) throw new ConfigError("ADMIN_TOKEN is required (or set NODE_ENV=development)");
-  if (adminToken.length < 8) throw new ConfigError("ADMIN_TOKEN must be at least 8 characters");
-  const jwtSecret = env.AUTH_JWT_SECRET || (dev ? "dev-jwt-secret-change-me" : undefined);
+  const jwtSecret = secret("AUTH_JWT_SECRET", env.AUTH_JWT_SECRET || (dev ? "dev-jwt-secret-change-me" : undefined), 16, 32, "bytes");
   if (!jwtSecret) throw new ConfigError("AUTH_JWT_SECRET is required (or set NODE_ENV=development)");
-  if (jwtSecret.length < 16) throw new ConfigError("AUTH_JWT_SECRET must be at least 16 characters");
 
   const issuer = env.AUTH_JWT_ISSUER || undefined;
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
-  const metricsToken = env.METRICS_TOKEN || undefined;
-  if (metricsToken !== undefined && metricsToken.length < 8) throw new ConfigError("METRICS_TOKEN must be at least 8 characters");
-  const webhookSecret = env.WEBHOOK_SECRET || undefined;
-  if (webhookSecret !== undefined && webhookSecret.length < 16) throw new ConfigError("WEBHOOK_SECRET must be at least 16 characters");
-
+  const metricsToken = secret("METRICS_TOKEN", env.METRICS_TOKEN || undefined, 8);
+  const webhookSecret = secret("WEBHOOK_SECRET", env.WEBHOOK_SECRET || undefined, 16);
+  const apiKeyPepper = secret("API_KEY_PEPPER", env.API_KEY_PEPPER || undefined, 16, 32, "bytes");
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
 
@@ -87,6 +97,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (maxPollMs * 2 > waiterTimeoutMs) throw new ConfigError(`QUEUE_MAX_POLL_MS (${maxPollMs}) must be at most half of QUEUE_WAITER_TIMEOUT_MS (${waiterTimeoutMs})`);
   if (minPollMs > maxPollMs) throw new ConfigError(`QUEUE_MIN_POLL_MS (${minPollMs}) must not exceed QUEUE_MAX_POLL_MS (${maxPollMs})`);
 
+  // Service to service (a router's calls to queue and coupon processes): a credential of its own,
+  // never the root token. Every process of a split deployment needs it: a router that forwards, and
+  // a queue or coupon process that serves routers elsewhere.
+  const queueUrl = url(env, "QUEUE_URL", undefined, ["http:", "https:"]);
+  const couponUrl = url(env, "COUPON_URL", undefined, ["http:", "https:"]);
+  const split = (roles.has("router") && !!(queueUrl || couponUrl)) || (!roles.has("router") && (roles.has("queue") || roles.has("coupon")));
+  const internalToken = secret("INTERNAL_TOKEN", env.INTERNAL_TOKEN || (dev && split ? "dev-internal-token-change-me" : undefined), 16, 24);
+  if (split && !internalToken) throw new ConfigError("INTERNAL_TOKEN is required in a split deployment (a router with QUEUE_URL/COUPON_URL, or a queue or coupon process without the router role): the same value on every process");
+  if (internalToken !== undefined && internalToken === adminToken) throw new ConfigError("INTERNAL_TOKEN must differ from ADMIN_TOKEN (a process that holds one must not hold the other's powers)");
+
   const retryBaseMs = int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 10, 3_600_000);
   const retryMaxMs = int(env, "WEBHOOK_RETRY_MAX_MS", 600_000, 10, 86_400_000);
   if (retryBaseMs > retryMaxMs) throw new ConfigError(`WEBHOOK_RETRY_BASE_MS (${retryBaseMs}) must not exceed WEBHOOK_RETRY_MAX_MS (${retryMaxMs})`);
@@ -100,15 +120,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Every key the app writes lives under this prefix, so tests and tenants can share one Redis.
     keyPrefix: env.REDIS_KEY_PREFIX ?? "cp",
     databaseUrl: url(env, "DATABASE_URL", "mysql://root@127.0.0.1:3306/coupon", ["mysql:"])!,
+    production,
     adminToken,
     jwtSecret,
+    internalToken,
+    apiKeyPepper,
     jwtIssuer: issuer,
     jwtAudience: audience,
     metricsToken,
     swagger: onOff(env, "SWAGGER", true),
     webhookSecret,
-    queueUrl: url(env, "QUEUE_URL", undefined, ["http:", "https:"]),
-    couponUrl: url(env, "COUPON_URL", undefined, ["http:", "https:"]),
+    queueUrl,
+    couponUrl,
     issueStrategy: strategy as "redis" | "db-lock",
     upstreamTimeoutMs: int(env, "UPSTREAM_TIMEOUT_MS", 5000, 100, 120000),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10 * 1024 * 1024),
@@ -132,6 +155,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ipBurst: int(env, "RATE_LIMIT_IP_BURST", 2000, 1),
       limitLoopback: env.RATE_LIMIT_LOOPBACK === "on",
       trustProxyHops: trustProxy(env.TRUST_PROXY),
+      // per API key (root included) on /admin/*: a checkout that redeems at a rush's pace fits in it
+      adminPerSec: int(env, "RATE_LIMIT_ADMIN_PER_SEC", 200, 0),
+      adminBurst: int(env, "RATE_LIMIT_ADMIN_BURST", 400, 1),
+    },
+    lockout: {
+      // more than this many failed admin authentications from one address within the window: 429 for the rest of it
+      failures: int(env, "ADMIN_LOCKOUT_FAILURES", 10, 0, 1_000_000),
+      windowMs: int(env, "ADMIN_LOCKOUT_WINDOW_MS", 60_000, 1000, 86_400_000),
     },
     reconcile: {
       // after a reconciliation that found (or suspects) lost writes, sales of the event wait this long

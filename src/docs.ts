@@ -4,7 +4,12 @@
 export const SECURITY_SCHEMES = {
   userToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "The user's HS256 JWT (AUTH_JWT_SECRET): `sub` = user id, `exp` required." },
   ticket: { type: "http", scheme: "bearer", description: "The waiting ticket from an `enter` (or poll) reply: accepted in place of the user's JWT by GET/DELETE …/queue and POST …/issue of that event." },
-  adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
+  adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN: the root key, every scope" },
+  apiKey: {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (`cpk_…`, from POST /admin/keys): each /admin/ operation names the scope it needs in `x-required-scope`; a key without it gets 403 forbidden",
+  },
   metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, needed only when the server sets it" },
 };
 
@@ -13,7 +18,7 @@ export const SECURITY: Record<"public" | "user" | "userOrTicket" | "admin" | "me
   public: [],
   user: [{ userToken: [] }],
   userOrTicket: [{ userToken: [] }, { ticket: [] }],
-  admin: [{ adminToken: [] }],
+  admin: [{ adminToken: [] }, { apiKey: [] }],
   // METRICS_TOKEN is optional: without it the route is open
   metrics: [{ metricsToken: [] }, {}],
 };

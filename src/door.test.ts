@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { Elysia } from "elysia";
 import { Redis } from "ioredis";
 import { ADMIN_TOKEN, client, dropKeys, mysqlConn, pool, rawHttp, rawRequest, spawnServer, type RawReply, startServer, stopServer, TEST_REDIS, token, type Proc, type Started } from "../scripts/testkit";
-import { adminGuard, assertAdminGuarded, createAuth } from "./auth";
+import { adminGuard, assertAdminGuarded, createAuth, needsScope } from "./auth";
 import { clientIp } from "./ratelimit";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -187,11 +187,16 @@ describe("every /admin route needs the admin token, whatever the Host, HTTP vers
   });
 });
 
-test("a process whose /admin/ route is outside the admin guard does not start", () => {
+test("a process whose /admin/ route is outside the admin guard, or declares no scope, does not start", () => {
   const auth = createAuth({ secret: "a-secret-of-sixteen+", adminToken: "admin-token-123" });
-  const guarded = new Elysia().guard(adminGuard(auth), (a) => a.get("/admin/x", () => 1).post("/admin/x/:id", () => 1));
+  const read = { detail: needsScope("events:read") };
+  const guarded = new Elysia().guard(adminGuard(auth), (a) => a.get("/admin/x", () => 1, read).post("/admin/x/:id", () => 1, { detail: needsScope("events:write") }));
   expect(() => assertAdminGuarded(guarded.routes, auth)).not.toThrow();
-  const open = new Elysia().use(guarded).get("/admin/y", () => 1);
+  expect(auth.routeScopes.get("POST /admin/x/:id")).toBe("events:write");
+  // guarded, but no scope (or one that does not exist): refused
+  expect(() => assertAdminGuarded(new Elysia().guard(adminGuard(auth), (a) => a.get("/admin/z", () => 1)).routes, auth)).toThrow("GET /admin/z declares no scope");
+  expect(() => assertAdminGuarded(new Elysia().guard(adminGuard(auth), (a) => a.get("/admin/z", () => 1, { detail: { "x-required-scope": "events:*" } as never })).routes, auth)).toThrow("GET /admin/z declares no scope");
+  const open = new Elysia().use(guarded).get("/admin/y", () => 1, read);
   expect(() => assertAdminGuarded(open.routes, auth)).toThrow("GET /admin/y is not behind the admin guard");
   // another auth's guard does not count either
   expect(() => assertAdminGuarded(guarded.routes, createAuth({ secret: "a-secret-of-sixteen+", adminToken: "admin-token-123" }))).toThrow("is not behind the admin guard");

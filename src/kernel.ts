@@ -1,3 +1,4 @@
+import { AuditTrail, type AuditEntry } from "../modules/audit/service";
 import { Reconciler } from "../modules/events/reconcile";
 import { eventIds, EventService } from "../modules/events/service";
 import type { IssuerService } from "../modules/issuer/service";
@@ -11,6 +12,7 @@ import { createAuth } from "./auth";
 import type { Config, Role } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { createMetrics, ExportLease } from "./metrics";
+import { adminLimiter, clientResolver } from "./ratelimit";
 import { createRedis, scriptTimer } from "./redis";
 
 type Step = () => unknown;
@@ -65,8 +67,17 @@ export async function createKernel(config: Config) {
     mysql = connectMysql(config.databaseUrl);
   }
 
-  const auth = createAuth({ secret: config.jwtSecret, adminToken: config.adminToken, issuer: config.jwtIssuer, audience: config.jwtAudience });
+  const clientOf = clientResolver(config.rateLimit.trustProxyHops, config.internalToken);
+  const auth = createAuth({
+    secret: config.jwtSecret,
+    adminToken: config.adminToken,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    clientOf,
+    limit: adminLimiter(config.rateLimit),
+  });
   const tickets = new Tickets(config.jwtSecret);
+  const auditTrail = mysql ? new AuditTrail(mysql) : null;
   const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
   // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
@@ -94,10 +105,22 @@ export async function createKernel(config: Config) {
     issueRedis,
     mysql,
     auth,
+    clientOf,
     tickets,
     caller: callerResolver(auth, tickets),
     events,
     reconciler,
+    auditTrail,
+    /**
+     * Records an admin write in the audit trail, with the actor the admin guard found on `request`
+     * (modules/audit). Call it once the write has taken effect.
+     */
+    audit(request: Request, entry: AuditEntry): Promise<void> {
+      const who = auth.principal(request);
+      if (!who) throw new Error(`audit ${entry.action}: the request did not pass the admin guard`);
+      if (!auditTrail) throw new Error(`audit ${entry.action}: this process has no MySQL`);
+      return auditTrail.record(who, entry);
+    },
     queue: new QueueService(redis, config.keyPrefix, config.queue),
     listEvents: () => eventIds(redis, config.keyPrefix),
     lifecycle,

@@ -1,12 +1,13 @@
 import { createApp } from "./app";
 import { ConfigError, loadConfig } from "./config";
+import { redactUrl } from "./secrets";
 
 let config;
 try {
   config = loadConfig();
 } catch (e) {
   if (e instanceof ConfigError) {
-    console.error(`config error: ${e.message}`);
+    console.error(`config error: ${redactUrl(e.message)}`);
     process.exit(1);
   }
   throw e;
@@ -14,7 +15,8 @@ try {
 
 const roles = [...config.roles].join(",");
 const app = await createApp(config).catch((e) => {
-  console.error(`start failed: ${(e as Error).message}`);
+  // a driver's message may quote the URL it was given
+  console.error(`start failed: ${redactUrl(String((e as Error)?.message ?? e))}`);
   process.exit(1);
 });
 const port = await app.start();

@@ -8,6 +8,7 @@ import Ajv, { type ValidateFunction } from "ajv";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../scripts/testkit";
+import { SCOPES } from "./auth";
 import { LIMITED_ROUTES } from "./ratelimit";
 
 setDefaultTimeout(120_000);
@@ -150,13 +151,14 @@ describe("the OpenAPI document", () => {
         expect({ key, status, types }).toEqual({ key, status, types: expected });
       }
       const schemes = (op.security as Json[]).flatMap((r) => Object.keys(r));
-      if (key.includes(" /admin/")) expect({ key, security: op.security }).toEqual({ key, security: [{ adminToken: [] }] });
+      // the root token or an API key with the operation's scope (named in x-required-scope)
+      if (key.includes(" /admin/")) expect({ key, security: op.security, scope: SCOPES.includes(op["x-required-scope"]) }).toEqual({ key, security: [{ adminToken: [] }, { apiKey: [] }], scope: true });
       else if (LIMITED_ROUTES.has(key.split(" ")[1]!.replace("{id}", ":id")) && !key.endsWith("/enter")) expect({ key, schemes }).toEqual({ key, schemes: ["userToken", "ticket"] });
       else if (key.startsWith("GET /api/events/{id}") && key.endsWith("}")) expect({ key, schemes }).toEqual({ key, schemes: [] });
       else if (key.includes(" /api/")) expect({ key, schemes }).toEqual({ key, schemes: ["userToken"] });
     }
     expect(spec.paths["/metrics"].get.security).toEqual([{ metricsToken: [] }, {}]);
-    expect(Object.keys(spec.components.securitySchemes).sort()).toEqual(["adminToken", "metricsToken", "ticket", "userToken"]);
+    expect(Object.keys(spec.components.securitySchemes).sort()).toEqual(["adminToken", "apiKey", "metricsToken", "ticket", "userToken"]);
   });
 
   test("a split router documents the same API as one process (it forwards the rest, and says so)", async () => {

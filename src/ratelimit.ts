@@ -1,7 +1,7 @@
 import { withHeaders } from "@elysiajs/openapi";
 import { Type } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
-import type { Auth } from "./auth";
+import { sameSecret, type Auth, type Client, type ServerLike } from "./auth";
 import { errorBody } from "./http";
 
 type Bucket = { tokens: number; at: number };
@@ -58,7 +58,7 @@ export const RateLimited = withHeaders(
 export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue"]);
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
-export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxyHops: number };
+export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxyHops: number; adminPerSec: number; adminBurst: number };
 
 /**
  * The client's address. Behind `hops` trusted proxies it is the X-Forwarded-For entry that many
@@ -73,6 +73,34 @@ export function clientIp(request: Request, peer: string | undefined, hops: numbe
     if (ip) return { ip: ip.slice(0, 64), forwarded: true };
   }
   return { ip: peer || "unknown", forwarded: false };
+}
+
+/**
+ * A request a router of this deployment forwarded carries INTERNAL_TOKEN in this header and, in the
+ * next, the client address the router found (its own TRUST_PROXY applied). Without the token both
+ * are ignored: only a router can speak for a client.
+ */
+export const INTERNAL_HEADER = "x-internal-token";
+export const CLIENT_HEADER = "x-client-ip";
+
+/** Who sent a request (see Client): the forwarded client of a router of this deployment, else clientIp. */
+export function clientResolver(hops: number, internalToken: string | undefined) {
+  const internal = internalToken ? Buffer.from(internalToken) : null;
+  return (request: Request, server: ServerLike): Client => {
+    if (internal && sameSecret(request.headers.get(INTERNAL_HEADER), internal))
+      return { ip: request.headers.get(CLIENT_HEADER)?.slice(0, 64) || "unknown", forwarded: true, upstreamChecked: true };
+    return { ...clientIp(request, server?.requestIP(request)?.address, hops), upstreamChecked: false };
+  };
+}
+
+/** The admin guard's limits: per API key (root included) and per client address (loopback exempt as on the user routes). */
+export function adminLimiter(cfg: RateLimitConfig) {
+  const keys = cfg.adminPerSec > 0 ? new TokenBuckets(cfg.adminPerSec, cfg.adminBurst) : null;
+  const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
+  return (actor: string, c: Client): number => {
+    const wait = ips && (c.forwarded || cfg.limitLoopback || !LOOPBACK.test(c.ip)) ? ips.take(c.ip) : 0;
+    return wait || (keys ? keys.take(actor) : 0);
+  };
 }
 
 /**

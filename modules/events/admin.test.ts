@@ -148,9 +148,11 @@ describe("admin API and event view", () => {
       "GET /admin/events/{id}/issues",
       "GET /admin/coupons/{code}",
       "POST /admin/coupons/{code}/redeem",
+      "GET /admin/audit",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
-    // admin routes say they need the admin token
-    expect((spec.paths["/admin/events"]!.post as { security?: unknown }).security).toEqual([{ adminToken: [] }]);
+    // admin routes say they need the admin token or an API key with their scope
+    expect((spec.paths["/admin/events"]!.post as { security?: unknown }).security).toEqual([{ adminToken: [] }, { apiKey: [] }]);
+    expect((spec.paths["/admin/events"]!.post as Record<string, unknown>)["x-required-scope"]).toBe("events:write");
   });
 });

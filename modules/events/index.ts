@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { adminGuard } from "../../src/auth";
+import { adminGuard, needsScope, type Scope } from "../../src/auth";
 import { route, SECURITY } from "../../src/docs";
 import type { Kernel } from "../../src/kernel";
 import {
@@ -18,10 +18,13 @@ import {
   queryInt,
   statusFilter,
 } from "./model";
+import { changed } from "../audit";
+import type { ControlAction } from "./controls";
 import { notFound } from "./service";
 import { Winners } from "./winners";
 
-const adminDoc = { tags: ["admin"], security: SECURITY.admin };
+// every admin route declares the scope a key needs for it (src/auth.ts needsScope)
+const adminDoc = (scope: Scope) => ({ tags: ["admin"], ...needsScope(scope) });
 const unauthorized = Err("unauthorized");
 const notFound404 = Err("event_not_found");
 const unavailable = Err("unavailable");
@@ -40,7 +43,7 @@ const wantsCsv = (accept: string | null) => !!accept && /(^|,)\s*text\/csv\s*(;|
 const control = (operationId: string, conflict: Parameters<typeof Err>, summary: string) => ({
   params: EventIdParams,
   response: { 200: AdminEvent, 401: unauthorized, 404: notFound404, 409: Err(...conflict), 503: unavailable },
-  detail: { ...adminDoc, operationId, summary },
+  detail: { ...adminDoc("events:write"), operationId, summary },
 });
 
 /** The public event info route (a router in the same process answers it from its view instead). */
@@ -55,23 +58,23 @@ export const eventRoutes = {
   list: route("GET", "/admin/events", {
     query: ListEventsQuery,
     response: { 200: EventList, 400: Err("bad_request"), 401: unauthorized, 503: unavailable },
-    detail: { ...adminDoc, operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
+    detail: { ...adminDoc("events:read"), operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
   }),
   create: route("POST", "/admin/events", {
     body: CreateEventBody,
     response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 503: unavailable },
-    detail: { ...adminDoc, operationId: "createEvent", summary: "Create an event" },
+    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event" },
   }),
   stats: route("GET", "/admin/events/:id", {
     params: EventIdParams,
     response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
-    detail: { ...adminDoc, operationId: "getEventStats", summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
+    detail: { ...adminDoc("events:read"), operationId: "getEventStats", summary: "Event stats: issued, persisted, pending, dead, waiting, running, request and admission rates, why admission stalls, webhook deliveries" },
   }),
   patch: route("PATCH", "/admin/events/:id", {
     params: EventIdParams,
     body: PatchEventBody,
     response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 503: unavailable },
-    detail: { ...adminDoc, operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
+    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
   }),
   pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),
   resume: route("POST", "/admin/events/:id/resume", control("resumeEvent", ["event_ended"], "Resume admission after a pause")),
@@ -82,7 +85,7 @@ export const eventRoutes = {
     query: IssuesQuery,
     response: { 200: IssuesPage, 400: Err("bad_request"), 401: unauthorized, 404: notFound404, 503: unavailable },
     detail: {
-      ...adminDoc,
+      ...adminDoc("events:read"),
       operationId: "listWinners",
       summary: "Winners in the order issued: JSON pages (`after` = the previous `next`), or with `Accept: text/csv` every row as CSV, streamed",
       responses: {
@@ -96,7 +99,7 @@ export const eventRoutes = {
   restore: route("POST", "/admin/events/:id/restore", {
     params: EventIdParams,
     response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
-    detail: { ...adminDoc, operationId: "restoreEvent", summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
+    detail: { ...adminDoc("events:write"), operationId: "restoreEvent", summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
   }),
 };
 const R = eventRoutes;
@@ -109,6 +112,13 @@ export function eventsModule(k: Kernel) {
   const events = k.events!;
   const winners = new Winners(k.mysql!);
   const { auth } = k;
+  /** A switch, recorded with the status it found and the one it left. */
+  const control = async (request: Request, id: number, action: ControlAction) => {
+    const before = await events.ensureLoaded(id);
+    const after = await events.control(id, action);
+    await k.audit(request, { action, eventId: id, before: before && { status: events.adminView(before).status }, after: { status: after.status } });
+    return after;
+  };
   return new Elysia({ name: "events" })
     .use((app) => (k.roles.has("router") ? app : app.get(publicEventRoute.path, ({ params }) => events.publicView(eventId(params.id)), publicEventRoute.hook)))
     .guard(adminGuard(auth), (admin) =>
@@ -120,16 +130,24 @@ export function eventsModule(k: Kernel) {
             after: query.after === undefined ? undefined : queryInt(query.after, 0, 2 ** 31 - 1, "after"),
           }),
         R.list.hook)
-        .post(R.create.path, async ({ body, set }) => {
+        .post(R.create.path, async ({ body, set, request }) => {
+          const created = await events.create(body);
+          await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
           set.status = 201;
-          return events.create(body);
+          return created;
         }, R.create.hook)
         .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
-        .patch(R.patch.path, ({ params, body }) => events.patch(eventId(params.id), body), R.patch.hook)
-        .post(R.pause.path, ({ params }) => events.control(eventId(params.id), "pause"), R.pause.hook)
-        .post(R.resume.path, ({ params }) => events.control(eventId(params.id), "resume"), R.resume.hook)
-        .post(R.close.path, ({ params }) => events.control(eventId(params.id), "close"), R.close.hook)
-        .delete(R.cancel.path, ({ params }) => events.control(eventId(params.id), "cancel"), R.cancel.hook)
+        .patch(R.patch.path, async ({ params, body, request }) => {
+          const id = eventId(params.id);
+          const before = await events.ensureLoaded(id);
+          const after = await events.patch(id, body);
+          await k.audit(request, { action: "patch", eventId: id, ...changed(Object.keys(body), before && events.adminView(before), after) });
+          return after;
+        }, R.patch.hook)
+        .post(R.pause.path, ({ params, request }) => control(request, eventId(params.id), "pause"), R.pause.hook)
+        .post(R.resume.path, ({ params, request }) => control(request, eventId(params.id), "resume"), R.resume.hook)
+        .post(R.close.path, ({ params, request }) => control(request, eventId(params.id), "close"), R.close.hook)
+        .delete(R.cancel.path, ({ params, request }) => control(request, eventId(params.id), "cancel"), R.cancel.hook)
         .get(R.winners.path, async ({ params, query, request }) => {
           const id = eventId(params.id);
           if (!wantsCsv(request.headers.get("accept"))) return winners.page(id, query.after, queryInt(query.limit, 100, 1000, "limit"));
@@ -138,10 +156,12 @@ export function eventsModule(k: Kernel) {
             headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
           }) as never;
         }, R.winners.hook)
-        .post(R.restore.path, async ({ params }) => {
+        .post(R.restore.path, async ({ params, request }) => {
           const id = eventId(params.id);
           if (!(await events.reconcile(id))) throw notFound();
-          return events.stats(id);
+          const stats = await events.stats(id);
+          await k.audit(request, { action: "restore", eventId: id, before: null, after: { remaining: stats.remaining, issued: stats.issued } });
+          return stats;
         }, R.restore.hook),
     );
 }

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
-import { adminGuard } from "../../src/auth";
-import { documentedAs, route, SECURITY } from "../../src/docs";
+import { adminGuard, needsScope } from "../../src/auth";
+import { documentedAs, route } from "../../src/docs";
 import { ApiError } from "../../src/http";
 import type { Kernel } from "../../src/kernel";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
@@ -66,7 +66,7 @@ export class DeadLetters {
   }
 }
 
-const doc = { tags: ["admin"], security: SECURITY.admin };
+const doc = { tags: ["admin"] };
 const EventId = documentedAs(t.String({ maxLength: 32 }), EVENT_ID_DOC);
 const Params = t.Object({ id: EventId, entry: t.String({ maxLength: 64, description: "the dead letter's stream entry id, `<ms>-<seq>`" }) });
 const DeadLetter = t.Object(
@@ -88,7 +88,7 @@ export const deadLetterRoutes = {
       404: Err("event_not_found"),
       503: unavailable,
     },
-    detail: { ...doc, operationId: "listDeadLetters", summary: "Dead-lettered issuances of an event (oldest first)" },
+    detail: { ...doc, ...needsScope("events:read"), operationId: "listDeadLetters", summary: "Dead-lettered issuances of an event (oldest first)" },
   }),
   retry: route("POST", "/admin/events/:id/dead/:entry/retry", {
     params: Params,
@@ -100,7 +100,7 @@ export const deadLetterRoutes = {
       422: Err("unprocessable_entry"),
       503: unavailable,
     },
-    detail: { ...doc, operationId: "retryDeadLetter", summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
+    detail: { ...doc, ...needsScope("events:write"), operationId: "retryDeadLetter", summary: "Replay one dead-lettered issuance into the stream (idempotent)" },
   }),
 };
 const R = deadLetterRoutes;
@@ -111,6 +111,11 @@ export function deadLettersModule(k: Kernel) {
   return new Elysia({ name: "dead-letters" }).guard(adminGuard(k.auth), (admin) =>
     admin
       .get(R.list.path, ({ params, query }) => dead.list(eventId(params.id), query.limit ?? 100), R.list.hook)
-      .post(R.retry.path, ({ params }) => dead.replay(eventId(params.id), params.entry), R.retry.hook),
+      .post(R.retry.path, async ({ params, request }) => {
+        const id = eventId(params.id);
+        const r = await dead.replay(id, params.entry);
+        if (r.status === "replayed") await k.audit(request, { action: "dead_letter_retry", eventId: id, target: params.entry, before: { entry: params.entry }, after: { streamId: r.streamId } });
+        return r;
+      }, R.retry.hook),
   );
 }

@@ -27,7 +27,8 @@ export function queueModule(k: Kernel) {
 
   const app = new Elysia({ name: "queue" });
   if (!k.roles.has("queue")) return app;
-  return app.use(config.queue.schedulerEnabled ? schedulerModule(k) : new Elysia()).use(queueInternalModule(queue, k.auth));
+  // the routers of a split deployment reach this waiting room over /internal, with INTERNAL_TOKEN (absent: not served)
+  return app.use(config.queue.schedulerEnabled ? schedulerModule(k) : new Elysia()).use(config.internalToken ? queueInternalModule(queue, config.internalToken) : new Elysia());
 }
 
 function schedulerModule(k: Kernel) {

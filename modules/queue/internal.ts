@@ -1,6 +1,5 @@
 import { Elysia, t } from "elysia";
-import type { Auth } from "../../src/auth";
-import { USER_ID } from "../../src/auth";
+import { bearerIs, USER_ID } from "../../src/auth";
 import { ApiError } from "../../src/http";
 import { eventId } from "../events";
 import { EventIdParams } from "../events/model";
@@ -10,11 +9,18 @@ const Body = t.Object({ userId: t.String({ pattern: USER_ID.source }), rpm: t.Op
 
 /**
  * The queue server side of `HttpQueueClient`: QueueApi over HTTP for a router in another process.
- * Service-to-service only (admin token), never forwarded from the outside by the router.
+ * Service-to-service only: `Authorization: Bearer <INTERNAL_TOKEN>` (never the admin token or an
+ * API key), never forwarded from the outside by the router.
  */
-export const queueInternalModule = (queue: QueueApi, auth: Auth) =>
-  new Elysia({ name: "queue-internal" }).guard(
-    { transform: ({ request }) => auth.admin(request.headers.get("authorization")), detail: { hide: true } },
+export const queueInternalModule = (queue: QueueApi, internalToken: string) => {
+  const token = Buffer.from(internalToken);
+  return new Elysia({ name: "queue-internal" }).guard(
+    {
+      transform: ({ request }) => {
+        if (!bearerIs(request.headers.get("authorization"), token)) throw new ApiError(401, "unauthorized", "the internal token is required");
+      },
+      detail: { hide: true },
+    },
     (app) =>
       app
         .post("/internal/events/:id/enter", ({ params, body }) => queue.enter(eventId(params.id), body.userId, body.rpm ?? 0), { params: EventIdParams, body: Body })
@@ -24,6 +30,7 @@ export const queueInternalModule = (queue: QueueApi, auth: Auth) =>
           return { ok: true };
         }, { params: EventIdParams, body: Body }),
   );
+};
 
 /** QueueApi against a remote queue server, with a timeout and a clear 503 when it is down. */
 export class HttpQueueClient implements QueueApi {

@@ -1,19 +1,19 @@
 import { Elysia } from "elysia";
-import { adminGuard } from "../../src/auth";
-import { route, SECURITY } from "../../src/docs";
+import { adminGuard, needsScope } from "../../src/auth";
+import { route } from "../../src/docs";
 import type { Kernel } from "../../src/kernel";
 import { Err } from "../events/model";
 import { CodeParams, CouponRecord, RedeemBody } from "./model";
 import { Redemption } from "./service";
 
-const doc = { tags: ["shop"], security: SECURITY.admin };
+const doc = { tags: ["shop"] };
 
 /** The routes, schemas and docs (a split router documents them as it forwards them). */
 export const redemptionRoutes = {
   lookup: route("GET", "/admin/coupons/:code", {
     params: CodeParams,
     response: { 200: CouponRecord, 401: Err("unauthorized"), 404: Err("not_found"), 503: Err("unavailable", "upstream_unavailable") },
-    detail: { ...doc, operationId: "getCoupon", summary: "A coupon by its code: whose, from which event, whether and on which order it was redeemed" },
+    detail: { ...doc, ...needsScope("coupons:read"), operationId: "getCoupon", summary: "A coupon by its code: whose, from which event, whether and on which order it was redeemed" },
   }),
   redeem: route("POST", "/admin/coupons/:code/redeem", {
     params: CodeParams,
@@ -31,6 +31,7 @@ export const redemptionRoutes = {
     },
     detail: {
       ...doc,
+      ...needsScope("coupons:redeem"),
       operationId: "redeemCoupon",
       summary: "Redeem a coupon on an order: idempotent per orderId; another order → 409 already_redeemed; past couponValidUntil → 410 expired; unknown → 404",
     },

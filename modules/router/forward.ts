@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
-import { adminGuard } from "../../src/auth";
+import { adminGuard, FORWARDED, needsScope } from "../../src/auth";
+import { auditRoutes } from "../audit";
 import { errorBody, rawBody } from "../../src/http";
+import { CLIENT_HEADER, INTERNAL_HEADER } from "../../src/ratelimit";
 import type { Kernel } from "../../src/kernel";
 import { couponRoutes } from "../coupon";
 import { eventRoutes } from "../events";
@@ -51,6 +53,7 @@ export const forwardModule = (k: Kernel) => {
   // poll and leave are the router's own (answered from its view, or through QueueApi), never forwarded
   const up: Upstreams = { queue: undefined, coupon: k.roles.remoteCoupon ? k.config.couponUrl : undefined };
   const { auth } = k;
+  const internalToken = k.config.internalToken!;
   const timeoutMs = k.config.upstreamTimeoutMs;
   const forward = async (base: string | undefined, path: string | null, { request, server, set }: Ctx) => {
     if (!base || path === null) {
@@ -66,6 +69,10 @@ export const forwardModule = (k: Kernel) => {
     const peer = server?.requestIP(request)?.address ?? "unknown";
     const fwd = request.headers.get("x-forwarded-for");
     headers.set("x-forwarded-for", fwd ? `${fwd}, ${peer}` : peer);
+    // the owner knows the request comes from a router of this deployment (which has applied the
+    // lockout and limits) and who the client is
+    headers.set(INTERNAL_HEADER, internalToken);
+    headers.set(CLIENT_HEADER, k.clientOf(request, server).ip);
     try {
       // the JSON parser has read the body already (and answered 400 if it was not JSON): pass its bytes on
       const body = request.method === "GET" || request.method === "HEAD" ? undefined : (rawBody(request) ?? (await request.arrayBuffer()));
@@ -97,6 +104,8 @@ export const forwardModule = (k: Kernel) => {
   };
   const rest = (prefix: string, raw: string | undefined) => (raw !== undefined && PLAIN_REST.test(raw) ? prefix + raw : null);
   const hidden = { detail: { hide: true } };
+  // the owner checks each route's own scope; the router lets any valid credential through to it
+  const hiddenAdmin = { detail: { hide: true, ...needsScope(FORWARDED) } };
   const queuePath = (c: { params: { id: string } }) => `/api/events/${segment(c.params.id)}/queue`;
   const queueRoutes = new Elysia()
     .get("/api/events/:id/queue", (c) => forward(up.queue, queuePath(c), c as Ctx), hidden)
@@ -106,9 +115,9 @@ export const forwardModule = (k: Kernel) => {
     .use(up.queue ? queueRoutes : new Elysia())
     .use(up.coupon ? issueRoute : new Elysia())
     .all("/api/*", (c) => forward(up.coupon, rest("/api/", c.params["*"]), c as Ctx), hidden)
-    .guard(adminGuard(auth), (admin) => admin.all("/admin/*", (c) => forward(up.coupon, rest("/admin/", c.params["*"]), c as Ctx), hidden));
+    .guard(adminGuard(auth), (admin) => admin.all("/admin/*", (c) => forward(up.coupon, rest("/admin/", c.params["*"]), c as Ctx), hiddenAdmin));
 };
 
 /** A split router documents the coupon role's routes it forwards: the same route schemas, no handlers behind them. */
 export const forwardedDocs = (k: Kernel) => () =>
-  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes].flatMap((table) => Object.values(table)))] : [];
+  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes, auditRoutes].flatMap((table) => Object.values(table)))] : [];

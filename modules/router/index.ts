@@ -213,7 +213,7 @@ export function routerModule(k: Kernel) {
     events.onChange = (id) => view.invalidate(id);
     view.rebuild = async (id) => !!(await events.ensureLoaded(id));
   }
-  const served: QueueApi = k.roles.remoteQueue ? new HttpQueueClient(config.queueUrl!, config.adminToken, config.upstreamTimeoutMs) : k.queue;
+  const served: QueueApi = k.roles.remoteQueue ? new HttpQueueClient(config.queueUrl!, config.internalToken!, config.upstreamTimeoutMs) : k.queue;
   // where MySQL is at hand, an event Redis lost (or holds half-written) is rebuilt before the answer
   const queue: QueueApi = events
     ? {

@@ -71,3 +71,46 @@ export const webhookOutbox = mysqlTable(
   },
   (t) => [index("ix_due").on(t.deliveredAt, t.nextAttemptAt), index("ix_event").on(t.eventId)],
 );
+
+/**
+ * The audit trail (modules/audit): one row per admin write, who (the key's name, `root` for
+ * ADMIN_TOKEN), when, what, on which event or thing, and the fields before and after (JSON).
+ */
+export const adminAudit = mysqlTable(
+  "admin_audit",
+  {
+    id: bigint("id", { mode: "number", unsigned: true }).autoincrement().primaryKey(),
+    at: datetime("at", { fsp: 3 }).notNull(),
+    actor: varchar("actor", { length: 64 }).notNull(),
+    // the API key behind `actor` (null for root): names may be reused after a key is revoked
+    keyId: int("key_id"),
+    action: varchar("action", { length: 32 }).notNull(),
+    eventId: int("event_id"),
+    // what the action was about when it is not (only) an event: a coupon code, a key id, a delivery id
+    target: varchar("target", { length: 128 }),
+    before: mediumtext("before"),
+    after: mediumtext("after"),
+  },
+  (t) => [index("ix_audit_event").on(t.eventId, t.id)],
+);
+
+/**
+ * API keys (modules/keys): only an HMAC-SHA256 of each key is stored. `activeName` is the name
+ * while the key is live (NULL once revoked), so live keys have unique names and revoked ones
+ * keep theirs for the audit trail.
+ */
+export const apiKeys = mysqlTable(
+  "api_keys",
+  {
+    id: int("id").autoincrement().primaryKey(),
+    name: varchar("name", { length: 64 }).notNull(),
+    activeName: varchar("active_name", { length: 64 }),
+    scopes: varchar("scopes", { length: 255 }).notNull(),
+    hash: varchar("hash", { length: 64 }).notNull(),
+    createdAt: datetime("created_at", { fsp: 3 }).notNull(),
+    createdBy: varchar("created_by", { length: 64 }).notNull(),
+    lastUsedAt: datetime("last_used_at", { fsp: 3 }),
+    revokedAt: datetime("revoked_at", { fsp: 3 }),
+  },
+  (t) => [uniqueIndex("uq_key_hash").on(t.hash), uniqueIndex("uq_key_active_name").on(t.activeName)],
+);
