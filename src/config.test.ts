@@ -111,7 +111,7 @@ describe("configuration", () => {
       const text = await Bun.file(join(root, file)).text();
       for (const m of text.matchAll(new RegExp(`\\b(${SECRET_VARS.join("|")})["']?\\s*[=:]\\s*["']?([^\\s"'\`,;)]*)`, "g"))) shown.push({ file, name: m[1]!, value: m[2]! });
     }
-    // the docs show how to set them (the README is a front door now), so the scan finds something
+    // the docs show how to set them (docs/deployment.md), so the scan finds something
     expect(shown.filter((s) => s.file.startsWith("docs/")).length).toBeGreaterThan(0);
     // a placeholder (…, $VAR, ${VAR…}, <…>, $(openssl …), empty) or a listed example
     const placeholder = (v: string) => v === "" || /^(…|\$|<)/.test(v);

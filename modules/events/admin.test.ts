@@ -21,8 +21,6 @@ afterAll(async () => {
   await db.end();
 });
 
-const admin = { token: ADMIN_TOKEN };
-const json = { "content-type": "application/json" };
 const good = { name: TAG, stock: 10, trafficRpm: 100, runningCapacity: 5 };
 
 async function rows(sql: string, params: unknown[] = []) {

@@ -184,7 +184,7 @@ describe("several dispatchers on one outbox", () => {
     await migrateDatabase(HOOK_DB);
     const hook = receiver();
     const db = connectMysql(HOOK_DB);
-    const cfg = { ...loadConfig({ ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET }).webhooks, pollMs: 20, concurrency: 4 };
+    const cfg = { ...loadConfig({ NODE_ENV: "test", ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET }).webhooks, pollMs: 20, concurrency: 4 };
     const dispatchers = Array.from({ length: 3 }, () => new WebhookDispatcher(connectMysql(HOOK_DB), SECRET, cfg));
     try {
       const now = new Date();
