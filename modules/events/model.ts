@@ -164,7 +164,7 @@ export const EventStats = t.Object({
   draw: t.Union(
     [
       t.Object({
-        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (README)" }),
+        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (docs/how-it-works.md, auditing the draw)" }),
         drawnAt: t.String(),
         size: t.Union([Int(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
         durationMs: t.Union([Int(), t.Null()]),
