@@ -16,6 +16,8 @@ export const couponEvents = mysqlTable("coupon_events", {
   endsAt: datetime("ends_at", { fsp: 3 }),
   couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
   webhookUrl: varchar("webhook_url", { length: 2048 }),
+  // the operator's word to the people waiting ("" = none), shown on the event page and in the waiting room
+  message: varchar("message", { length: 280 }).notNull().default(""),
   paused: boolean("paused").notNull().default(false),
   closed: boolean("closed").notNull().default(false),
   cancelled: boolean("cancelled").notNull().default(false),
