@@ -2,8 +2,8 @@
 import { eq } from "drizzle-orm";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
-import { eventStatus, parseDate, type EventMeta } from "./model";
-import { badInput, metaFromRow, ms, notFound, type EventService } from "./service";
+import { checkBrand, eventStatus, parseDate, type BrandValue, type EventMeta } from "./model";
+import { badInput, metaFromRow, ms, notFound, type BrandInput, type EventService } from "./service";
 
 export type PatchEventInput = Partial<{
   name: string;
@@ -18,6 +18,7 @@ export type PatchEventInput = Partial<{
   endsAt: string | null;
   couponValidUntil: string | null;
   webhookUrl: string | null;
+  brand: BrandInput | null;
 }>;
 
 type Column = Partial<typeof couponEvents.$inferInsert>;
@@ -51,7 +52,9 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
     const times = input.startsAt !== undefined || input.queueOpensAt !== undefined;
     if (times && eventStatus(m, now) !== "scheduled") throw new ApiError(409, "not_scheduled", NOT_SCHEDULED);
     if (input.queueOpensAt !== undefined && m.queueOpensAt > 0 && now >= m.queueOpensAt) throw new ApiError(409, "not_scheduled", PREQUEUE_OPEN);
+    let brand: BrandValue | null | undefined;
     badInput(() => {
+      brand = checkBrand(input.brand);
       const startsAt = parseDate(input.startsAt, "startsAt");
       const queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt");
       const endsAt = parseDate(input.endsAt, "endsAt");
@@ -76,6 +79,11 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
     if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
     if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (brand !== undefined) {
+      m.brand = brand;
+      set.brand = brand ? JSON.stringify(brand) : null;
+      fields.push("brand", set.brand ?? "");
+    }
     if (input.stock !== undefined) {
       m.stock = input.stock;
       set.stock = input.stock;

@@ -5,7 +5,7 @@ import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
 import { patch } from "./edit";
-import { eventStatus, parseDate, publicEvent, refusal, type EventMeta } from "./model";
+import { checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 
@@ -22,7 +22,9 @@ export type CreateEventInput = {
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
   message?: string;
+  brand?: BrandInput | null;
 };
+export type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
 
 export type EventRow = typeof couponEvents.$inferSelect;
 
@@ -137,7 +139,9 @@ export class EventService {
     let endsAt: Date | null = null;
     let queueOpensAt: Date | null = null;
     let couponValidUntil: Date | null = null;
+    let brand: BrandValue | null = null;
     badInput(() => {
+      brand = checkBrand(input.brand) ?? null;
       startsAt = parseDate(input.startsAt, "startsAt") ?? startsAt;
       endsAt = parseDate(input.endsAt, "endsAt") ?? null;
       queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt") ?? null;
@@ -161,6 +165,7 @@ export class EventService {
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
       message: input.message ?? "",
+      brand: brand ? JSON.stringify(brand) : null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -222,6 +227,7 @@ export class EventService {
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
       message: h.message ?? "",
+      brand: parseBrand(h.brand),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
@@ -256,6 +262,7 @@ export class EventService {
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
       message: meta.message,
+      brand: meta.brand,
       status: eventStatus(meta, now),
     };
   }
@@ -296,6 +303,7 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
     message: ev.message,
+    brand: parseBrand(ev.brand),
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -320,6 +328,7 @@ export function metaFields(m: EventMeta): string[] {
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
     "message", m.message,
+    "brand", m.brand ? JSON.stringify(m.brand) : "",
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

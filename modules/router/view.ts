@@ -1,4 +1,5 @@
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
+import { parseBrand, type BrandValue } from "../events/model";
 
 /** One event as the last refresh saw it (times in ms since epoch, 0 = none). */
 export type EventSnapshot = {
@@ -25,6 +26,8 @@ export type EventSnapshot = {
   drawn: boolean;
   /** the operator's word to the people waiting ("" = none) */
   message: string;
+  couponValidUntil: number;
+  brand: BrandValue | null;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -236,11 +239,13 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     name: s(13) ?? "",
     preEnd: s(14) === null ? -1 : num(s(14)),
     drawn: s(15) === "1",
-    message: s(16) ?? "",
-    waiting: num(s(17)),
-    headSeq: num(s(18)),
-    tailSeq: num(s(19)),
-    running: num(s(20)),
+    couponValidUntil: num(s(16)),
+    brand: parseBrand(s(17)),
+    message: s(18) ?? "",
+    waiting: num(s(19)),
+    headSeq: num(s(20)),
+    tailSeq: num(s(21)),
+    running: num(s(22)),
   };
 }
 

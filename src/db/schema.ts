@@ -18,6 +18,8 @@ export const couponEvents = mysqlTable("coupon_events", {
   webhookUrl: varchar("webhook_url", { length: 2048 }),
   // the operator's word to the people waiting ("" = none), shown on the event page and in the waiting room
   message: varchar("message", { length: 280 }).notNull().default(""),
+  // the shop's brand on the pages, as the JSON the API takes ({shopName, logoUrl, accentColor, returnUrl}); null = none
+  brand: varchar("brand", { length: 5000 }),
   paused: boolean("paused").notNull().default(false),
   closed: boolean("closed").notNull().default(false),
   cancelled: boolean("cancelled").notNull().default(false),
