@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   sold_out: "no coupons left",
   line_full: "the waiting line already holds maxWaiting users",
   expired: "past the event's couponValidUntil",
+  bot_check_failed: "this event's bot gate needs a fresh proof of work (X-Bot-Proof, from GET /api/events/{id}/challenge) for this event and user: missing, malformed, expired, another's, forged or already used",
+  no_bot_gate: "this event has no bot gate: enter without a proof",
   unprocessable_entry: "the entry is malformed and stays dead-lettered",
   rate_limited: "too many requests from this user or address",
   unavailable: "a backing service (Redis, MySQL) is unavailable or the event is being reconciled; nothing changed, try again shortly",
@@ -56,6 +58,11 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+/** The bot gate (contract, "Bot gate"): a proof of work of about 2^pow hashes before entering; null = off. */
+export const BOT_POW_MAX = 24;
+const BotGate = t.Union([t.Object({ pow: Int({ minimum: 1, maximum: BOT_POW_MAX, description: "difficulty: the expected work is about 2^pow hashes" }) }, { additionalProperties: false }), t.Null()], {
+  description: "a proof of work before POST /enter (GET /api/events/{id}/challenge, header X-Bot-Proof); null = off",
+});
 const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
 
 export const CreateEventBody = t.Object(
@@ -71,6 +78,7 @@ export const CreateEventBody = t.Object(
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    botGate: t.Optional(BotGate),
   },
   { $id: "CreateEvent", additionalProperties: false },
 );
@@ -84,6 +92,7 @@ export const PatchEventBody = t.Object(
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    botGate: t.Optional(BotGate),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
@@ -110,6 +119,7 @@ const Config = {
   maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
+  botGate: BotGate,
   status: EventStatus,
 };
 export const AdminEvent = t.Object(Config, { $id: "Event", description: "the event as configured, and its status" });
@@ -156,6 +166,7 @@ export const PublicEvent = t.Object({
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
+  botGate: BotGate,
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
 }, { $id: "PublicEvent", description: "what anyone may know of the event (cacheable for about a second)" });
 
@@ -231,6 +242,8 @@ export type EventMeta = {
   endsAt: number;
   couponValidUntil: number;
   webhookUrl: string;
+  /** the bot gate's difficulty, 0 = off */
+  botPow: number;
   paused: boolean;
   closed: boolean;
   cancelled: boolean;
@@ -249,7 +262,10 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused" | "botPow">;
+
+/** The API's `botGate` from the meta's difficulty (0 = off). */
+export const botGate = (pow: number) => (pow > 0 ? { pow } : null);
 
 /** The contract's public event body (`GET /api/events/:id`), whoever answers it: the router's view or the events service. */
 export function publicEvent(ev: PublicFields, now = Date.now()) {
@@ -263,6 +279,7 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     startsAt: new Date(ev.startsAt).toISOString(),
     endsAt: iso(ev.endsAt),
     queueOpensAt: iso(ev.queueOpensAt),
+    botGate: botGate(ev.botPow),
     serverTime: new Date(now).toISOString(),
   };
 }
@@ -306,6 +323,8 @@ const REFUSALS = {
   already_issued: [409, "you already have this event's coupon"],
   not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],
   not_in_queue: [404, "you are not in this event's queue; enter first"],
+  bot_check_failed: [403, "this event needs a fresh proof of work: GET /api/events/{id}/challenge, solve it, send it as X-Bot-Proof"],
+  no_bot_gate: [409, "this event has no bot gate: enter without a proof"],
 } as const;
 
 export function refusal(code: keyof typeof REFUSALS): ApiError {

@@ -4,7 +4,7 @@ import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
-import { eventStatus, parseDate, publicEvent, refusal, type EventMeta } from "./model";
+import { botGate, eventStatus, parseDate, publicEvent, refusal, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 
@@ -20,6 +20,7 @@ export type CreateEventInput = {
   maxWaiting?: number;
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
+  botGate?: { pow: number } | null;
 };
 export type PatchEventInput = Partial<{
   trafficRpm: number;
@@ -29,6 +30,7 @@ export type PatchEventInput = Partial<{
   endsAt: string | null;
   couponValidUntil: string | null;
   webhookUrl: string | null;
+  botGate: { pow: number } | null;
 }>;
 
 export type EventRow = typeof couponEvents.$inferSelect;
@@ -164,6 +166,7 @@ export class EventService {
       endsAt,
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
+      botPow: input.botGate?.pow ?? null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -224,6 +227,7 @@ export class EventService {
       endsAt: Number(h.endsAt || 0),
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
+      botPow: Number(h.botPow || 0),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
@@ -258,6 +262,7 @@ export class EventService {
     if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
     if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (input.botGate !== undefined) put("botPow", input.botGate?.pow ?? 0, { botPow: input.botGate?.pow ?? null });
     await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
     // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
     await this.patchScript(this.keys(id).meta, ...redis);
@@ -291,6 +296,7 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
+      botGate: botGate(meta.botPow),
       status: eventStatus(meta, now),
     };
   }
@@ -329,6 +335,7 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     endsAt: ms(ev.endsAt),
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
+    botPow: ev.botPow ?? 0,
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -352,6 +359,7 @@ export function metaFields(m: EventMeta): string[] {
     "endsAt", String(m.endsAt),
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
+    "botPow", String(m.botPow),
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

@@ -23,6 +23,8 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  /** the bot gate's difficulty (0 = off) */
+  botPow: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -234,10 +236,11 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     name: s(13) ?? "",
     preEnd: s(14) === null ? -1 : num(s(14)),
     drawn: s(15) === "1",
-    waiting: num(s(16)),
-    headSeq: num(s(17)),
-    tailSeq: num(s(18)),
-    running: num(s(19)),
+    botPow: num(s(16)),
+    waiting: num(s(17)),
+    headSeq: num(s(18)),
+    tailSeq: num(s(19)),
+    running: num(s(20)),
   };
 }
 
