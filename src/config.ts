@@ -45,6 +45,24 @@ function trustProxy(raw: string | undefined): number {
   return Number(raw);
 }
 
+/**
+ * Origins that may show the pages in a frame (CSP frame-ancestors): a comma list of scheme://host[:port],
+ * nothing else (a path, a wildcard or a quote would change what the policy allows).
+ */
+function embedOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((part) => {
+    const o = part.trim();
+    let u: URL | null = null;
+    try {
+      u = new URL(o);
+    } catch {}
+    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.origin !== o.replace(/\/$/, "").toLowerCase() || u.username || u.password || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(u.hostname))
+      throw new ConfigError(`EMBED_ORIGINS must be a comma list of origins like https://shop.example (scheme, host and port only), got "${o}"`);
+    return u.origin;
+  });
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
   const dev = env.NODE_ENV === "development";
   const roleRaw = (env.ROLE || "all").trim();
@@ -136,6 +154,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtAudience: audience,
     metricsToken,
     swagger: onOff(env, "SWAGGER", true),
+    // the pages may be framed by these origins only (none: by nobody)
+    embedOrigins: embedOrigins(env.EMBED_ORIGINS),
     webhookSecret,
     queueUrl,
     couponUrl,
