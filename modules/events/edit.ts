@@ -19,6 +19,7 @@ export type PatchEventInput = Partial<{
   couponValidUntil: string | null;
   webhookUrl: string | null;
   brand: BrandInput | null;
+  botGate: { pow: number } | null;
 }>;
 
 type Column = Partial<typeof couponEvents.$inferInsert>;
@@ -79,6 +80,7 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
     if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
     if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (input.botGate !== undefined) put("botPow", input.botGate?.pow ?? 0, { botPow: input.botGate?.pow ?? null });
     if (brand !== undefined) {
       m.brand = brand;
       set.brand = brand ? JSON.stringify(brand) : null;

@@ -5,7 +5,7 @@ import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
 import { patch } from "./edit";
-import { checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
+import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 
@@ -23,6 +23,7 @@ export type CreateEventInput = {
   webhookUrl?: string | null;
   message?: string;
   brand?: BrandInput | null;
+  botGate?: { pow: number } | null;
 };
 export type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
 
@@ -166,6 +167,7 @@ export class EventService {
       webhookUrl: input.webhookUrl ?? null,
       message: input.message ?? "",
       brand: brand ? JSON.stringify(brand) : null,
+      botPow: input.botGate?.pow ?? null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -228,6 +230,7 @@ export class EventService {
       webhookUrl: h.webhookUrl ?? "",
       message: h.message ?? "",
       brand: parseBrand(h.brand),
+      botPow: Number(h.botPow || 0),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
@@ -263,6 +266,7 @@ export class EventService {
       webhookUrl: meta.webhookUrl || null,
       message: meta.message,
       brand: meta.brand,
+      botGate: botGate(meta.botPow),
       status: eventStatus(meta, now),
     };
   }
@@ -304,6 +308,7 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     webhookUrl: ev.webhookUrl ?? "",
     message: ev.message,
     brand: parseBrand(ev.brand),
+    botPow: ev.botPow ?? 0,
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -329,6 +334,7 @@ export function metaFields(m: EventMeta): string[] {
     "webhookUrl", m.webhookUrl,
     "message", m.message,
     "brand", m.brand ? JSON.stringify(m.brand) : "",
+    "botPow", String(m.botPow),
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

@@ -28,6 +28,8 @@ export type EventSnapshot = {
   message: string;
   couponValidUntil: number;
   brand: BrandValue | null;
+  /** the bot gate's difficulty (0 = off) */
+  botPow: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -241,11 +243,12 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     drawn: s(15) === "1",
     couponValidUntil: num(s(16)),
     brand: parseBrand(s(17)),
-    message: s(18) ?? "",
-    waiting: num(s(19)),
-    headSeq: num(s(20)),
-    tailSeq: num(s(21)),
-    running: num(s(22)),
+    botPow: num(s(18)),
+    message: s(19) ?? "",
+    waiting: num(s(20)),
+    headSeq: num(s(21)),
+    tailSeq: num(s(22)),
+    running: num(s(23)),
   };
 }
 
