@@ -64,7 +64,8 @@ export class BotGate {
       cost: 1,
       counter: half + randomInt(2 * half - 1, 0),
       deriveKey,
-      data: { e: eventId, u: user },
+      // p: the difficulty, for the pages' progress bar (signed with the rest)
+      data: { e: eventId, u: user, p: pow },
       expiresAt: Math.floor(now / 1000) + CHALLENGE_TTL_S,
       hmacSignatureSecret: this.signSecret,
       hmacKeySignatureSecret: this.keySecret,
