@@ -104,7 +104,9 @@ describe("the opening (real cron scheduler)", () => {
     await admin.close();
     await seeText(page, "#position", new RegExp(`^${place}$`));
     await seeText(page, "#chances", new RegExp(`^20 coupons left · ${place - 1} ${place === 2 ? "person" : "people"} ahead of you$`));
-    await seeText(page, "#eta", /^unknown: waiting for places to free up/);
+    // paused before the start: the page says so, not "unknown"
+    await seeText(page, "#eta", /^none while the event is paused$/);
+    await seeText(page, "#notice", /^Paused: nobody is let in until the event resumes\. Your place is kept\.$/);
     expect(await page.locator("#odds").textContent()).toBe("");
     expect(await fitsWidth(page)).toBe(true);
     await shot(page, "waiting-chances");
@@ -192,12 +194,13 @@ describe("a lost place (QUEUE_WAITER_TIMEOUT_MS=3000)", () => {
     await seeText(page, "#position", /^1$/);
     // the slot holder is ahead, and there is one coupon: the page says it may run out
     await seeText(page, "#chances", /^1 coupon left · 1 person ahead of you$/);
-    await seeText(page, "#odds", /^There are as many people ahead of you as coupons left, or more: they may run out before your turn\.$/);
+    await seeText(page, "#odds", /^It will very likely sell out before your turn: 1 person is ahead of you for 1 coupon\. You can stay in case some are not taken, or leave now\.$/);
     await seeText(page, "#grace", /^You can leave this page for up to 3 seconds and keep your place\.$/);
 
     // the phone loses its signal; meanwhile the holder gives up the slot and the line reaches the user
     await ctx.setOffline(true);
-    await seeText(page, "#message", /^Could not reach the server\. Check your connection and try again\. Retrying… Your place is kept for up to 3 seconds\.$/);
+    await seeText(page, "#stale-heard", /^No connection: last heard from the server \d+ s ago \(\d\d:\d\d:\d\d\)\. The numbers below are from then\.$/);
+    await seeText(page, "#stale-kept", /^Your place is still kept for 0:0\d\. This page keeps trying\.$|^The server has not seen this page for more than 3 seconds/);
     await Bun.sleep(3500);
     expect((await s.api.leave(id, holder)).status).toBe(204);
     await waitFor("the silent user dropped", async () => (await s.api.stats(id)).body.waiting === 0, 15_000);
