@@ -94,6 +94,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
   const metricsToken = secret("METRICS_TOKEN", env.METRICS_TOKEN || undefined, 8);
   const webhookSecret = secret("WEBHOOK_SECRET", env.WEBHOOK_SECRET || undefined, 16);
+  // the bot gate's challenges are signed with this (every router the same); by default a key derived from AUTH_JWT_SECRET
+  const botGateSecret = secret("BOT_GATE_SECRET", env.BOT_GATE_SECRET || undefined, 16, 32, "bytes") ?? `bot-gate:${jwtSecret}`;
   const apiKeyPepper = secret("API_KEY_PEPPER", env.API_KEY_PEPPER || undefined, 16, 32, "bytes");
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
@@ -147,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtSecret,
     internalToken,
     apiKeyPepper,
+    botGateSecret,
     jwtIssuer: issuer,
     jwtAudience: audience,
     metricsToken,

@@ -24,8 +24,12 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  /** the operator's word to the people waiting ("" = none) */
+  message: string;
   couponValidUntil: number;
   brand: BrandValue | null;
+  /** the bot gate's difficulty (0 = off) */
+  botPow: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -239,10 +243,12 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     drawn: s(15) === "1",
     couponValidUntil: num(s(16)),
     brand: parseBrand(s(17)),
-    waiting: num(s(18)),
-    headSeq: num(s(19)),
-    tailSeq: num(s(20)),
-    running: num(s(21)),
+    botPow: num(s(18)),
+    message: s(19) ?? "",
+    waiting: num(s(20)),
+    headSeq: num(s(21)),
+    tailSeq: num(s(22)),
+    running: num(s(23)),
   };
 }
 

@@ -29,7 +29,7 @@ describe("catalogues", () => {
       for (const m of text.matchAll(/(?:headingKey|end\()\s*"([\w.]+)"/g)) used.add(m[1]!);
     }
     // keys made from a reply's code or an event's status
-    for (const k of ["issued", "already_issued", "sold_out", "closed", "paused", "cancelled", "not_open", "event_not_found", "not_admitted", "line_full", "unauthorized", "busy", "offline", "no_token", "rate_limited", "outcome_unknown"]) used.add(`result.${k}`);
+    for (const k of ["issued", "already_issued", "sold_out", "closed", "paused", "cancelled", "not_open", "event_not_found", "not_admitted", "line_full", "unauthorized", "busy", "offline", "no_token", "rate_limited", "outcome_unknown", "bot_check_failed"]) used.add(`result.${k}`);
     for (const s of ["open", "paused", "sold_out", "closed", "cancelled"]) used.add(`status.${s}`);
     expect(used.size).toBeGreaterThan(100);
     expect([...used].filter((k) => !(k in en))).toEqual([]);

@@ -15,6 +15,7 @@ import {
   storedToken,
   userToken,
 } from "./common.js";
+import { enterWithProof } from "./botgate.js";
 import { dateTimeOf, fill, num, t, zoneOf } from "./i18n.js";
 
 await adoptTokenFromUrl();
@@ -194,7 +195,7 @@ function outcome(r) {
   if (r.status === 0) return "offline";
   if (r.status === 401) return "unauthorized";
   if (r.status === 429) return "rate_limited";
-  const known = ["already_issued", "sold_out", "not_open", "event_not_found", "line_full", "not_admitted", "outcome_unknown"];
+  const known = ["already_issued", "sold_out", "not_open", "event_not_found", "line_full", "not_admitted", "outcome_unknown", "bot_check_failed"];
   return known.includes(r.body?.error) ? r.body.error : "busy";
 }
 
@@ -212,7 +213,7 @@ async function attempt(token) {
   const ticket = storedTicket(id);
   if (slotUntil !== null && ticket) return issue(ticket);
   if (!token) return "no_token";
-  const entered = await api("POST", `/api/events/${id}/enter`, token);
+  const entered = await enterWithProof(id, token, result);
   keepTicket(id, entered.body?.ticket);
   if (entered.status === 202) return "waiting";
   if (entered.status !== 200) return outcome(entered);

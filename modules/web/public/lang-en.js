@@ -154,6 +154,11 @@ export default {
   "wait.notFound": "Event not found",
   "wait.signIn": "Sign-in needed",
 
+  "botgate.checking": "Checking that you are not a bot…",
+  "botgate.progress": (pct) => `Checking that you are not a bot… ${pct}%`,
+  "botgate.label": "Bot check progress",
+  "result.bot_check_failed": "The check that you are not a bot did not finish in time. Please press Get coupon again.",
+
   "notFound.title": "Page not found",
   "notFound.text": "There is no such page. Check the link you were sent.",
 };

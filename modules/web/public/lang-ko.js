@@ -150,6 +150,11 @@ export default {
   "wait.notFound": "이벤트를 찾을 수 없음",
   "wait.signIn": "로그인 필요",
 
+  "botgate.checking": "자동 프로그램이 아닌지 확인하는 중…",
+  "botgate.progress": (pct) => `자동 프로그램이 아닌지 확인하는 중… ${pct}%`,
+  "botgate.label": "자동 프로그램 확인 진행률",
+  "result.bot_check_failed": "자동 프로그램 확인이 제시간에 끝나지 않았습니다. 쿠폰 받기를 다시 눌러 주세요.",
+
   "notFound.title": "페이지를 찾을 수 없음",
   "notFound.text": "없는 페이지입니다. 받은 링크를 확인해 주세요.",
 };

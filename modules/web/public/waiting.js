@@ -1,4 +1,5 @@
 import { adoptTokenFromUrl, announce, api, eventIdFromPath, forgetTicket, forgetToken, keepTicket, showBrand, storedTicket, userToken } from "./common.js";
+import { enterWithProof } from "./botgate.js";
 import { formatDuration, t } from "./i18n.js";
 import { $, holdingPlace, renderNotice, renderPreClock, renderStale, showPreQueue, showWaiting, view } from "./waiting-view.js";
 
@@ -158,7 +159,7 @@ async function poll() {
 
 async function rejoin() {
   $("#rejoin").hidden = true;
-  const r = await api("POST", `/api/events/${id}/enter`, token);
+  const r = await enterWithProof(id, token, message);
   if (!apply(r)) return retry(r);
   if (r.status !== 202) return;
   $("#leave").hidden = false;
