@@ -16,6 +16,8 @@ export const couponEvents = mysqlTable("coupon_events", {
   endsAt: datetime("ends_at", { fsp: 3 }),
   couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
   webhookUrl: varchar("webhook_url", { length: 2048 }),
+  // the operator's word to the people waiting ("" = none), shown on the event page and in the waiting room
+  message: varchar("message", { length: 280 }).notNull().default(""),
   // the shop's brand on the pages, as the JSON the API takes ({shopName, logoUrl, accentColor, returnUrl}); null = none
   brand: varchar("brand", { length: 5000 }),
   // The bot gate's difficulty (proof of work of about 2^n hashes before POST /enter); null = off.
