@@ -45,6 +45,24 @@ function trustProxy(raw: string | undefined): number {
   return Number(raw);
 }
 
+/**
+ * Origins that may show the pages in a frame (CSP frame-ancestors): a comma list of scheme://host[:port],
+ * nothing else (a path, a wildcard or a quote would change what the policy allows).
+ */
+function embedOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((part) => {
+    const o = part.trim();
+    let u: URL | null = null;
+    try {
+      u = new URL(o);
+    } catch {}
+    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.origin !== o.replace(/\/$/, "").toLowerCase() || u.username || u.password || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(u.hostname))
+      throw new ConfigError(`EMBED_ORIGINS must be a comma list of origins like https://shop.example (scheme, host and port only), got "${o}"`);
+    return u.origin;
+  });
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
   const dev = env.NODE_ENV === "development";
   const roleRaw = (env.ROLE || "all").trim();
@@ -76,6 +94,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
   const metricsToken = secret("METRICS_TOKEN", env.METRICS_TOKEN || undefined, 8);
   const webhookSecret = secret("WEBHOOK_SECRET", env.WEBHOOK_SECRET || undefined, 16);
+  // the bot gate's challenges are signed with this (every router the same); by default a key derived from AUTH_JWT_SECRET
+  const botGateSecret = secret("BOT_GATE_SECRET", env.BOT_GATE_SECRET || undefined, 16, 32, "bytes") ?? `bot-gate:${jwtSecret}`;
   const apiKeyPepper = secret("API_KEY_PEPPER", env.API_KEY_PEPPER || undefined, 16, 32, "bytes");
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
@@ -129,10 +149,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtSecret,
     internalToken,
     apiKeyPepper,
+    botGateSecret,
     jwtIssuer: issuer,
     jwtAudience: audience,
     metricsToken,
     swagger: onOff(env, "SWAGGER", true),
+    // the pages may be framed by these origins only (none: by nobody)
+    embedOrigins: embedOrigins(env.EMBED_ORIGINS),
     webhookSecret,
     queueUrl,
     couponUrl,

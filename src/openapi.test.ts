@@ -153,7 +153,7 @@ describe("the OpenAPI document", () => {
       const schemes = (op.security as Json[]).flatMap((r) => Object.keys(r));
       // the root token or an API key with the operation's scope (named in x-required-scope)
       if (key.includes(" /admin/")) expect({ key, security: op.security, scope: SCOPES.includes(op["x-required-scope"]) }).toEqual({ key, security: [{ adminToken: [] }, { apiKey: [] }], scope: true });
-      else if (LIMITED_ROUTES.has(key.split(" ")[1]!.replace("{id}", ":id")) && !key.endsWith("/enter")) expect({ key, schemes }).toEqual({ key, schemes: ["userToken", "ticket"] });
+      else if (LIMITED_ROUTES.has(key.split(" ")[1]!.replace("{id}", ":id")) && !key.endsWith("/enter") && !key.endsWith("/challenge")) expect({ key, schemes }).toEqual({ key, schemes: ["userToken", "ticket"] });
       else if (key.startsWith("GET /api/events/{id}") && key.endsWith("}")) expect({ key, schemes }).toEqual({ key, schemes: [] });
       else if (key.includes(" /api/")) expect({ key, schemes }).toEqual({ key, schemes: ["userToken"] });
     }
@@ -315,6 +315,7 @@ describe("every reply of a real server matches the schema documented for its sta
     const stream = new ReadableStream({ start: (ctl) => (ctl.enqueue(new TextEncoder().encode("{}")), ctl.close()) });
     expect((await call("POST", "/admin/events", "/admin/events", { headers: admin, raw: stream })).status).toBe(411);
 
+    await create({ name: "conformance, second", stock: 1, trafficRpm: 0, runningCapacity: 1 }); // a page of 2 needs 2 events, even on an empty schema
     expect((await call("GET", "/admin/events", "/admin/events?limit=2", { headers: admin })).body.events.length).toBe(2);
     expect((await call("GET", "/admin/events", "/admin/events?limit=0", { headers: admin })).status).toBe(400);
     expect((await call("GET", "/admin/events", "/admin/events?status=bogus", { headers: admin })).status).toBe(400);

@@ -74,7 +74,7 @@ export const eventRoutes = {
     params: EventIdParams,
     body: PatchEventBody,
     response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 503: unavailable },
-    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
+    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, brand or botGate at run time" },
   }),
   pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),
   resume: route("POST", "/admin/events/:id/resume", control("resumeEvent", ["event_ended"], "Resume admission after a pause")),

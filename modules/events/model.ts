@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   sold_out: "no coupons left",
   line_full: "the waiting line already holds maxWaiting users",
   expired: "past the event's couponValidUntil",
+  bot_check_failed: "this event's bot gate needs a fresh proof of work (X-Bot-Proof, from GET /api/events/{id}/challenge) for this event and user: missing, malformed, expired, another's, forged or already used",
+  no_bot_gate: "this event has no bot gate: enter without a proof",
   unprocessable_entry: "the entry is malformed and stays dead-lettered",
   rate_limited: "too many requests from this user or address",
   unavailable: "a backing service (Redis, MySQL) is unavailable or the event is being reconciled; nothing changed, try again shortly",
@@ -59,6 +61,35 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+const HttpsUrl = (description: string) => t.String({ minLength: 9, maxLength: 2048, pattern: "^https://", description });
+/** The shop's brand on the pages (issue #22): input; every field but the name may be left out or null. */
+const BrandInput = t.Object(
+  {
+    shopName: t.String({ minLength: 1, maxLength: 80, description: "the shop's name, shown in the pages' header (plain text)" }),
+    logoUrl: t.Optional(t.Union([HttpsUrl("https:// URL of the shop's logo (an image, shown about 32 px high)"), t.Null()])),
+    accentColor: t.Optional(t.Union([t.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "#rrggbb: the colour of buttons and links" }), t.Null()])),
+    returnUrl: t.Optional(t.Union([HttpsUrl("https:// URL of the shop: the pages link back to it, the winner's page with the code"), t.Null()])),
+  },
+  { additionalProperties: false, description: "the shop's brand on the event page and the waiting room; null = none" },
+);
+const NullableBrand = t.Union([BrandInput, t.Null()]);
+export const Brand = t.Union(
+  [
+    t.Object(
+      { shopName: t.String(), logoUrl: t.Union([t.String(), t.Null()]), accentColor: t.Union([t.String(), t.Null()]), returnUrl: t.Union([t.String(), t.Null()]) },
+      { $id: "Brand", description: "the shop's brand on the pages" },
+    ),
+    t.Null(),
+  ],
+  { description: "the shop's brand on the pages; null = none" },
+);
+export type BrandValue = { shopName: string; logoUrl: string | null; accentColor: string | null; returnUrl: string | null };
+
+/** The bot gate (contract, "Bot gate"): a proof of work of about 2^pow hashes before entering; null = off. */
+export const BOT_POW_MAX = 24;
+const BotGate = t.Union([t.Object({ pow: Int({ minimum: 1, maximum: BOT_POW_MAX, description: "difficulty: the expected work is about 2^pow hashes" }) }, { additionalProperties: false }), t.Null()], {
+  description: "a proof of work before POST /enter (GET /api/events/{id}/challenge, header X-Bot-Proof); null = off",
+});
 const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
 
 export const CreateEventBody = t.Object(
@@ -74,6 +105,8 @@ export const CreateEventBody = t.Object(
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    brand: t.Optional(NullableBrand),
+    botGate: t.Optional(BotGate),
   },
   { $id: "CreateEvent", additionalProperties: false },
 );
@@ -87,6 +120,8 @@ export const PatchEventBody = t.Object(
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    brand: t.Optional(NullableBrand),
+    botGate: t.Optional(BotGate),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
@@ -113,6 +148,8 @@ const Config = {
   maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
+  brand: Brand,
+  botGate: BotGate,
   status: EventStatus,
 };
 export const AdminEvent = t.Object(Config, { $id: "Event", description: "the event as configured, and its status" });
@@ -140,7 +177,7 @@ export const EventStats = t.Object({
   draw: t.Union(
     [
       t.Object({
-        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (README)" }),
+        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (docs/how-it-works.md, auditing the draw)" }),
         drawnAt: t.String(),
         size: t.Union([Int(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
         durationMs: t.Union([Int(), t.Null()]),
@@ -159,6 +196,10 @@ export const PublicEvent = t.Object({
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
+  couponValidUntil: t.Union([t.String(), t.Null()], { description: "until when the coupons can be redeemed (null: no limit)" }),
+  paused: t.Boolean({ description: "paused by the operator (nobody new is let through; the line keeps its order)" }),
+  brand: Brand,
+  botGate: BotGate,
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
 }, { $id: "PublicEvent", description: "what anyone may know of the event (cacheable for about a second)" });
 
@@ -234,6 +275,9 @@ export type EventMeta = {
   endsAt: number;
   couponValidUntil: number;
   webhookUrl: string;
+  brand: BrandValue | null;
+  /** the bot gate's difficulty, 0 = off */
+  botPow: number;
   paused: boolean;
   closed: boolean;
   cancelled: boolean;
@@ -252,7 +296,10 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow">;
+
+/** The API's `botGate` from the meta's difficulty (0 = off). */
+export const botGate = (pow: number) => (pow > 0 ? { pow } : null);
 
 /** The contract's public event body (`GET /api/events/:id`), whoever answers it: the router's view or the events service. */
 export function publicEvent(ev: PublicFields, now = Date.now()) {
@@ -266,8 +313,49 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     startsAt: new Date(ev.startsAt).toISOString(),
     endsAt: iso(ev.endsAt),
     queueOpensAt: iso(ev.queueOpensAt),
+    couponValidUntil: iso(ev.couponValidUntil),
+    paused: ev.paused,
+    brand: ev.brand,
+    botGate: botGate(ev.botPow),
     serverTime: new Date(now).toISOString(),
   };
+}
+
+/**
+ * A brand as given to create or PATCH, checked and with every field present: URLs absolute
+ * https:// without credentials (the pages load the logo and link to the shop from a page that holds
+ * the user's token), the colour #rrggbb, the name plain text on one line. Throws RangeError.
+ */
+export function checkBrand(b: { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null } | null | undefined): BrandValue | null | undefined {
+  if (b === undefined || b === null) return b;
+  const https = (raw: string | null | undefined, field: string) => {
+    if (raw === undefined || raw === null) return null;
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new RangeError(`brand.${field} must be an absolute https:// URL`);
+    }
+    if (u.protocol !== "https:") throw new RangeError(`brand.${field} must be an absolute https:// URL`);
+    if (u.username || u.password) throw new RangeError(`brand.${field} must not carry credentials`);
+    return u.href;
+  };
+  const shopName = b.shopName.trim();
+  // control characters (newlines, bidi overrides…) have no place in a one-line name
+  if (!shopName || /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(shopName)) throw new RangeError("brand.shopName must be plain text on one line");
+  if (b.accentColor !== undefined && b.accentColor !== null && !/^#[0-9a-fA-F]{6}$/.test(b.accentColor)) throw new RangeError("brand.accentColor must be #rrggbb");
+  return { shopName, logoUrl: https(b.logoUrl, "logoUrl"), accentColor: b.accentColor ? b.accentColor.toLowerCase() : null, returnUrl: https(b.returnUrl, "returnUrl") };
+}
+
+/** The brand as kept in MySQL and in the Redis meta hash (JSON; "" or null = none), read back; anything unreadable is none. */
+export function parseBrand(raw: string | null | undefined): BrandValue | null {
+  if (!raw) return null;
+  try {
+    const b = JSON.parse(raw);
+    return b && typeof b.shopName === "string" ? { shopName: b.shopName, logoUrl: b.logoUrl ?? null, accentColor: b.accentColor ?? null, returnUrl: b.returnUrl ?? null } : null;
+  } catch {
+    return null;
+  }
 }
 
 const MAX_ID = 2 ** 31 - 1;
@@ -309,6 +397,8 @@ const REFUSALS = {
   already_issued: [409, "you already have this event's coupon"],
   not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],
   not_in_queue: [404, "you are not in this event's queue; enter first"],
+  bot_check_failed: [403, "this event needs a fresh proof of work: GET /api/events/{id}/challenge, solve it, send it as X-Bot-Proof"],
+  no_bot_gate: [409, "this event has no bot gate: enter without a proof"],
 } as const;
 
 export function refusal(code: keyof typeof REFUSALS): ApiError {

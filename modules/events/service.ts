@@ -4,7 +4,7 @@ import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
-import { eventStatus, parseDate, publicEvent, refusal, type EventMeta } from "./model";
+import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 
@@ -20,7 +20,10 @@ export type CreateEventInput = {
   maxWaiting?: number;
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
+  brand?: BrandInput | null;
+  botGate?: { pow: number } | null;
 };
+type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
 export type PatchEventInput = Partial<{
   trafficRpm: number;
   runningCapacity: number;
@@ -29,6 +32,8 @@ export type PatchEventInput = Partial<{
   endsAt: string | null;
   couponValidUntil: string | null;
   webhookUrl: string | null;
+  brand: BrandInput | null;
+  botGate: { pow: number } | null;
 }>;
 
 export type EventRow = typeof couponEvents.$inferSelect;
@@ -141,7 +146,9 @@ export class EventService {
     let endsAt: Date | null = null;
     let queueOpensAt: Date | null = null;
     let couponValidUntil: Date | null = null;
+    let brand: BrandValue | null = null;
     badInput(() => {
+      brand = checkBrand(input.brand) ?? null;
       startsAt = parseDate(input.startsAt, "startsAt") ?? startsAt;
       endsAt = parseDate(input.endsAt, "endsAt") ?? null;
       queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt") ?? null;
@@ -164,6 +171,8 @@ export class EventService {
       endsAt,
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
+      brand: brand ? JSON.stringify(brand) : null,
+      botPow: input.botGate?.pow ?? null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -224,6 +233,8 @@ export class EventService {
       endsAt: Number(h.endsAt || 0),
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
+      brand: parseBrand(h.brand),
+      botPow: Number(h.botPow || 0),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
@@ -237,7 +248,9 @@ export class EventService {
     if (!meta) throw notFound();
     let endsAt: Date | null | undefined;
     let couponValidUntil: Date | null | undefined;
+    let brand: BrandValue | null | undefined;
     badInput(() => {
+      brand = checkBrand(input.brand);
       endsAt = parseDate(input.endsAt, "endsAt");
       couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil");
       if (endsAt && endsAt.getTime() <= meta.startsAt) throw new RangeError("endsAt must be after startsAt");
@@ -258,6 +271,12 @@ export class EventService {
     if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
     if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (brand !== undefined) {
+      meta.brand = brand;
+      set.brand = brand ? JSON.stringify(brand) : null;
+      redis.push("brand", set.brand ?? "");
+    }
+    if (input.botGate !== undefined) put("botPow", input.botGate?.pow ?? 0, { botPow: input.botGate?.pow ?? null });
     await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
     // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
     await this.patchScript(this.keys(id).meta, ...redis);
@@ -291,6 +310,8 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
+      brand: meta.brand,
+      botGate: botGate(meta.botPow),
       status: eventStatus(meta, now),
     };
   }
@@ -329,6 +350,8 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     endsAt: ms(ev.endsAt),
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
+    brand: parseBrand(ev.brand),
+    botPow: ev.botPow ?? 0,
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -352,6 +375,8 @@ export function metaFields(m: EventMeta): string[] {
     "endsAt", String(m.endsAt),
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
+    "brand", m.brand ? JSON.stringify(m.brand) : "",
+    "botPow", String(m.botPow),
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

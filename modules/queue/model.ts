@@ -15,7 +15,7 @@ export const Admitted = t.Object(
 export const Waiting = t.Object(
   {
     status: t.Literal("waiting"),
-    position: Int({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
+    position: Int({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (docs/how-it-works.md, waiting room accuracy)" }),
     etaSeconds: t.Union([t.Number(), t.Null()], { description: "position / admission rate; null while nobody is being admitted" }),
     pollAfterMs: Int({ minimum: 0, description: "poll again after this long; grows with the line" }),
     remaining: Int({ minimum: 0, description: "coupons left" }),

@@ -28,6 +28,7 @@ export const redemptionRoutes = {
       411: Err("length_required"),
       413: Err("payload_too_large"),
       503: Err("unavailable", "upstream_unavailable"),
+      504: Err("outcome_unknown"),
     },
     detail: {
       ...doc,

@@ -66,7 +66,7 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
  * A poll answered from the view, or null when only the exact script can answer. The estimate is
  * seq − head + 1: every arrival sequence between the head and the user is at most one user ahead
  * (leavers and dropped waiters leave holes), and the head only moves forward, so it is never
- * better than the user's true place (README: waiting room accuracy). A pre-queued user's ticket
+ * better than the user's true place (docs/how-it-works.md: waiting room accuracy). A pre-queued user's ticket
  * is answered from the view until the places are drawn (the line's head means nothing while they
  * are being moved); then their next poll runs the exact script, which hands them a ticket for
  * their drawn place.

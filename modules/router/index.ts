@@ -14,6 +14,7 @@ import { HttpQueueClient } from "../queue/internal";
 import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, stateBody, ticketFor } from "./door";
+import { botGateModule, PROOF_HEADER, type BotCheckFn } from "../botgate";
 import { RateMeter } from "./rate";
 import { EventView, type EventSnapshot } from "./view";
 
@@ -48,6 +49,8 @@ export type RouterDeps = {
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** the bot gate's check of an enter on a gated event (modules/botgate) */
+  botCheck?: BotCheckFn;
   /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
   onWaited?: (eventId: number, seconds: number) => void;
 };
@@ -99,6 +102,8 @@ const doorRoutes = (d: RouterDeps) => {
         if (status === "sold_out") return refuse(set, "sold_out", id, d);
         if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
         if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
+        // before any Redis work for the line (contract, "Bot gate")
+        if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) return refuse(set, "bot_check_failed", id, d);
         if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
         const r = await queue.enter(id, user, rpm);
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
@@ -113,6 +118,7 @@ const doorRoutes = (d: RouterDeps) => {
           200: Admitted,
           202: EnterQueued,
           401: Err("unauthorized"),
+          403: Err("bot_check_failed"),
           404: Err("event_not_found"),
           409: Err("not_open", "already_issued"),
           410: Err("sold_out", "line_full"),
@@ -124,7 +130,7 @@ const doorRoutes = (d: RouterDeps) => {
           operationId: "enterEvent",
           summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
           description:
-            "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm; between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state. Every 200/202 carries a waiting ticket.",
+            "On an event with a bot gate (botGate not null) a new entrant sends a solved challenge (GET /api/events/{id}/challenge) as header X-Bot-Proof; users already in the line or holding a slot or coupon need none. Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm; between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state. Every 200/202 carries a waiting ticket.",
         },
       },
     )
@@ -243,6 +249,7 @@ export function routerModule(k: Kernel) {
     poll: (eventId, userId) => queue.poll(eventId, userId),
     leave: (eventId, userId) => queue.leave(eventId, userId),
   };
+  const botGate = botGateModule(k, { auth, view });
   metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
   k.exportLease("router");
   k.lifecycle.start(() => meter.start());
@@ -255,6 +262,7 @@ export function routerModule(k: Kernel) {
       .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
         if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
       })
+      .use(botGate.routes)
       .use(
         doorRoutes({
           queue: door,
@@ -268,6 +276,7 @@ export function routerModule(k: Kernel) {
           cfg: config.queue,
           onRefused: (id, code) => metrics.doorOutcome(id, code),
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
+          botCheck: botGate.check,
         }),
       )
   );

@@ -1,4 +1,5 @@
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
+import { parseBrand, type BrandValue } from "../events/model";
 
 /** One event as the last refresh saw it (times in ms since epoch, 0 = none). */
 export type EventSnapshot = {
@@ -23,6 +24,10 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  couponValidUntil: number;
+  brand: BrandValue | null;
+  /** the bot gate's difficulty (0 = off) */
+  botPow: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -234,10 +239,13 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     name: s(13) ?? "",
     preEnd: s(14) === null ? -1 : num(s(14)),
     drawn: s(15) === "1",
-    waiting: num(s(16)),
-    headSeq: num(s(17)),
-    tailSeq: num(s(18)),
-    running: num(s(19)),
+    couponValidUntil: num(s(16)),
+    brand: parseBrand(s(17)),
+    botPow: num(s(18)),
+    waiting: num(s(19)),
+    headSeq: num(s(20)),
+    tailSeq: num(s(21)),
+    running: num(s(22)),
   };
 }
 

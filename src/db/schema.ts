@@ -16,6 +16,10 @@ export const couponEvents = mysqlTable("coupon_events", {
   endsAt: datetime("ends_at", { fsp: 3 }),
   couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
   webhookUrl: varchar("webhook_url", { length: 2048 }),
+  // the shop's brand on the pages, as the JSON the API takes ({shopName, logoUrl, accentColor, returnUrl}); null = none
+  brand: varchar("brand", { length: 5000 }),
+  // The bot gate's difficulty (proof of work of about 2^n hashes before POST /enter); null = off.
+  botPow: int("bot_pow"),
   paused: boolean("paused").notNull().default(false),
   closed: boolean("closed").notNull().default(false),
   cancelled: boolean("cancelled").notNull().default(false),
