@@ -16,9 +16,11 @@ const redis = new Redis(TEST_REDIS);
 
 beforeAll(async () => {
   all = await startServer({ ...proxied, ADMIN_LOCKOUT_WINDOW_MS: "3000" });
-  [queue, coupon] = await Promise.all([spawnServer({ ...proxied, REDIS_KEY_PREFIX: prefix, ROLE: "queue" }), spawnServer({ ...proxied, REDIS_KEY_PREFIX: prefix, ROLE: "coupon" })]);
+  queue = await spawnServer({ ...proxied, REDIS_KEY_PREFIX: prefix, ROLE: "queue" });
+  coupon = await spawnServer({ ...proxied, REDIS_KEY_PREFIX: prefix, ROLE: "coupon" });
   const router = { ...proxied, REDIS_KEY_PREFIX: prefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url };
-  [routerA, routerB] = await Promise.all([spawnServer(router), spawnServer(router)]);
+  routerA = await spawnServer(router);
+  routerB = await spawnServer(router);
 });
 afterAll(async () => {
   await Promise.all([queue, coupon, routerA, routerB].map((p) => p?.kill("SIGKILL")));
