@@ -32,7 +32,7 @@ const ChallengeReply = t.Object(
         keyPrefix: t.String(),
         keySignature: t.Optional(t.String()),
         expiresAt: t.Optional(Int({ description: "seconds since the epoch" })),
-        data: t.Object({ e: Int({ description: "the event" }), u: t.String({ description: "the user" }) }),
+        data: t.Object({ e: Int({ description: "the event" }), u: t.String({ description: "the user" }), p: Int({ description: "the difficulty (botGate.pow)" }) }),
       },
       { additionalProperties: true },
     ),

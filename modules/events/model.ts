@@ -27,7 +27,8 @@ export const ERROR_CODES = {
   not_open: "the event is not open: not yet started (outside a pre-queue), closed or cancelled",
   already_issued: "this user already has this event's coupon",
   event_ended: "the event is closed or cancelled",
-  not_scheduled: "only a scheduled event can be cancelled (close a started one)",
+  not_scheduled: "the event has started: only a scheduled event can be cancelled (close a started one) or have its startsAt or queueOpensAt moved (queueOpensAt only before the pre-queue opens)",
+  stock_below_issued: "stock may not go below the coupons already promised (the body carries `issued`)",
   already_redeemed: "redeemed on another order (the body carries `redeemedAt`)",
   sold_out: "no coupons left",
   line_full: "the waiting line already holds maxWaiting users",
@@ -40,6 +41,13 @@ export const ERROR_CODES = {
   upstream_unavailable: "a split router could not reach the queue or coupon server; nothing changed, try again shortly",
   outcome_unknown: "the issue may or may not have gone through (the connection dropped, or the owner did not answer in time): GET /api/events/{id}/coupon tells",
   not_ready: "Redis or MySQL is unreachable",
+  // the shop's side (modules/redemption, modules/grants, modules/webhooks)
+  webhook_url_forbidden: "webhookUrl is not https://, or points at (or resolves to) a loopback, private, link-local, CGNAT, multicast, unspecified or metadata address",
+  pending: "the code was promised (201) but its row is not persisted yet: retry after `Retry-After` seconds",
+  voided: "the coupon was voided and cannot be redeemed",
+  not_redeemed_by_order: "the coupon is not redeemed on this orderId",
+  idempotency_key_reused: "this Idempotency-Key was used within 24 h with another request body",
+  request_in_progress: "a request with this Idempotency-Key is still being processed: retry after `Retry-After` seconds",
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -91,6 +99,12 @@ const BotGate = t.Union([t.Object({ pow: Int({ minimum: 1, maximum: BOT_POW_MAX,
   description: "a proof of work before POST /enter (GET /api/events/{id}/challenge, header X-Bot-Proof); null = off",
 });
 const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
+// plain text: shown as text by the pages, never as markup; line breaks allowed, other control characters not
+const Message = t.String({
+  maxLength: 280,
+  pattern: "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$",
+  description: "the operator's word to the people waiting, plain text (≤ 280 characters, no control characters but line breaks); \"\" = none. Shown on the event page and in the waiting room",
+});
 
 export const CreateEventBody = t.Object(
   {
@@ -105,6 +119,7 @@ export const CreateEventBody = t.Object(
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    message: t.Optional(Message),
     brand: t.Optional(NullableBrand),
     botGate: t.Optional(BotGate),
   },
@@ -113,6 +128,11 @@ export const CreateEventBody = t.Object(
 
 export const PatchEventBody = t.Object(
   {
+    name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+    stock: t.Optional(Int({ minimum: 1, maximum: 10_000_000, description: "up (reopens a sold-out event) or down, never below the coupons already promised (409 stock_below_issued)" })),
+    startsAt: t.Optional(t.String({ ...IsoDate, description: "only while scheduled (409 not_scheduled): postpone or bring forward; must be in the future" })),
+    queueOpensAt: t.Optional(t.Union([IsoDate, t.Null()], { description: "only while scheduled and before the pre-queue opens (409 not_scheduled); not after startsAt" })),
+    message: t.Optional(Message),
     trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
     runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
     admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
@@ -148,6 +168,7 @@ const Config = {
   maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
+  message: t.String({ description: "the operator's word to the people waiting (\"\" = none)" }),
   brand: Brand,
   botGate: BotGate,
   status: EventStatus,
@@ -196,6 +217,7 @@ export const PublicEvent = t.Object({
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
+  message: t.String({ description: "the operator's word to the people waiting, plain text (\"\" = none)" }),
   couponValidUntil: t.Union([t.String(), t.Null()], { description: "until when the coupons can be redeemed (null: no limit)" }),
   paused: t.Boolean({ description: "paused by the operator (nobody new is let through; the line keeps its order)" }),
   brand: Brand,
@@ -207,7 +229,7 @@ const STATUSES: readonly EventStatus[] = ["scheduled", "open", "paused", "sold_o
 // query values are strings; limits and cursors are checked as text, so "1e2", " 5" or "0x10" are a 400
 const Digits = (description: string) => t.String({ pattern: "^[1-9][0-9]{0,9}$", description });
 // a limit is a number to a client (which sends its decimal text)
-const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
+export const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
 export const ListEventsQuery = t.Object(
   {
     // checked by statusFilter (a 400 that names the statuses)
@@ -275,6 +297,8 @@ export type EventMeta = {
   endsAt: number;
   couponValidUntil: number;
   webhookUrl: string;
+  /** the operator's word to the people waiting ("" = none) */
+  message: string;
   brand: BrandValue | null;
   /** the bot gate's difficulty, 0 = off */
   botPow: number;
@@ -296,7 +320,7 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow" | "message">;
 
 /** The API's `botGate` from the meta's difficulty (0 = off). */
 export const botGate = (pow: number) => (pow > 0 ? { pow } : null);
@@ -313,6 +337,7 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     startsAt: new Date(ev.startsAt).toISOString(),
     endsAt: iso(ev.endsAt),
     queueOpensAt: iso(ev.queueOpensAt),
+    message: ev.message,
     couponValidUntil: iso(ev.couponValidUntil),
     paused: ev.paused,
     brand: ev.brand,

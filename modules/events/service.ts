@@ -4,9 +4,11 @@ import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
+import { patch } from "./edit";
 import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
+import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
 export type CreateEventInput = {
   name: string;
@@ -20,21 +22,11 @@ export type CreateEventInput = {
   maxWaiting?: number;
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
+  message?: string;
   brand?: BrandInput | null;
   botGate?: { pow: number } | null;
 };
-type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
-export type PatchEventInput = Partial<{
-  trafficRpm: number;
-  runningCapacity: number;
-  admitPerSecond: number;
-  maxWaiting: number;
-  endsAt: string | null;
-  couponValidUntil: string | null;
-  webhookUrl: string | null;
-  brand: BrandInput | null;
-  botGate: { pow: number } | null;
-}>;
+export type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
 
 export type EventRow = typeof couponEvents.$inferSelect;
 
@@ -42,7 +34,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number) => (ms ? iso(ms) : null);
 export const ms = (d: Date | null | undefined) => (d ? d.getTime() : 0);
 
-function badInput(fn: () => void) {
+/** Runs checks that throw RangeError; their message becomes a 400 bad_request. */
+export function badInput(fn: () => void) {
   try {
     fn();
   } catch (e) {
@@ -113,6 +106,7 @@ class KnownIds {
 export class EventService {
   // the members below are shared with the module's other files (controls.ts, stats.ts, reconcile-event.ts)
   readonly patchScript;
+  readonly editScript;
   readonly reconcileScript;
   readonly rateScript;
   readonly reconciling = new Map<number, Promise<EventMeta | null>>();
@@ -126,9 +120,10 @@ export class EventService {
     readonly redis: RedisClient,
     readonly mysql: Mysql,
     readonly prefix: string,
-    readonly opts: { webhooks: boolean; fenceMs: number },
+    readonly opts: { webhooks: boolean; fenceMs: number; webhookAllowPrivate?: boolean },
   ) {
     this.patchScript = runScript(redis, "patchMeta");
+    this.editScript = runScript(redis, "editEvent");
     this.reconcileScript = runScript(redis, "reconcileEvent");
     this.rateScript = runScript(redis, "rate");
     this.known = new KnownIds(async () => {
@@ -156,8 +151,8 @@ export class EventService {
       if (endsAt && endsAt <= startsAt) throw new RangeError("endsAt must be after startsAt");
       if (queueOpensAt && queueOpensAt > startsAt) throw new RangeError("queueOpensAt must not be after startsAt");
       if (couponValidUntil && couponValidUntil <= startsAt) throw new RangeError("couponValidUntil must be after startsAt");
-      this.checkWebhook(input.webhookUrl);
     });
+    await this.checkWebhook(input.webhookUrl);
     const row = {
       name: input.name,
       stock: input.stock,
@@ -171,6 +166,7 @@ export class EventService {
       endsAt,
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
+      message: input.message ?? "",
       brand: brand ? JSON.stringify(brand) : null,
       botPow: input.botGate?.pow ?? null,
       paused: false,
@@ -188,17 +184,14 @@ export class EventService {
     return this.adminView(meta);
   }
 
-  private checkWebhook(url: string | null | undefined) {
+  /** A webhookUrl as it is set: WEBHOOK_SECRET on the server, then the SSRF guard (modules/webhooks/guard.ts). */
+  async checkWebhook(url: string | null | undefined) {
     if (url === undefined || url === null) return;
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    if (u.username || u.password) throw new RangeError("webhookUrl must not carry credentials (deliveries are signed with WEBHOOK_SECRET)");
-    if (!this.opts.webhooks) throw new RangeError("webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    if (!URL.canParse(url)) throw new ApiError(400, "bad_request", "webhookUrl must be an absolute https:// URL");
+    if (!this.opts.webhooks) throw new ApiError(400, "bad_request", "webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    await checkTarget(url, this.opts.webhookAllowPrivate ?? false).catch((e) => {
+      throw e instanceof ForbiddenTarget ? new ApiError(400, "webhook_url_forbidden", e.message) : e;
+    });
   }
 
   /**
@@ -233,6 +226,7 @@ export class EventService {
       endsAt: Number(h.endsAt || 0),
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
+      message: h.message ?? "",
       brand: parseBrand(h.brand),
       botPow: Number(h.botPow || 0),
       paused: h.paused === "1",
@@ -241,48 +235,6 @@ export class EventService {
       epoch: Number(h.epoch || 0),
       admitRate: Number(h.admitRate || 0),
     };
-  }
-
-  async patch(id: number, input: PatchEventInput) {
-    const meta = await this.ensureLoaded(id);
-    if (!meta) throw notFound();
-    let endsAt: Date | null | undefined;
-    let couponValidUntil: Date | null | undefined;
-    let brand: BrandValue | null | undefined;
-    badInput(() => {
-      brand = checkBrand(input.brand);
-      endsAt = parseDate(input.endsAt, "endsAt");
-      couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil");
-      if (endsAt && endsAt.getTime() <= meta.startsAt) throw new RangeError("endsAt must be after startsAt");
-      if (couponValidUntil && couponValidUntil.getTime() <= meta.startsAt) throw new RangeError("couponValidUntil must be after startsAt");
-      this.checkWebhook(input.webhookUrl);
-    });
-    const set: Partial<typeof couponEvents.$inferInsert> = {};
-    const redis: string[] = [];
-    const put = <K extends keyof EventMeta>(field: K, value: EventMeta[K], column: Partial<typeof couponEvents.$inferInsert>) => {
-      meta[field] = value;
-      Object.assign(set, column);
-      redis.push(field, String(value));
-    };
-    if (input.trafficRpm !== undefined) put("trafficRpm", input.trafficRpm, { trafficRpm: input.trafficRpm });
-    if (input.runningCapacity !== undefined) put("runningCapacity", input.runningCapacity, { runningCapacity: input.runningCapacity });
-    if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
-    if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
-    if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
-    if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
-    if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
-    if (brand !== undefined) {
-      meta.brand = brand;
-      set.brand = brand ? JSON.stringify(brand) : null;
-      redis.push("brand", set.brand ?? "");
-    }
-    if (input.botGate !== undefined) put("botPow", input.botGate?.pow ?? 0, { botPow: input.botGate?.pow ?? null });
-    await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
-    // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
-    await this.patchScript(this.keys(id).meta, ...redis);
-    this.onChange?.(id);
-    await this.settingsChanged();
-    return this.adminView(meta);
   }
 
   /** After any write of an event's settings to Redis: every scheduler looks at rested events again. */
@@ -310,6 +262,7 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
+      message: meta.message,
       brand: meta.brand,
       botGate: botGate(meta.botPow),
       status: eventStatus(meta, now),
@@ -320,8 +273,9 @@ export class EventService {
     return eventIds(this.redis, this.prefix);
   }
 
-  /** The operator's switches (controls.ts). */
+  /** The operator's switches (controls.ts) and live edits (edit.ts). */
   control = control;
+  patch = patch;
   /** What the operator reads: the list, the stats (stats.ts). */
   list = list;
   stats = stats;
@@ -350,6 +304,7 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     endsAt: ms(ev.endsAt),
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
+    message: ev.message,
     brand: parseBrand(ev.brand),
     botPow: ev.botPow ?? 0,
     paused: ev.paused,
@@ -375,6 +330,7 @@ export function metaFields(m: EventMeta): string[] {
     "endsAt", String(m.endsAt),
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
+    "message", m.message,
     "brand", m.brand ? JSON.stringify(m.brand) : "",
     "botPow", String(m.botPow),
     "paused", m.paused ? "1" : "0",

@@ -3,11 +3,13 @@ import { Int } from "../events/model";
 
 const Ticket = t.String({ description: "waiting ticket: accepted in place of the user's token by GET/DELETE …/queue and POST …/issue of this event" });
 
+const Message = t.String({ description: "the operator's word to the people waiting, plain text (\"\" = none); show it as text, never as markup" });
 const Grace = Int({ minimum: 0, description: "a user who stops polling keeps the place for at least this long (QUEUE_WAITER_TIMEOUT_MS), and is dropped when the line reaches them after it" });
 export const Admitted = t.Object(
   {
     status: t.Literal("admitted"),
     expiresAt: t.String({ description: "when the running slot lapses unless used" }),
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "Admitted", description: "admitted: the user holds a running slot until they issue, leave, or it expires" },
@@ -21,6 +23,7 @@ export const Waiting = t.Object(
     remaining: Int({ minimum: 0, description: "coupons left" }),
     running: Int({ minimum: 0, description: "users holding a running slot (ahead of the whole line)" }),
     graceSeconds: Grace,
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "Waiting", description: "in the waiting room" },
@@ -33,6 +36,7 @@ export const PreQueue = t.Object(
     remaining: Int({ minimum: 0, description: "coupons left" }),
     preQueued: Int({ minimum: 0, description: "users in the pre-queue so far" }),
     graceSeconds: Grace,
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "PreQueue", description: "in the pre-queue (between queueOpensAt and startsAt)" },

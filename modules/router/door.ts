@@ -5,9 +5,9 @@ import type { Tickets } from "../queue/ticket";
 import { preQueuePhase, type EventSnapshot } from "./view";
 
 /** What the router answers a user who is in (or at) the line: the contract's bodies. */
-export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; graceSeconds: number; ticket?: string };
-export type AdmittedBody = { status: "admitted"; expiresAt: string; ticket?: string };
-export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number; ticket?: string };
+export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; graceSeconds: number; message: string; ticket?: string };
+export type AdmittedBody = { status: "admitted"; expiresAt: string; message: string; ticket?: string };
+export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number; message: string; ticket?: string };
 
 type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
 
@@ -34,7 +34,7 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
   // paused line polls at the slowest pace.
   const pace = rate ?? (w.paused ? null : w.admitPerSecond);
   const pollAfterMs = pace === null ? cfg.maxPollMs : clamp(cfg, (w.position / pace) * 100);
-  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0, graceSeconds: graceSeconds(cfg) };
+  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0, graceSeconds: graceSeconds(cfg), message: v?.message ?? "" };
 }
 
 /**
@@ -45,12 +45,12 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
 export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: number; size: number }, now = Date.now()): PreQueueBody {
   const untilStart = v.startsAt - now;
   const pollAfterMs = untilStart > cfg.maxPollMs ? cfg.maxPollMs : clamp(cfg, Math.max(0, untilStart) + 500 + Math.random() * 1000);
-  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg) };
+  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg), message: v.message };
 }
 
 /** The exact answer of the waiting room (enter or poll), as the user sees it. */
 export function stateBody(cfg: PollCfg, v: EventSnapshot, r: QueueState, now = Date.now()): WaitingBody | AdmittedBody | PreQueueBody {
-  if (r.status === "admitted") return { status: "admitted", expiresAt: r.expiresAt };
+  if (r.status === "admitted") return { status: "admitted", expiresAt: r.expiresAt, message: v.message };
   if (r.status === "pre_queue") return preQueueBody(cfg, v, r, now);
   return waitingBody(cfg, v, { ...r, paused: v.paused });
 }

@@ -24,6 +24,8 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  /** the operator's word to the people waiting ("" = none) */
+  message: string;
   couponValidUntil: number;
   brand: BrandValue | null;
   /** the bot gate's difficulty (0 = off) */
@@ -242,10 +244,11 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     couponValidUntil: num(s(16)),
     brand: parseBrand(s(17)),
     botPow: num(s(18)),
-    waiting: num(s(19)),
-    headSeq: num(s(20)),
-    tailSeq: num(s(21)),
-    running: num(s(22)),
+    message: s(19) ?? "",
+    waiting: num(s(20)),
+    headSeq: num(s(21)),
+    tailSeq: num(s(22)),
+    running: num(s(23)),
   };
 }
 
