@@ -41,6 +41,8 @@ export function eventKeys(prefix: string, eventId: number) {
     dead: `${base}:dead`,
     // hash: issuer consumer -> "<oldest epoch>:<until ms>" while it holds a batch it has read but not stored
     holders: `${base}:holders`,
+    // hash: issuer consumer -> "<oldest issuance ms>:<until ms>" of what it holds (the coupon role's backlog bound)
+    backlog: `${base}:backlog`,
     replayed: `${base}:replayed`,
     waiting: `${base}:waiting`,
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
