@@ -184,16 +184,16 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
  * restore — a database outage without touching the shared MariaDB. `latency(ms)` slows every chunk
  * from then on; `cutOn(text, when)` arms a cut at the next client chunk containing `text` (a SQL
  * statement): "request" drops it unsent, "reply" lets the server run it and drops its answer,
- * "after-reply" lets the answer through and cuts at the next statement sent. `down` is how long the cut lasts
+ * "after-reply" lets the answer through and cuts at the next statement sent; `slowOn` delays one answer. `down` is how long the cut lasts
  * (restore() by hand when omitted). `cuts` counts the cuts so far.
  */
 export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", latencyMs = 0) {
   // loose socket types: Bun's generics add nothing to a test utility
-  type Pair = { client: any; upstream?: any; cutOnReply?: "reply" | "after-reply" };
+  type Pair = { client: any; upstream?: any; cutOnReply?: "reply" | "after-reply"; slowReply?: number };
   const pairs = new Set<Pair>();
   let down = false;
   let cuts = 0;
-  let armed: { text: string; when: "request" | "reply" | "after-reply"; downMs?: number } | null = null;
+  let armed: { text: string; when: "request" | "reply" | "after-reply" | "slow-reply"; downMs?: number } | null = null;
   let restoreTimer: ReturnType<typeof setTimeout> | null = null;
   const send = (sock: any, bytes: Uint8Array) => (latencyMs ? setTimeout(() => sock.write(bytes), latencyMs) : sock.write(bytes));
   const cut = (downMs?: number) => {
@@ -225,6 +225,11 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
               data: (_s: unknown, chunk: Uint8Array) => {
                 const bytes = new Uint8Array(chunk);
                 if (pair.cutOnReply === "reply") return cut(downMsOfReply);
+                if (pair.slowReply !== undefined) {
+                  const ms = pair.slowReply;
+                  pair.slowReply = undefined;
+                  return void setTimeout(() => client.write(bytes), ms);
+                }
                 send(client, bytes);
                 // the next statement anyone sends finds the link dead
                 if (pair.cutOnReply === "after-reply") (pair.cutOnReply = undefined), (armed = { text: "", when: "request", downMs: downMsOfReply });
@@ -246,7 +251,8 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
           const { when, downMs } = armed;
           armed = null;
           if (when === "request") return cut(downMs);
-          pair.cutOnReply = when;
+          if (when === "slow-reply") pair.slowReply = downMs ?? 0;
+          else pair.cutOnReply = when;
           downMsOfReply = downMs;
         }
         // equal delays fire in order, so a slow link never reorders the stream
@@ -276,6 +282,10 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
     },
     cutOn(text: string, when: "request" | "reply" | "after-reply", downMs?: number) {
       armed = { text, when, downMs };
+    },
+    /** The answer to the next statement containing `text` arrives `ms` late (the link stays up). */
+    slowOn(text: string, ms: number) {
+      armed = { text, when: "slow-reply", downMs: ms };
     },
     cut(downMs?: number) {
       cut(downMs);
