@@ -9,6 +9,8 @@ import {
   EventIdParams,
   EventList,
   EventStats,
+  History,
+  HistoryQuery,
   IssuesPage,
   IssuesQuery,
   ListEventsQuery,
@@ -20,6 +22,7 @@ import {
 } from "./model";
 import { changed } from "../audit";
 import type { ControlAction } from "./controls";
+import { HISTORY_MAX_SECONDS, HistoryRecorder, readHistory } from "./history";
 import { notFound } from "./service";
 import { Winners } from "./winners";
 
@@ -100,6 +103,12 @@ export const eventRoutes = {
       },
     },
   }),
+  history: route("GET", "/admin/events/:id/history", {
+    params: EventIdParams,
+    query: HistoryQuery,
+    response: { 200: History, 400: Err("bad_request"), 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: { ...adminDoc("events:read"), operationId: "getEventHistory", summary: "The event's numbers (issued, waiting, running, admission and request rates) over the last `seconds` (≤ 86,400), sampled on the server every HISTORY_STEP_MS: what the admin chart draws" },
+  }),
   restore: route("POST", "/admin/events/:id/restore", {
     params: EventIdParams,
     response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
@@ -116,6 +125,11 @@ export function eventsModule(k: Kernel) {
   const events = k.events!;
   const winners = new Winners(k.mysql!);
   const { auth } = k;
+  // every process with the events samples them for the chart; each step's sample is taken once
+  const recorder = new HistoryRecorder(k.redis, k.config.keyPrefix, k.config.history.stepMs, () => events.ids());
+  k.lifecycle.start(() => recorder.start());
+  k.lifecycle.stop(() => recorder.stop());
+  k.metrics.sources.reconcileFailures = () => events.reconcileFailures;
   /** A switch, recorded with the status it found and the one it left. */
   const control = async (request: Request, id: number, action: ControlAction) => {
     const before = await events.ensureLoaded(id);
@@ -141,6 +155,12 @@ export function eventsModule(k: Kernel) {
           return created;
         }, R.create.hook)
         .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
+        .get(R.history.path, async ({ params, query }) => {
+          const id = eventId(params.id);
+          const seconds = queryInt(query.seconds, 900, HISTORY_MAX_SECONDS, "seconds");
+          if (!(await events.ensureLoaded(id))) throw notFound();
+          return readHistory(k.redis, k.config.keyPrefix, id, seconds, k.config.history.stepMs);
+        }, R.history.hook)
         .patch(R.patch.path, async ({ params, body, request }) => {
           const id = eventId(params.id);
           const before = await events.ensureLoaded(id);
