@@ -155,12 +155,6 @@ export function eventsModule(k: Kernel) {
           return created;
         }, R.create.hook)
         .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
-        .get(R.history.path, async ({ params, query }) => {
-          const id = eventId(params.id);
-          const seconds = queryInt(query.seconds, 900, HISTORY_MAX_SECONDS, "seconds");
-          if (!(await events.ensureLoaded(id))) throw notFound();
-          return readHistory(k.redis, k.config.keyPrefix, id, seconds, k.config.history.stepMs);
-        }, R.history.hook)
         .patch(R.patch.path, async ({ params, body, request }) => {
           const id = eventId(params.id);
           const before = await events.ensureLoaded(id);
@@ -180,6 +174,12 @@ export function eventsModule(k: Kernel) {
             headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
           }) as never;
         }, R.winners.hook)
+        .get(R.history.path, async ({ params, query }) => {
+          const id = eventId(params.id);
+          const seconds = queryInt(query.seconds, 900, HISTORY_MAX_SECONDS, "seconds");
+          if (!(await events.ensureLoaded(id))) throw notFound();
+          return readHistory(k.redis, k.config.keyPrefix, id, seconds, k.config.history.stepMs);
+        }, R.history.hook)
         .post(R.restore.path, async ({ params, request }) => {
           const id = eventId(params.id);
           if (!(await events.reconcile(id))) throw notFound();
