@@ -1,6 +1,7 @@
 // The bot gate as an attacker meets it: no proof, forged, another user's or event's, expired, replayed on another router.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { solveChallenge, type Challenge } from "altcha-lib";
+import { solveChallenge, verifySolution, type Challenge } from "altcha-lib";
+import { createHmac } from "node:crypto";
 import { deriveKey } from "altcha-lib/algorithms/sha";
 import { Redis } from "ioredis";
 import { client, JWT_SECRET, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Proc, type Started } from "../../scripts/testkit";
@@ -19,6 +20,45 @@ async function solve(challenge: Challenge): Promise<string> {
 }
 const decode = (proof: string) => JSON.parse(Buffer.from(proof, "base64").toString("utf8"));
 const encode = (p: unknown) => Buffer.from(JSON.stringify(p)).toString("base64");
+
+describe("the gate's own verification", () => {
+  test("gives altcha-lib's verifySolution's verdict on good, tampered and forged proofs", async () => {
+    const secret = "unit-secret-0123456789abcdef";
+    const gate = new BotGate(secret, r, "unit");
+    const derived = (label: string) => createHmac("sha256", secret).update(label).digest("hex");
+    const oracle = async (p: { challenge: Challenge; solution: never }) =>
+      (await verifySolution({ ...p, deriveKey, hmacSignatureSecret: derived("altcha challenge signature"), hmacKeySignatureSecret: derived("altcha key signature") }).catch(() => ({ verified: false }))).verified;
+    const cases: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const good = decode(await solve(await gate.challenge(7, `u${i}`, 4)));
+      cases.push(good);
+      const edits: ((p: any) => void)[] = [
+        (p) => (p.solution.derivedKey = p.solution.derivedKey.replace(/.$/, (c: string) => (c === "0" ? "1" : "0"))),
+        (p) => (p.challenge.parameters.keyPrefix = "00"),
+        (p) => (p.challenge.parameters.cost = 2),
+        (p) => (p.challenge.parameters.expiresAt += 3600),
+        (p) => (p.challenge.parameters.data.p = 1),
+        (p) => (p.challenge.parameters.keySignature = "ab".repeat(32)),
+        (p) => (p.challenge.signature = p.challenge.signature.replace(/^./, (c: string) => (c === "a" ? "b" : "a"))),
+        (p) => (p.challenge.parameters.extra = "x"),
+      ];
+      for (const edit of edits) {
+        const t = structuredClone(good);
+        edit(t);
+        cases.push(t);
+      }
+    }
+    let agreed = 0;
+    for (const c of cases as { challenge: Challenge & { parameters: { data: { u: string } } }; solution: never }[]) {
+      const mine = (await gate.verify(7, c.challenge.parameters.data.u, encode(c))).ok;
+      expect({ c, mine }).toEqual({ c, mine: await oracle(c) });
+      agreed++;
+    }
+    expect(agreed).toBe(45);
+    // and the good ones do pass
+    expect((await gate.verify(7, "u0", encode(cases[0]))).ok).toBe(true);
+  });
+});
 
 describe("the bot gate", () => {
   let a: Started, b: Proc;
