@@ -21,6 +21,8 @@ import {
   statusFilter,
 } from "./model";
 import { changed } from "../audit";
+import { Idempotency, idempotencyKey } from "../../src/idempotency";
+import { IdempotencyHeaders } from "../grants/model";
 import type { ControlAction } from "./controls";
 import { HISTORY_MAX_SECONDS, HistoryRecorder, readHistory } from "./history";
 import { notFound } from "./service";
@@ -64,9 +66,10 @@ export const eventRoutes = {
     detail: { ...adminDoc("events:read"), operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
   }),
   create: route("POST", "/admin/events", {
+    headers: IdempotencyHeaders,
     body: CreateEventBody,
-    response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 503: unavailable },
-    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event" },
+    response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 409: Err("request_in_progress"), 422: Err("idempotency_key_reused"), 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event; with an Idempotency-Key, a retry (same key and body within 24 h) gets the same reply and creates nothing" },
   }),
   stats: route("GET", "/admin/events/:id", {
     params: EventIdParams,
@@ -130,6 +133,7 @@ export function eventsModule(k: Kernel) {
   k.lifecycle.start(() => recorder.start());
   k.lifecycle.stop(() => recorder.stop());
   k.metrics.sources.reconcileFailures = () => events.reconcileFailures;
+  const idempotency = new Idempotency(k.redis, k.config.keyPrefix);
   /** A switch, recorded with the status it found and the one it left. */
   const control = async (request: Request, id: number, action: ControlAction) => {
     const before = await events.ensureLoaded(id);
@@ -149,10 +153,15 @@ export function eventsModule(k: Kernel) {
           }),
         R.list.hook)
         .post(R.create.path, async ({ body, set, request }) => {
-          const created = await events.create(body);
-          await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
-          set.status = 201;
-          return created;
+          const who = auth.principal(request)!;
+          const reply = await idempotency.run(idempotencyKey(request), "create", `${who.actor}:${who.keyId ?? 0}`, body, async () => {
+            const created = await events.create(body);
+            await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
+            return { status: 201, body: created };
+          });
+          if (reply.replayed) set.headers["idempotent-replayed"] = "true";
+          set.status = reply.status;
+          return reply.body;
         }, R.create.hook)
         .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
         .patch(R.patch.path, async ({ params, body, request }) => {
