@@ -147,6 +147,7 @@ describe("admin API and event view", () => {
       "POST /admin/events/{id}/close",
       "DELETE /admin/events/{id}",
       "GET /admin/events/{id}/issues",
+      "GET /admin/events/{id}/history",
       "GET /admin/coupons/{code}",
       "POST /admin/coupons/{code}/redeem",
       "GET /admin/audit",
