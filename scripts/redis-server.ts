@@ -6,13 +6,13 @@ import { join } from "node:path";
 
 export type Persistence = "none" | "everysec" | "always";
 
-export function ownRedis(persistence: Persistence = "none") {
+export function ownRedis(persistence: Persistence = "none", extra: string[] = []) {
   const port = 17000 + Math.floor(Math.random() * 2000);
   const dir = mkdtempSync(join(tmpdir(), "coupon-redis-"));
   let proc: Bun.Subprocess | null = null;
   const args = () => {
     const a = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--maxmemory-policy", "noeviction"];
-    return persistence === "none" ? [...a, "--appendonly", "no"] : [...a, "--appendonly", "yes", "--appendfsync", persistence];
+    return [...a, ...(persistence === "none" ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", persistence]), ...extra];
   };
   const cli = async (...cmd: string[]) => {
     const p = Bun.spawn(["redis-cli", "-p", String(port), ...cmd], { stdout: "pipe", stderr: "ignore" });

@@ -3,9 +3,11 @@
 // unit already promised, and every promise gets its row.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
-import { checkInvariants, client, cuttableProxy, mysqlConn, spawnServer, waitFor, type Proc } from "../../scripts/testkit";
+import { eventKeys } from "../../src/redis";
+import { checkInvariants, client, cuttableProxy, mysqlConn, spawnServer, startServer, stopServer, waitFor, type Proc } from "../../scripts/testkit";
 import { ownRedis } from "../../scripts/redis-server";
-import { GROUP } from "./service";
+import { newCode } from "../coupon/code";
+import { DUPLICATE_USER, GROUP } from "./service";
 
 setDefaultTimeout(180_000);
 
@@ -72,5 +74,30 @@ describe("invariant 8: a promise an issuer has read is never lost nor sold twice
     const inv = await checkInvariants(db, id, stock, promised);
     expect(inv).toEqual({ rows: stock, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
     expect((await api.stats(id)).body.dead).toBe(0);
+  });
+});
+
+describe("a second promise for a stored user", () => {
+  test("is dead-lettered as duplicate_user (counted), never dropped silently; the same promise again is settled quietly", async () => {
+    const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    try {
+      const id = (await s.api.createEvent({ name: "dup", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+      await s.api.enter(id, "twice");
+      const code = (await s.api.issue(id, "twice")).body.code as string;
+      await waitFor("persisted", async () => (await s.api.stats(id)).body.persisted === 1);
+      const k = eventKeys(s.prefix, id);
+      // what a Redis that lost the user's issued entry would append: another code for the same user
+      await s.redis.xadd(k.stream, "*", "e", String(id), "u", "twice", "t", String(Date.now()), "c", newCode(), "ep", "0");
+      // and a redelivery of the very same promise
+      await s.redis.xadd(k.stream, "*", "e", String(id), "u", "twice", "t", String(Date.now()), "c", code, "ep", "0");
+      await waitFor("dead-lettered", async () => (await s.redis.xlen(k.dead)) === 1 && (await s.api.stats(id)).body.pending === 0);
+      const fields = ((await s.redis.xrange(k.dead, "-", "+")) as [string, string[]][])[0]![1];
+      expect(fields[fields.indexOf("reason") + 1]).toBe(DUPLICATE_USER);
+      expect(await s.metrics.registry.getSingleMetricAsString("coupon_issuer_dead_lettered_total")).toContain('reason="duplicate_user"} 1');
+      const [rows] = (await db.query("SELECT code FROM coupon_issues WHERE event_id = ?", [id])) as [{ code: string }[], unknown];
+      expect(rows).toEqual([{ code }]);
+    } finally {
+      await stopServer(s);
+    }
   });
 });
