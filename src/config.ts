@@ -1,6 +1,7 @@
 // Configuration comes only from the environment; every value is checked once at start so a bad
 // deployment fails with one clear line instead of misbehaving under load. No message ever carries
 // a secret or a URL's credentials.
+import { readFileSync } from "node:fs";
 import { EXAMPLE_SECRETS, redactUrl } from "./secrets";
 
 export const ROLES = ["router", "queue", "coupon", "issuer"] as const;
@@ -94,6 +95,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
   const metricsToken = secret("METRICS_TOKEN", env.METRICS_TOKEN || undefined, 8);
   const webhookSecret = secret("WEBHOOK_SECRET", env.WEBHOOK_SECRET || undefined, 16);
+  // whsec_<base64> is the Standard Webhooks form (the key is the decoded bytes); anything else is used as raw bytes
+  if (webhookSecret?.startsWith("whsec_") && !/^whsec_(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(webhookSecret))
+    throw new ConfigError("WEBHOOK_SECRET starting with whsec_ must be whsec_ followed by the base64 of at least 12 bytes (Standard Webhooks)");
+  const webhookCaFile = env.WEBHOOK_CA_FILE || undefined;
+  let webhookCa: string | undefined;
+  if (webhookCaFile) {
+    try {
+      webhookCa = readFileSync(webhookCaFile, "utf8");
+    } catch {
+      throw new ConfigError(`WEBHOOK_CA_FILE cannot be read: ${webhookCaFile}`);
+    }
+    if (!webhookCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`WEBHOOK_CA_FILE must hold PEM certificates: ${webhookCaFile}`);
+  }
   // the bot gate's challenges are signed with this (every router the same); by default a key derived from AUTH_JWT_SECRET
   const botGateSecret = secret("BOT_GATE_SECRET", env.BOT_GATE_SECRET || undefined, 16, 32, "bytes") ?? `bot-gate:${jwtSecret}`;
   const apiKeyPepper = secret("API_KEY_PEPPER", env.API_KEY_PEPPER || undefined, 16, 32, "bytes");
@@ -211,6 +225,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMaxMs,
       // how often the outbox is looked at when no batch was persisted in this process
       pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 60_000),
+      // lifts the SSRF guard's address rules (loopback, private, link-local…): tests, private networks
+      allowPrivate: onOff(env, "WEBHOOK_ALLOW_PRIVATE", false),
+      // PEM certificates trusted for receivers besides the system's (a private CA, a test receiver)
+      ca: webhookCa,
     },
     issuer: {
       enabled: env.ISSUER !== "off",

@@ -1,4 +1,6 @@
 import { AuditTrail, type AuditEntry } from "../modules/audit/service";
+import { Lockout } from "../modules/keys/lockout";
+import { ApiKeys } from "../modules/keys/service";
 import { Reconciler } from "../modules/events/reconcile";
 import { eventIds, EventService } from "../modules/events/service";
 import type { IssuerService } from "../modules/issuer/service";
@@ -68,6 +70,8 @@ export async function createKernel(config: Config) {
   }
 
   const clientOf = clientResolver(config.rateLimit.trustProxyHops, config.internalToken);
+  // every process checks API keys (from memory) and the lockout (in Redis, shared by all)
+  const apiKeys = new ApiKeys(redis, mysql, config.keyPrefix, config.apiKeyPepper);
   const auth = createAuth({
     secret: config.jwtSecret,
     adminToken: config.adminToken,
@@ -75,15 +79,19 @@ export async function createKernel(config: Config) {
     audience: config.jwtAudience,
     clientOf,
     limit: adminLimiter(config.rateLimit),
+    keys: apiKeys,
+    lockout: new Lockout(redis, config.keyPrefix, config.lockout),
   });
   const tickets = new Tickets(config.jwtSecret);
   const auditTrail = mysql ? new AuditTrail(mysql) : null;
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs, webhookAllowPrivate: config.webhooks.allowPrivate }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
   // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
   const issueRedis = roles.serves("coupon") && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
   const reconciler = events && roles.serves("coupon") ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const lifecycle = new Lifecycle();
+  lifecycle.prepare(() => apiKeys.start());
+  lifecycle.stop(() => apiKeys.stop());
   // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
   // and the streams before this process sells again
   if (reconciler) {
@@ -105,6 +113,7 @@ export async function createKernel(config: Config) {
     issueRedis,
     mysql,
     auth,
+    apiKeys,
     clientOf,
     tickets,
     caller: callerResolver(auth, tickets),

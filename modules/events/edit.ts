@@ -38,6 +38,8 @@ const PREQUEUE_OPEN = "the pre-queue is open: queueOpensAt can no longer move (s
 export async function patch(this: EventService, id: number, input: PatchEventInput) {
   const loaded = await this.ensureLoaded(id);
   if (!loaded) throw notFound();
+  // before the row lock: the SSRF guard may wait on DNS
+  await this.checkWebhook(input.webhookUrl);
   const meta = await this.mysql.db.transaction(async (tx) => {
     const [row] = await tx.select().from(couponEvents).where(eq(couponEvents.id, id)).for("update");
     if (!row) throw notFound();
@@ -60,7 +62,6 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
       const queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt");
       const endsAt = parseDate(input.endsAt, "endsAt");
       const couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil");
-      this.checkWebhook(input.webhookUrl);
       if (startsAt) {
         if (startsAt.getTime() <= now) throw new RangeError("startsAt must be in the future (to start now, set it a few seconds ahead)");
         put("startsAt", startsAt.getTime(), { startsAt });

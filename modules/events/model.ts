@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   length_required: "a body sent without a Content-Length",
   payload_too_large: "the body is over MAX_BODY_BYTES",
   unauthorized: "the bearer token is missing, malformed, badly signed, not yet valid or expired",
+  forbidden: "the API key lacks the scope this needs (the message names it)",
+  name_taken: "a live API key already has this name",
+  key_not_found: "no API key with this id",
   wrong_event: "the waiting ticket is for another event",
   not_admitted: "no live running slot for this event: enter (and wait) first",
   event_not_found: "no such event (any id that is not a positive integer names none)",
@@ -38,6 +41,13 @@ export const ERROR_CODES = {
   upstream_unavailable: "a split router could not reach the queue or coupon server; nothing changed, try again shortly",
   outcome_unknown: "the issue may or may not have gone through (the connection dropped, or the owner did not answer in time): GET /api/events/{id}/coupon tells",
   not_ready: "Redis or MySQL is unreachable",
+  // the shop's side (modules/redemption, modules/grants, modules/webhooks)
+  webhook_url_forbidden: "webhookUrl is not https://, or points at (or resolves to) a loopback, private, link-local, CGNAT, multicast, unspecified or metadata address",
+  pending: "the code was promised (201) but its row is not persisted yet: retry after `Retry-After` seconds",
+  voided: "the coupon was voided and cannot be redeemed",
+  not_redeemed_by_order: "the coupon is not redeemed on this orderId",
+  idempotency_key_reused: "this Idempotency-Key was used within 24 h with another request body",
+  request_in_progress: "a request with this Idempotency-Key is still being processed: retry after `Retry-After` seconds",
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -219,7 +229,7 @@ const STATUSES: readonly EventStatus[] = ["scheduled", "open", "paused", "sold_o
 // query values are strings; limits and cursors are checked as text, so "1e2", " 5" or "0x10" are a 400
 const Digits = (description: string) => t.String({ pattern: "^[1-9][0-9]{0,9}$", description });
 // a limit is a number to a client (which sends its decimal text)
-const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
+export const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
 export const ListEventsQuery = t.Object(
   {
     // checked by statusFilter (a 400 that names the statuses)

@@ -8,6 +8,7 @@ import { patch } from "./edit";
 import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
+import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
 export type CreateEventInput = {
   name: string;
@@ -119,7 +120,7 @@ export class EventService {
     readonly redis: RedisClient,
     readonly mysql: Mysql,
     readonly prefix: string,
-    readonly opts: { webhooks: boolean; fenceMs: number },
+    readonly opts: { webhooks: boolean; fenceMs: number; webhookAllowPrivate?: boolean },
   ) {
     this.patchScript = runScript(redis, "patchMeta");
     this.editScript = runScript(redis, "editEvent");
@@ -150,8 +151,8 @@ export class EventService {
       if (endsAt && endsAt <= startsAt) throw new RangeError("endsAt must be after startsAt");
       if (queueOpensAt && queueOpensAt > startsAt) throw new RangeError("queueOpensAt must not be after startsAt");
       if (couponValidUntil && couponValidUntil <= startsAt) throw new RangeError("couponValidUntil must be after startsAt");
-      this.checkWebhook(input.webhookUrl);
     });
+    await this.checkWebhook(input.webhookUrl);
     const row = {
       name: input.name,
       stock: input.stock,
@@ -183,17 +184,14 @@ export class EventService {
     return this.adminView(meta);
   }
 
-  checkWebhook(url: string | null | undefined) {
+  /** A webhookUrl as it is set: WEBHOOK_SECRET on the server, then the SSRF guard (modules/webhooks/guard.ts). */
+  async checkWebhook(url: string | null | undefined) {
     if (url === undefined || url === null) return;
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    if (u.username || u.password) throw new RangeError("webhookUrl must not carry credentials (deliveries are signed with WEBHOOK_SECRET)");
-    if (!this.opts.webhooks) throw new RangeError("webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    if (!URL.canParse(url)) throw new ApiError(400, "bad_request", "webhookUrl must be an absolute https:// URL");
+    if (!this.opts.webhooks) throw new ApiError(400, "bad_request", "webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    await checkTarget(url, this.opts.webhookAllowPrivate ?? false).catch((e) => {
+      throw e instanceof ForbiddenTarget ? new ApiError(400, "webhook_url_forbidden", e.message) : e;
+    });
   }
 
   /**

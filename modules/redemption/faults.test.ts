@@ -10,6 +10,8 @@ const proxy = cuttableProxy(3306);
 let s: Started;
 const admin = { token: ADMIN_TOKEN };
 const UPDATE = "UPDATE coupon_issues SET redeemed_at";
+// the redeem and its webhook delivery commit together: the COMMIT is where it takes effect
+const COMMIT = "COMMIT";
 
 beforeAll(async () => {
   s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
@@ -32,9 +34,9 @@ const redeem = (code: string, orderId: string) => s.api.call("POST", `/admin/cou
 const row = async (code: string) => ((await db.query("SELECT order_id, redeemed_at FROM coupon_issues WHERE code = ?", [code])) as any)[0][0];
 
 describe("redeem under a failing MySQL link", () => {
-  test("the link dies right after the UPDATE committed: 200 with the order (no read-back that can fail)", async () => {
+  test("the link dies right after the redeem committed: 200 with the order (no read-back that can fail)", async () => {
     const code = await persistedCode("rf-1");
-    proxy.cutOn(UPDATE, "after-reply", 5000);
+    proxy.cutOn(COMMIT, "after-reply", 5000);
     const r = await redeem(code, "order-1");
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ code, orderId: "order-1" });
@@ -46,10 +48,10 @@ describe("redeem under a failing MySQL link", () => {
     expect(new Date((await row(code)).redeemed_at).toISOString()).toBe(r.body.redeemedAt);
   });
 
-  test("the UPDATE's answer is lost and the link is back a second later: the row is read again, 200", async () => {
+  test("the COMMIT's answer is lost and the link is back a second later: the row is read again, 200", async () => {
     proxy.restore();
     const code = await persistedCode("rf-2");
-    proxy.cutOn(UPDATE, "reply", 1000);
+    proxy.cutOn(COMMIT, "reply", 1000);
     const r = await redeem(code, "order-2");
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ code, orderId: "order-2" });
@@ -59,7 +61,7 @@ describe("redeem under a failing MySQL link", () => {
   test("the answer is lost and MySQL stays away: 504 outcome_unknown, never a failure; the retry is a 200", async () => {
     proxy.restore();
     const code = await persistedCode("rf-3");
-    proxy.cutOn(UPDATE, "reply");
+    proxy.cutOn(COMMIT, "reply");
     const r = await redeem(code, "order-3");
     expect(r.status).toBe(504);
     expect(r.body.error).toBe("outcome_unknown");

@@ -31,6 +31,9 @@ export const couponEvents = mysqlTable("coupon_events", {
   // The pre-queue draw (kept so anyone can recompute the order after the start).
   drawSeed: varchar("draw_seed", { length: 64 }),
   drawnAt: datetime("drawn_at", { fsp: 3 }),
+  // The status last announced by an event.status_changed webhook (modules/webhooks/status.ts): moved
+  // only together with the delivery that announces the change, so each change is announced once.
+  webhookStatus: varchar("webhook_status", { length: 16 }),
   createdAt: datetime("created_at", { fsp: 3 }).notNull(),
 });
 
@@ -46,6 +49,9 @@ export const couponIssues = mysqlTable(
     issuedAt: datetime("issued_at", { fsp: 3 }).notNull(),
     redeemedAt: datetime("redeemed_at", { fsp: 3 }),
     orderId: varchar("order_id", { length: 128 }),
+    // a void coupon can no longer be redeemed (its stock is not given back)
+    voidedAt: datetime("voided_at", { fsp: 3 }),
+    voidReason: varchar("void_reason", { length: 200 }),
     // The Redis stream entry that produced the row (null for the db-lock strategy): lets an operator
     // trace any row back to the accepted request.
     streamId: varchar("stream_id", { length: 40 }),
@@ -59,15 +65,18 @@ export const couponIssues = mysqlTable(
 );
 
 /**
- * Webhook deliveries owed: one row per persisted batch of an event that has a webhookUrl, written in
- * the batch's own transaction (so a delivery exists exactly when its rows do) and delivered later,
- * with retries, by the issuer role. `id` is the delivery id the receiver sees.
+ * Webhook deliveries (modules/webhooks): one row per message to an event's webhookUrl — a persisted
+ * batch of issues, a redeem, unredeem or void, a status change — written in the same transaction as
+ * what it announces (so a delivery exists exactly when its cause does) and delivered later, with
+ * retries, by the issuer role. `msg_<id>` is the `webhook-id` the receiver sees.
  */
 export const webhookOutbox = mysqlTable(
   "webhook_outbox",
   {
     id: bigint("id", { mode: "number", unsigned: true }).autoincrement().primaryKey(),
     eventId: int("event_id").notNull(),
+    // the Standard Webhooks event type: coupon.issued, coupon.redeemed, coupon.unredeemed, coupon.voided, event.status_changed
+    type: varchar("type", { length: 32 }).notNull().default("coupon.issued"),
     body: mediumtext("body").notNull(),
     attempts: int("attempts").notNull().default(0),
     nextAttemptAt: datetime("next_attempt_at", { fsp: 3 }).notNull(),
