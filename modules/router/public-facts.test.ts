@@ -2,7 +2,7 @@
 // answered without verifying the token; anything that could let the caller in verifies it first.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { signJwt } from "../../src/auth";
-import { startServer, stopServer, token, type Started } from "../../scripts/testkit";
+import { startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 const past = (ms: number) => new Date(Date.now() - ms).toISOString();
@@ -20,6 +20,8 @@ describe("enter answers public facts before it verifies the token", () => {
     const soldOut = (await s.api.createEvent({ name: "gone", stock: 1, trafficRpm: 1_000_000, runningCapacity: 5 })).body.id as number;
     expect((await s.api.enter(soldOut, "first")).status).toBe(200);
     expect((await s.api.issue(soldOut, "first")).status).toBe(201);
+    // the router's view learns of the sale within a flush
+    await waitFor("the view sees it sold out", async () => (await s.api.enter(soldOut, "first")).status === 410, 10_000, 50);
     const closed = (await s.api.createEvent({ name: "closed", stock: 5, trafficRpm: 1_000_000, runningCapacity: 5, startsAt: past(60_000), endsAt: past(1000) })).body.id as number;
     const later = (await s.api.createEvent({ name: "later", stock: 5, trafficRpm: 1_000_000, runningCapacity: 5, startsAt: future(3_600_000) })).body.id as number;
     const forged = signJwt("not-the-secret-0123456789abcdef", "mallory");
