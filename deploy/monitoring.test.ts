@@ -69,7 +69,8 @@ describe("alert rules", () => {
     for (const a of alerts) {
       expect(tests).toContain(`alertname: ${a}\n`);
       expect(runbook).toContain(`## ${a}\n`);
-      expect(rules).toContain(`runbook: docs/runbook.md#${a.toLowerCase()}`);
+      // an absolute link: the external label runbook_base (RUNBOOK_BASE_URL) + the section's anchor
+      expect(rules).toContain(`runbook_url: '{{ $externalLabels.runbook_base }}/docs/runbook.md#${a.toLowerCase()}'`);
     }
   });
 });

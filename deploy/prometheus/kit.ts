@@ -19,13 +19,15 @@ function freePort(): number {
   return port;
 }
 
-/** Starts `prometheus` scraping `targets` (base URLs) every second, with `rules` loaded. */
+export const RUNBOOK_BASE = "https://runbooks.example/coupon";
+
+/** Starts `prometheus` scraping `targets` (base URLs) every second, with `rules` loaded and runbook links under RUNBOOK_BASE. */
 export async function startPrometheus(targets: { url: string; role: string }[], opts: { rules?: string[]; token?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "coupon-prometheus-"));
   const port = freePort();
   // JSON is YAML: no YAML writer needed
   const config = {
-    global: { scrape_interval: "1s", evaluation_interval: "1s", scrape_timeout: "1s" },
+    global: { scrape_interval: "1s", evaluation_interval: "1s", scrape_timeout: "1s", external_labels: { runbook_base: RUNBOOK_BASE } },
     rule_files: opts.rules ?? [],
     scrape_configs: [
       {
@@ -64,6 +66,7 @@ export async function startPrometheus(targets: { url: string; role: string }[], 
     query: async (expr: string) => (await api<{ result: Sample[] }>("query", { query: expr })).result,
     queryRange: async (expr: string, start: number, stop: number, step: number) =>
       (await api<{ result: Sample[] }>("query_range", { query: expr, start: String(start), end: String(stop), step: String(step) })).result,
+    alerts: async () => (await api<{ alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string; activeAt: string }[] }>("alerts", {})).alerts,
     rules: () => api<{ groups: { rules: { name: string; type: string; health: string; lastError?: string }[] }[] }>("rules", {}),
     async stop() {
       proc.kill("SIGTERM");
