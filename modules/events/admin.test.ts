@@ -158,6 +158,10 @@ describe("admin API and event view", () => {
       "GET /admin/events/{id}/webhooks",
       "GET /admin/webhooks/{id}",
       "POST /admin/webhooks/{id}/redeliver",
+      // API keys (modules/keys)
+      "POST /admin/keys",
+      "GET /admin/keys",
+      "DELETE /admin/keys/{id}",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
     // admin routes say they need the admin token or an API key with their scope
