@@ -52,7 +52,7 @@ const event = async (name: string) => (await s.api.createEvent({ name, stock: 10
 describe("GET /api/me/coupons costs the same however many events were ever created", () => {
   test("10 events, then 5,000: the same number of Redis commands and MySQL statements, and the same coupons", async () => {
     const user = `me-${Date.now().toString(36)}`;
-    const ids = [];
+    const ids: number[] = [];
     for (let i = 0; i < 10; i++) ids.push(await event(`cost ${i}`));
     // one coupon promised and not yet stored (the issuer is off), one stored row
     expect((await s.api.enter(ids[0]!, user)).status).toBe(200);
@@ -180,4 +180,32 @@ describe("every user route is rate limited, per user and per address", () => {
       // another address is not affected
       expect((await fetch(`${base}/api/events/${id}`, { headers: { "x-forwarded-for": "192.0.2.200" } })).status).toBe(200);
     });
+});
+
+describe("strings that are not valid Unicode are refused wherever they would be stored", () => {
+  test('{"orderId":"\\ud800"} and its kind: 400, and nothing changes', async () => {
+    const id = await event("unicode");
+    const user = `u-${Date.now().toString(36)}`;
+    await s.api.enter(id, user);
+    const code = (await s.api.issue(id, user)).body.code;
+    await db.query("INSERT INTO coupon_issues (event_id, user_id, code, issued_at) VALUES (?, ?, ?, NOW(3))", [id, user, code]);
+    const admin = (method: string, path: string, raw: string) => s.api.call(method, path, { token: ADMIN_TOKEN, raw, headers: { "content-type": "application/json" } });
+    for (const lone of ["\\ud800", "\\udfff", "a\\ud83d", "\\ude00b", "\\ud800\\ud800"]) {
+      for (const [method, path, raw] of [
+        ["POST", `/admin/coupons/${code}/redeem`, `{"orderId":"${lone}"}`],
+        ["POST", "/admin/events", `{"name":"${lone}","stock":1,"trafficRpm":1,"runningCapacity":1}`],
+        ["PATCH", `/admin/events/${id}`, `{"name":"x${lone}"}`],
+        ["POST", "/admin/keys", `{"name":"k${lone}","scopes":["events:read"]}`],
+        ["POST", `/admin/events/${id}/grants`, `{"userId":"g-${user}","reason":"${lone}"}`],
+      ] as const) {
+        const r = await admin(method, path, raw);
+        expect({ path, lone, status: r.status, error: r.body?.error }).toEqual({ path, lone, status: 400, error: "bad_request" });
+      }
+    }
+    const [[row]] = (await db.query("SELECT redeemed_at, order_id FROM coupon_issues WHERE code = ?", [code])) as any;
+    expect(row).toEqual({ redeemed_at: null, order_id: null });
+    expect((await s.api.stats(id)).body.name).toBe("unicode");
+    // a valid pair (an emoji) is text like any other
+    expect((await admin("POST", `/admin/coupons/${code}/redeem`, `{"orderId":"order-\\ud83d\\ude00"}`)).body.orderId).toBe("order-😀");
+  });
 });
