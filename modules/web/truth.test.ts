@@ -151,6 +151,17 @@ describe("the truth, on a phone", () => {
     await seeText(page, "#position", /^1$/);
   }, 60_000);
 
+  test("the event page offline: the stock is marked as last heard, not shown as live", async () => {
+    const id = await create({ name: "Live stock", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    const { ctx, page } = await open(`${s.url}/events/${id}?token=${token(`stock-${id}`)}`);
+    await seeText(page, "#remaining", /^5$/);
+    expect(await page.locator("#event-stale").isHidden()).toBe(true);
+    await ctx.setOffline(true);
+    await seeText(page, "#event-stale", /^No connection: last heard from the server \d+ s ago \(\d\d:\d\d:\d\d\); the stock shown is from then\.$/);
+    await ctx.setOffline(false);
+    await waitFor("the stock live again", async () => await page.locator("#event-stale").isHidden(), 15_000, 100);
+  }, 60_000);
+
   test("a turn counts down on the event page; the user presses in time and gets the coupon", async () => {
     const id = await create({ name: "Your turn", stock: 5, trafficRpm: 0, runningCapacity: 1 });
     const user = `turn-${id}`;
