@@ -6,7 +6,7 @@ import { Snapshot } from "../../src/metrics";
 import { routerEventSource } from "../../src/metrics-sources";
 import { SECURITY } from "../../src/docs";
 import { ApiError, errorBody } from "../../src/http";
-import { RateLimited, rateLimit } from "../../src/ratelimit";
+import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
@@ -49,6 +49,8 @@ export type RouterDeps = {
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** the per-user rate limit, taken by enter once it has verified the token */
+  users?: TokenBuckets | null;
   /** the bot gate's check of an enter on a gated event (modules/botgate) */
   botCheck?: BotCheckFn;
   /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
@@ -92,16 +94,22 @@ const doorRoutes = (d: RouterDeps) => {
     .post(
       "/api/events/:id/enter",
       async ({ params, request, set }) => {
-        const user = auth.user(request.headers.get("authorization"));
         const id = eventId(params.id);
         const v = await snapshot(id);
-        const rpm = await meter.hit(id);
         const now = Date.now();
-        // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
+        // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202),
+        // public facts answered before the token is verified (contract, "Hardening")
         const status = eventStatus(v, now);
         if (status === "sold_out") return refuse(set, "sold_out", id, d);
         if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
         if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
+        const header = request.headers.get("authorization");
+        auth.authenticate(header);
+        const user = auth.user(header);
+        // the per-user limit, here where the user is known (counted as rate_limited by the router's after-response hook)
+        const wait = d.users?.take(user) ?? 0;
+        if (wait) return limited(set, wait);
+        const rpm = await meter.hit(id);
         // before any Redis work for the line (contract, "Bot gate")
         if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) return refuse(set, "bot_check_failed", id, d);
         if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
@@ -258,6 +266,7 @@ export function routerModule(k: Kernel) {
     leave: (eventId, userId) => queue.leave(eventId, userId),
   };
   const botGate = botGateModule(k, { auth, view });
+  const users = userBuckets(config.rateLimit);
   metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
   k.exportLease("router");
   k.lifecycle.start(() => meter.start());
@@ -266,7 +275,7 @@ export function routerModule(k: Kernel) {
   return (
     new Elysia({ name: "router-role" })
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
-      .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
+      .use(rateLimit(config.rateLimit, { userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }, users, new Set([ENTER_ROUTE])))
       .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
         if (set.status !== 429 || route !== ENTER_ROUTE) return;
         const id = Number((params as { id?: string })?.id);
@@ -292,6 +301,7 @@ export function routerModule(k: Kernel) {
           },
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
           botCheck: botGate.check,
+          users,
         }),
       )
   );
