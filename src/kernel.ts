@@ -3,6 +3,7 @@ import { Lockout } from "../modules/keys/lockout";
 import { ApiKeys } from "../modules/keys/service";
 import { FunnelTally } from "../modules/events/funnel";
 import { Reconciler } from "../modules/events/reconcile";
+import { BacklogBound } from "../modules/issuer/backlog";
 import { eventIds, EventService } from "../modules/events/service";
 import type { IssuerService } from "../modules/issuer/service";
 import type { PreQueueDraw } from "../modules/queue/draw";
@@ -16,7 +17,7 @@ import type { Config, Role } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { createMetrics, ExportLease } from "./metrics";
 import { adminLimiter, clientResolver } from "./ratelimit";
-import { createRedis, scriptTimer } from "./redis";
+import { checkEvictionPolicy, createRedis, scriptTimer } from "./redis";
 
 type Step = () => unknown;
 
@@ -63,6 +64,12 @@ export async function createKernel(config: Config) {
   scriptTimer.observe = metrics.redisScript;
   queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
+  try {
+    await checkEvictionPolicy(redis);
+  } catch (e) {
+    redis.disconnect();
+    throw e;
+  }
 
   let mysql: Mysql | null = null;
   if (roles.serves("coupon") || roles.has("issuer")) {
@@ -102,6 +109,7 @@ export async function createKernel(config: Config) {
   // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
   // and the streams before this process sells again
   if (reconciler) {
+    reconciler.backlog = new BacklogBound(redis, config.keyPrefix, config.issueBacklogMaxAgeMs).check;
     lifecycle.prepare(() => reconciler.start());
     lifecycle.stop(() => reconciler.stop());
   }
