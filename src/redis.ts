@@ -74,9 +74,9 @@ export function eventKeys(prefix: string, eventId: number) {
     funnel: `${base}:funnel`,
     // stream: one sample of the event's numbers per HISTORY_STEP_MS, entry id = the sample's time (modules/events/history.ts)
     history: `${base}:history`,
-    // zset: user -> deadline (ms) to come back by, for users admitted from the line who have not been
-    // back since; a live slot whose holder missed it is a ghost slot (shown in the stats)
-    unseen: `${base}:unseen`,
+    // zset: user -> when a router last told them they hold a running slot; a slot whose holder was
+    // never told since it was handed out is a ghost slot (modules/events/stats.ts)
+    seen: `${base}:seen`,
   };
 }
 export type EventKeys = ReturnType<typeof eventKeys>;

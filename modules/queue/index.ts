@@ -22,8 +22,16 @@ export function queueModule(k: Kernel) {
   k.exportLease("queue");
   queue.onAdmitted = (eventId, n, source) => {
     metrics.admitted(eventId, n, source);
+    k.funnel.add(eventId, "admitted", n);
+    if (source === "direct") k.funnel.add(eventId, "direct", n);
     queueSource.wake(eventId);
   };
+  // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
+  queue.onTicked = (eventId, r) => {
+    k.funnel.add(eventId, "slotsLapsed", r.expired);
+    k.funnel.add(eventId, "droppedSilent", r.stale);
+  };
+  queue.onLeft = (eventId) => k.funnel.add(eventId, "left");
 
   const app = new Elysia({ name: "queue" });
   if (!k.roles.has("queue")) return app;

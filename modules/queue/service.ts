@@ -12,6 +12,9 @@ export class QueueService implements QueueApi {
   private readonly admitScript;
   /** Users moved into a running slot: at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics. */
   onAdmitted: ((eventId: number, n: number, source: "direct" | "scheduler") => void) | null = null;
+  /** A tick's lapsed slots and dropped waiters, and a user who gave up a place or slot: fed to the funnel. */
+  onTicked: ((eventId: number, r: { expired: number; stale: number }) => void) | null = null;
+  onLeft: ((eventId: number) => void) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -46,6 +49,7 @@ export class QueueService implements QueueApi {
     const [err, exists] = res![0]!;
     if (err) throw err;
     if (!exists) throw refusal("event_not_found");
+    if (Number(res![1]![1]) + Number(res![2]![1]) > 0) this.onLeft?.(eventId);
   }
 
   /** One scheduler tick for one event (see admit-5.lua). */
@@ -53,6 +57,7 @@ export class QueueService implements QueueApi {
     const k = eventKeys(this.prefix, eventId);
     const [expired, stale, admitted, status, drawDue] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number?];
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
+    this.onTicked?.(eventId, { expired, stale });
     return { expired, stale, admitted, status, drawDue: drawDue === 1 };
   }
 }
