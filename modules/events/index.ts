@@ -73,8 +73,8 @@ export const eventRoutes = {
   patch: route("PATCH", "/admin/events/:id", {
     params: EventIdParams,
     body: PatchEventBody,
-    response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 503: unavailable },
-    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil or webhookUrl at run time" },
+    response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 409: Err("not_scheduled"), 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, slotSeconds or graceSeconds at run time; claim while the event is scheduled" },
   }),
   pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),
   resume: route("POST", "/admin/events/:id/resume", control("resumeEvent", ["event_ended"], "Resume admission after a pause")),

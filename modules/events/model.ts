@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   not_open: "the event is not open: not yet started (outside a pre-queue), closed or cancelled",
   already_issued: "this user already has this event's coupon",
   event_ended: "the event is closed or cancelled",
-  not_scheduled: "only a scheduled event can be cancelled (close a started one)",
+  not_scheduled: "only a scheduled event can be cancelled (close a started one) or change its claim",
   already_redeemed: "redeemed on another order (the body carries `redeemedAt`)",
   sold_out: "no coupons left",
   line_full: "the waiting line already holds maxWaiting users",
@@ -56,6 +56,12 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+const CLAIM_DOC = "manual: an admitted user holds a running slot and presses issue; on_turn: joining the line is the request, and the platform issues the coupon itself when the user's turn comes (README: claim on turn)";
+const claimOf = (description: string) => t.Union([t.Literal("manual"), t.Literal("on_turn")], { description });
+export const Claim = claimOf(CLAIM_DOC);
+export type Claim = "manual" | "on_turn";
+const SlotSeconds = t.Union([Int({ minimum: 10, maximum: 86_400 }), t.Null()], { description: "how long an admitted user may hold a running slot (manual events); null = QUEUE_SLOT_TTL_MS" });
+const GraceSeconds = t.Union([Int({ minimum: 10, maximum: 3600 }), t.Null()], { description: "how long a waiter who stops polling keeps the place (manual events); null = QUEUE_WAITER_TIMEOUT_MS" });
 const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
 
 export const CreateEventBody = t.Object(
@@ -71,6 +77,9 @@ export const CreateEventBody = t.Object(
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    claim: t.Optional(Claim),
+    slotSeconds: t.Optional(SlotSeconds),
+    graceSeconds: t.Optional(GraceSeconds),
   },
   { $id: "CreateEvent", additionalProperties: false },
 );
@@ -84,6 +93,9 @@ export const PatchEventBody = t.Object(
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    claim: t.Optional(claimOf(`${CLAIM_DOC}; changed only while the event is scheduled (409 not_scheduled after its start)`)),
+    slotSeconds: t.Optional(SlotSeconds),
+    graceSeconds: t.Optional(GraceSeconds),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
@@ -110,6 +122,9 @@ const Config = {
   maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
+  claim: Claim,
+  slotSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_SLOT_TTL_MS" }),
+  graceSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_WAITER_TIMEOUT_MS" }),
   status: EventStatus,
 };
 export const AdminEvent = t.Object(Config, { $id: "Event", description: "the event as configured, and its status" });
@@ -156,6 +171,11 @@ export const PublicEvent = t.Object({
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
+  claim: Claim,
+  slotSeconds: t.Union([Int(), t.Null()], { description: "how long an admitted user holds a running slot (manual events); null = the server's default" }),
+  graceSeconds: t.Union([Int(), t.Null()], { description: "how long a waiter who stops polling keeps the place; null on on_turn events (nobody is dropped for silence) or when the server's default applies" }),
+  couponValidUntil: NullableString,
+  paused: t.Boolean({ description: "paused by the operator" }),
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
 }, { $id: "PublicEvent", description: "what anyone may know of the event (cacheable for about a second)" });
 
@@ -231,6 +251,10 @@ export type EventMeta = {
   endsAt: number;
   couponValidUntil: number;
   webhookUrl: string;
+  claim: Claim;
+  /** 0 = the env default */
+  slotSeconds: number;
+  graceSeconds: number;
   paused: boolean;
   closed: boolean;
   cancelled: boolean;
@@ -249,7 +273,7 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused" | "claim" | "slotSeconds" | "graceSeconds" | "couponValidUntil">;
 
 /** The contract's public event body (`GET /api/events/:id`), whoever answers it: the router's view or the events service. */
 export function publicEvent(ev: PublicFields, now = Date.now()) {
@@ -263,6 +287,12 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     startsAt: new Date(ev.startsAt).toISOString(),
     endsAt: iso(ev.endsAt),
     queueOpensAt: iso(ev.queueOpensAt),
+    claim: ev.claim,
+    slotSeconds: ev.slotSeconds || null,
+    // on_turn: nobody is dropped for silence
+    graceSeconds: ev.claim === "on_turn" ? null : ev.graceSeconds || null,
+    couponValidUntil: iso(ev.couponValidUntil),
+    paused: ev.paused,
     serverTime: new Date(now).toISOString(),
   };
 }

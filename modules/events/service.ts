@@ -4,7 +4,7 @@ import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
-import { eventStatus, parseDate, publicEvent, refusal, type EventMeta } from "./model";
+import { eventStatus, parseDate, publicEvent, refusal, type Claim, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 
@@ -20,6 +20,9 @@ export type CreateEventInput = {
   maxWaiting?: number;
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
+  claim?: Claim;
+  slotSeconds?: number | null;
+  graceSeconds?: number | null;
 };
 export type PatchEventInput = Partial<{
   trafficRpm: number;
@@ -29,6 +32,9 @@ export type PatchEventInput = Partial<{
   endsAt: string | null;
   couponValidUntil: string | null;
   webhookUrl: string | null;
+  claim: Claim;
+  slotSeconds: number | null;
+  graceSeconds: number | null;
 }>;
 
 export type EventRow = typeof couponEvents.$inferSelect;
@@ -164,6 +170,9 @@ export class EventService {
       endsAt,
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
+      claim: input.claim ?? "manual",
+      slotSeconds: input.slotSeconds ?? null,
+      graceSeconds: input.graceSeconds ?? null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -224,6 +233,9 @@ export class EventService {
       endsAt: Number(h.endsAt || 0),
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
+      claim: h.claim === "on_turn" ? "on_turn" : "manual",
+      slotSeconds: Number(h.slotSeconds || 0),
+      graceSeconds: Number(h.graceSeconds || 0),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
@@ -258,6 +270,15 @@ export class EventService {
     if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
     if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (input.claim !== undefined && input.claim !== meta.claim) {
+      // a line half served one way cannot go on the other: who holds a slot, who was issued
+      if (eventStatus(meta) !== "scheduled") throw new ApiError(409, "not_scheduled", "the claim can only change while the event is scheduled");
+      put("claim", input.claim, { claim: input.claim });
+    }
+    if (input.slotSeconds !== undefined) put("slotSeconds", input.slotSeconds ?? 0, { slotSeconds: input.slotSeconds });
+    if (input.graceSeconds !== undefined) put("graceSeconds", input.graceSeconds ?? 0, { graceSeconds: input.graceSeconds });
+    // nothing that differs (a claim sent as it already is): nothing to write
+    if (!redis.length) return this.adminView(meta);
     await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
     // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
     await this.patchScript(this.keys(id).meta, ...redis);
@@ -291,6 +312,9 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
+      claim: meta.claim,
+      slotSeconds: meta.slotSeconds || null,
+      graceSeconds: meta.graceSeconds || null,
       status: eventStatus(meta, now),
     };
   }
@@ -329,6 +353,9 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     endsAt: ms(ev.endsAt),
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
+    claim: ev.claim === "on_turn" ? "on_turn" : "manual",
+    slotSeconds: ev.slotSeconds ?? 0,
+    graceSeconds: ev.graceSeconds ?? 0,
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -352,6 +379,9 @@ export function metaFields(m: EventMeta): string[] {
     "endsAt", String(m.endsAt),
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
+    "claim", m.claim,
+    "slotSeconds", String(m.slotSeconds),
+    "graceSeconds", String(m.graceSeconds),
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

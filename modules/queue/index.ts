@@ -4,10 +4,11 @@ import { connectMysql } from "../../src/db";
 import type { Kernel } from "../../src/kernel";
 import { EVENT_RETENTION_MS, Snapshot } from "../../src/metrics";
 import { queueEventSource } from "../../src/metrics-sources";
-import { globalKeys } from "../../src/redis";
+import { createRedis, globalKeys } from "../../src/redis";
 import { mysqlSeedRecord, PreQueueDraw } from "./draw";
 import { queueInternalModule } from "./internal";
 import { AdmissionScheduler } from "./scheduler";
+import { recordedRunGate, TurnIssuer } from "./turn";
 
 /**
  * The waiting room: its admission scheduler and pre-queue draw, its gauges, and (for a router in
@@ -24,11 +25,25 @@ export function queueModule(k: Kernel) {
     metrics.admitted(eventId, n, source);
     queueSource.wake(eventId);
   };
+  queue.turns = turnIssuer(k);
 
   const app = new Elysia({ name: "queue" });
   if (!k.roles.has("queue")) return app;
   // the routers of a split deployment reach this waiting room over /internal, with INTERNAL_TOKEN (absent: not served)
   return app.use(config.queue.schedulerEnabled ? schedulerModule(k) : new Elysia()).use(config.internalToken ? queueInternalModule(queue, config.internalToken) : new Elysia());
+}
+
+/**
+ * What issues on_turn events' coupons here: the issue route's strict connection and reconciliation
+ * gate where this process sells too; in a queue process that does not, a strict connection of its
+ * own, gated on the coupon processes' record of a reconciled Redis (turn.ts).
+ */
+function turnIssuer(k: Kernel): TurnIssuer {
+  const { config } = k;
+  if (k.issueRedis && k.reconciler) return new TurnIssuer(k.issueRedis, config.keyPrefix, k.reconciler.gate);
+  const strict = createRedis(config, "turn", true);
+  k.lifecycle.stop(() => void strict.disconnect());
+  return new TurnIssuer(strict, config.keyPrefix, recordedRunGate(strict, config.keyPrefix));
 }
 
 function schedulerModule(k: Kernel) {

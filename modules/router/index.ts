@@ -10,10 +10,11 @@ import { RateLimited, rateLimit } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
+import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
-import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
+import { EnterDone, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
-import { cheapPoll, stateBody, ticketFor } from "./door";
+import { cheapPoll, issuedBody, stateBody, ticketFor, type IssuedBody } from "./door";
 import { RateMeter } from "./rate";
 import { EventView, type EventSnapshot } from "./view";
 
@@ -45,7 +46,9 @@ export type RouterDeps = {
   caller: CallerResolver;
   redis: RedisClient;
   prefix: string;
-  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
+  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
+  /** whether the user's coupon row is in MySQL (false where this process has no MySQL: the page asks GET …/coupon) */
+  persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
   /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
@@ -65,12 +68,14 @@ const doorRoutes = (d: RouterDeps) => {
     if (!v) throw refusal("event_not_found");
     return v;
   };
-  /** With a full line only users already in it (or holding a slot) may enter again: one read each. */
+  /** With a full line only users already in it (or holding a slot or a coupon) may enter again: one read each. */
   const holdsPlace = async (id: number, user: string) => {
     const k = eventKeys(d.prefix, id);
-    const [place, slot] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user)]);
-    return place !== null || Number(slot) > Date.now();
+    const [place, slot, code] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user), d.redis.hexists(k.issued, user)]);
+    return place !== null || Number(slot) > Date.now() || code === 1;
   };
+  /** On_turn: a holder's coupon, whatever the event's state now (sold out, closed): one read. */
+  const heldCode = (id: number, user: string) => d.redis.hget(eventKeys(d.prefix, id).issued, user);
 
   return new Elysia({ name: "router" })
     .get(
@@ -92,15 +97,40 @@ const doorRoutes = (d: RouterDeps) => {
         const user = auth.user(request.headers.get("authorization"));
         const id = eventId(params.id);
         const v = await snapshot(id);
-        const rpm = await meter.hit(id);
+        // the rate before this request; an enter counts toward it unless the user already held a
+        // place, a slot or a coupon (one account entering again and again must not fill the waiting room)
+        const rpm = await meter.rate(id);
         const now = Date.now();
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
         const status = eventStatus(v, now);
-        if (status === "sold_out") return refuse(set, "sold_out", id, d);
-        if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
-        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
-        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
-        const r = await queue.enter(id, user, rpm);
+        const viewRefusal: Refusal | null =
+          status === "sold_out" ? "sold_out"
+          : status === "closed" || status === "cancelled" ? "not_open"
+          : status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt) ? "not_open"
+          : null;
+        if (viewRefusal) {
+          const code = v.claim === "on_turn" ? await heldCode(id, user) : null;
+          if (code) return { ...issuedBody(v, code, await d.persisted(id, user)), ticket: ticketFor(tickets, v, id, user, 0, now) };
+          meter.count(id);
+          return refuse(set, viewRefusal, id, d);
+        }
+        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) {
+          meter.count(id);
+          return refuse(set, "line_full", id, d);
+        }
+        let r;
+        try {
+          r = await queue.enter(id, user, rpm);
+        } catch (e) {
+          meter.count(id);
+          throw e;
+        }
+        if (!r.known) meter.count(id);
+        if (r.status === "issued") {
+          const body: IssuedBody = issuedBody(v, r.code, await d.persisted(id, user));
+          body.ticket = ticketFor(tickets, v, id, user, 0, now);
+          return body;
+        }
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r, now);
         body.ticket = ticketFor(tickets, v, id, user, r.status === "admitted" ? 0 : r.seq, now);
@@ -110,7 +140,7 @@ const doorRoutes = (d: RouterDeps) => {
       {
         params: EventIdParams,
         response: {
-          200: Admitted,
+          200: EnterDone,
           202: EnterQueued,
           401: Err("unauthorized"),
           404: Err("event_not_found"),
@@ -122,9 +152,9 @@ const doorRoutes = (d: RouterDeps) => {
         detail: {
           ...userDoc,
           operationId: "enterEvent",
-          summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
+          summary: "Enter the event: admitted now (manual), issued (on_turn, nobody ahead), or a place in the waiting room (with a waiting ticket)",
           description:
-            "Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm; between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state. Every 200/202 carries a waiting ticket.",
+            "Manual events: waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. On_turn events: joining the line is the request; the coupon is issued when the user's turn comes (at once when nobody is ahead), and a holder entering again gets it back (200 issued). Between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state and does not count toward trafficRpm. A user whose running slot lapsed unused gets their place back (lapsedAt), admitted before anyone who entered after them. Every 200/202 carries a waiting ticket.",
         },
       },
     )
@@ -135,13 +165,21 @@ const doorRoutes = (d: RouterDeps) => {
         const who = await caller(request.headers.get("authorization"), id);
         const v = await snapshot(id);
         // without a ticket the user's place is unknown here, but an ended event is ended for everyone
-        const cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
+        let cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
+        // an on_turn event that ended may still hold this user's coupon: the exact poll says
+        if (cheap && v.claim === "on_turn" && (cheap.status === "sold_out" || cheap.status === "closed")) cheap = null;
         if (cheap) {
           if (cheap.status === "waiting" || cheap.status === "pre_queue") view.markLive(id, who.ticket!.seq);
           return cheap;
         }
         const r = await queue.poll(id, who.user);
         if (r.status === "sold_out" || r.status === "closed") return { status: r.status };
+        if (r.status === "issued") {
+          const body = issuedBody(v, r.code, await d.persisted(id, who.user));
+          if (who.ticket && who.ticket.seq > 0) d.onWaited?.(id, Math.max(0, Date.now() - who.ticket.joinedAt) / 1000);
+          if (!who.ticket || who.ticket.seq > 0) body.ticket = ticketFor(tickets, v, id, who.user, 0, who.ticket?.joinedAt);
+          return body;
+        }
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r);
         // a poll without a ticket, or with one for an earlier place (left and entered again, or a
@@ -168,7 +206,7 @@ const doorRoutes = (d: RouterDeps) => {
         detail: {
           ...ticketDoc,
           operationId: "pollQueue",
-          summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, or the event ended",
+          summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, issued (on_turn: the coupon, also after the page was closed), or the event ended",
         },
       },
     )
@@ -266,6 +304,7 @@ export function routerModule(k: Kernel) {
           redis,
           prefix: config.keyPrefix,
           cfg: config.queue,
+          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
           onRefused: (id, code) => metrics.doorOutcome(id, code),
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
         }),

@@ -23,6 +23,11 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  claim: "manual" | "on_turn";
+  /** per-event slot ttl and waiter grace in seconds (0: the env default) */
+  slotSeconds: number;
+  graceSeconds: number;
+  couponValidUntil: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -234,10 +239,15 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     name: s(13) ?? "",
     preEnd: s(14) === null ? -1 : num(s(14)),
     drawn: s(15) === "1",
-    waiting: num(s(16)),
-    headSeq: num(s(17)),
-    tailSeq: num(s(18)),
-    running: num(s(19)),
+    claim: s(16) === "on_turn" ? "on_turn" : "manual",
+    slotSeconds: num(s(17)),
+    graceSeconds: num(s(18)),
+    couponValidUntil: num(s(19)),
+    // after the meta fields (their count above): the line and the slots
+    waiting: num(s(20)),
+    headSeq: num(s(21)),
+    tailSeq: num(s(22)),
+    running: num(s(23)),
   };
 }
 

@@ -17,6 +17,11 @@ export const couponEvents = mysqlTable("coupon_events", {
   couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
   webhookUrl: varchar("webhook_url", { length: 2048 }),
   paused: boolean("paused").notNull().default(false),
+  // "manual": an admitted user presses issue; "on_turn": the scheduler issues when the user's turn comes
+  claim: varchar("claim", { length: 10 }).notNull().default("manual"),
+  // null: the QUEUE_SLOT_TTL_MS / QUEUE_WAITER_TIMEOUT_MS defaults
+  slotSeconds: int("slot_seconds"),
+  graceSeconds: int("grace_seconds"),
   closed: boolean("closed").notNull().default(false),
   cancelled: boolean("cancelled").notNull().default(false),
   // Bumped by every reconciliation of the event's Redis state: issuances stamped with an older
