@@ -181,13 +181,33 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
 
 /**
  * A TCP proxy on loopback that a test can cut (every open connection dropped, new ones refused) and
- * restore — a database outage without touching the shared MariaDB.
+ * restore — a database outage without touching the shared MariaDB. `latency(ms)` slows every chunk
+ * from then on; `cutOn(text, when)` arms a cut at the next client chunk containing `text` (a SQL
+ * statement): "request" drops it unsent, "reply" lets the server run it and drops its answer,
+ * "after-reply" lets the answer through and cuts at the next statement sent. `down` is how long the cut lasts
+ * (restore() by hand when omitted). `cuts` counts the cuts so far.
  */
 export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", latencyMs = 0) {
   // loose socket types: Bun's generics add nothing to a test utility
-  type Pair = { client: any; upstream?: any };
+  type Pair = { client: any; upstream?: any; cutOnReply?: "reply" | "after-reply" };
   const pairs = new Set<Pair>();
   let down = false;
+  let cuts = 0;
+  let armed: { text: string; when: "request" | "reply" | "after-reply"; downMs?: number } | null = null;
+  let restoreTimer: ReturnType<typeof setTimeout> | null = null;
+  const send = (sock: any, bytes: Uint8Array) => (latencyMs ? setTimeout(() => sock.write(bytes), latencyMs) : sock.write(bytes));
+  const cut = (downMs?: number) => {
+    down = true;
+    cuts++;
+    for (const p of pairs) {
+      p.upstream?.terminate();
+      p.client.terminate();
+    }
+    pairs.clear();
+    if (restoreTimer) clearTimeout(restoreTimer);
+    restoreTimer = downMs === undefined ? null : setTimeout(() => (down = false), downMs);
+  };
+  let downMsOfReply: number | undefined;
   const server = Bun.listen<any>({
     hostname: "127.0.0.1",
     port: 0,
@@ -202,7 +222,13 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
             hostname: targetHost,
             port: targetPort,
             socket: {
-              data: (_s: unknown, chunk: Uint8Array) => void client.write(chunk),
+              data: (_s: unknown, chunk: Uint8Array) => {
+                const bytes = new Uint8Array(chunk);
+                if (pair.cutOnReply === "reply") return cut(downMsOfReply);
+                send(client, bytes);
+                // the next statement anyone sends finds the link dead
+                if (pair.cutOnReply === "after-reply") (pair.cutOnReply = undefined), (armed = { text: "", when: "request", downMs: downMsOfReply });
+              },
               close: () => void client.end(),
               error: () => void client.end(),
             },
@@ -214,11 +240,17 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
         }
       },
       data(client, chunk) {
-        const up = client.data.pair.upstream;
+        const pair: Pair = client.data.pair;
         const bytes = new Uint8Array(chunk);
+        if (armed && Buffer.from(bytes).includes(armed.text)) {
+          const { when, downMs } = armed;
+          armed = null;
+          if (when === "request") return cut(downMs);
+          pair.cutOnReply = when;
+          downMsOfReply = downMs;
+        }
         // equal delays fire in order, so a slow link never reorders the stream
-        if (up && latencyMs) setTimeout(() => up.write(bytes), latencyMs);
-        else if (up) up.write(bytes);
+        if (pair.upstream) send(pair.upstream, bytes);
         else client.data.buf.push(bytes);
       },
       close(client) {
@@ -229,19 +261,34 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
   });
   return {
     port: server.port,
-    cut() {
-      down = true;
-      for (const p of pairs) {
-        p.upstream?.terminate();
-        p.client.terminate();
-      }
-      pairs.clear();
+    /** A database URL like `url` that goes through this proxy. */
+    url(url = TEST_DB) {
+      const u = new URL(url);
+      u.hostname = "127.0.0.1";
+      u.port = String(server.port);
+      return u.toString();
+    },
+    get cuts() {
+      return cuts;
+    },
+    latency(ms: number) {
+      latencyMs = ms;
+    },
+    cutOn(text: string, when: "request" | "reply" | "after-reply", downMs?: number) {
+      armed = { text, when, downMs };
+    },
+    cut(downMs?: number) {
+      cut(downMs);
     },
     restore() {
+      if (restoreTimer) clearTimeout(restoreTimer);
+      armed = null;
       down = false;
     },
     stop() {
-      this.cut();
+      armed = null;
+      cut();
+      if (restoreTimer) clearTimeout(restoreTimer);
       server.stop(true);
     },
   };

@@ -9,7 +9,7 @@ import { redemptionModule } from "../modules/redemption";
 import { routerModule } from "../modules/router";
 import { forwardedDocs, forwardModule } from "../modules/router/forward";
 import { webModule } from "../modules/web";
-import { webhooksModule } from "../modules/webhooks";
+import { webhookAdminModule, webhooksModule } from "../modules/webhooks";
 import { assertAdminGuarded } from "./auth";
 import type { Config } from "./config";
 import { createKernel } from "./kernel";
@@ -29,7 +29,7 @@ export async function createApp(config: Config) {
   try {
     if (has("router")) app.use(routerModule(k)).use(webModule(config));
     if (serves("queue")) app.use(queueModule(k));
-    if (serves("coupon")) app.use(eventsModule(k)).use(couponModule(k)).use(redemptionModule(k)).use(deadLettersModule(k)).use(auditModule(k));
+    if (serves("coupon")) app.use(eventsModule(k)).use(couponModule(k)).use(redemptionModule(k)).use(deadLettersModule(k)).use(auditModule(k)).use(webhookAdminModule(k));
     if (remoteQueue || remoteCoupon) app.use(forwardModule(k));
     if (has("issuer") && config.issuer.enabled) app.use(issuerModule(k)).use(await webhooksModule(k));
     assertAdminGuarded(app.routes, k.auth);

@@ -39,6 +39,12 @@ describe("configuration", () => {
     const c = loadConfig({ ...base, AUTH_JWT_ISSUER: "https://shop.example", AUTH_JWT_AUDIENCE: "coupons" });
     expect([c.jwtIssuer, c.jwtAudience]).toEqual(["https://shop.example", "coupons"]);
   });
+  test("EMBED_ORIGINS: a comma list of origins, nothing more", () => {
+    expect(loadConfig(base).embedOrigins).toEqual([]);
+    expect(loadConfig({ ...base, EMBED_ORIGINS: "https://shop.example, http://localhost:8080" }).embedOrigins).toEqual(["https://shop.example", "http://localhost:8080"]);
+    for (const bad of ["shop.example", "https://shop.example/path", "https://*.shop.example", "'self'", "https://shop.example 'unsafe-inline'", "javascript:alert(1)", "https://user:pw@shop.example", "https://shop.example,"])
+      fails({ EMBED_ORIGINS: bad }, /EMBED_ORIGINS must be a comma list of origins/);
+  });
   test("secrets are required outside development, with dev defaults inside it", () => {
     expect(() => loadConfig({})).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ENV: "test" })).toThrow(/ADMIN_TOKEN is required/);

@@ -1,6 +1,7 @@
 // Configuration comes only from the environment; every value is checked once at start so a bad
 // deployment fails with one clear line instead of misbehaving under load. No message ever carries
 // a secret or a URL's credentials.
+import { readFileSync } from "node:fs";
 import { EXAMPLE_SECRETS, redactUrl } from "./secrets";
 
 export const ROLES = ["router", "queue", "coupon", "issuer"] as const;
@@ -45,6 +46,24 @@ function trustProxy(raw: string | undefined): number {
   return Number(raw);
 }
 
+/**
+ * Origins that may show the pages in a frame (CSP frame-ancestors): a comma list of scheme://host[:port],
+ * nothing else (a path, a wildcard or a quote would change what the policy allows).
+ */
+function embedOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((part) => {
+    const o = part.trim();
+    let u: URL | null = null;
+    try {
+      u = new URL(o);
+    } catch {}
+    if (!u || (u.protocol !== "https:" && u.protocol !== "http:") || u.origin !== o.replace(/\/$/, "").toLowerCase() || u.username || u.password || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(u.hostname))
+      throw new ConfigError(`EMBED_ORIGINS must be a comma list of origins like https://shop.example (scheme, host and port only), got "${o}"`);
+    return u.origin;
+  });
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
   const dev = env.NODE_ENV === "development";
   const roleRaw = (env.ROLE || "all").trim();
@@ -76,6 +95,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const audience = env.AUTH_JWT_AUDIENCE || undefined;
   const metricsToken = secret("METRICS_TOKEN", env.METRICS_TOKEN || undefined, 8);
   const webhookSecret = secret("WEBHOOK_SECRET", env.WEBHOOK_SECRET || undefined, 16);
+  // whsec_<base64> is the Standard Webhooks form (the key is the decoded bytes); anything else is used as raw bytes
+  if (webhookSecret?.startsWith("whsec_") && !/^whsec_(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(webhookSecret))
+    throw new ConfigError("WEBHOOK_SECRET starting with whsec_ must be whsec_ followed by the base64 of at least 12 bytes (Standard Webhooks)");
+  const webhookCaFile = env.WEBHOOK_CA_FILE || undefined;
+  let webhookCa: string | undefined;
+  if (webhookCaFile) {
+    try {
+      webhookCa = readFileSync(webhookCaFile, "utf8");
+    } catch {
+      throw new ConfigError(`WEBHOOK_CA_FILE cannot be read: ${webhookCaFile}`);
+    }
+    if (!webhookCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`WEBHOOK_CA_FILE must hold PEM certificates: ${webhookCaFile}`);
+  }
+  // the bot gate's challenges are signed with this (every router the same); by default a key derived from AUTH_JWT_SECRET
+  const botGateSecret = secret("BOT_GATE_SECRET", env.BOT_GATE_SECRET || undefined, 16, 32, "bytes") ?? `bot-gate:${jwtSecret}`;
   const apiKeyPepper = secret("API_KEY_PEPPER", env.API_KEY_PEPPER || undefined, 16, 32, "bytes");
   const strategy = env.ISSUE_STRATEGY || "redis";
   if (strategy !== "redis" && strategy !== "db-lock") throw new ConfigError(`ISSUE_STRATEGY must be "redis" or "db-lock", got "${strategy}"`);
@@ -129,10 +163,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtSecret,
     internalToken,
     apiKeyPepper,
+    botGateSecret,
     jwtIssuer: issuer,
     jwtAudience: audience,
     metricsToken,
     swagger: onOff(env, "SWAGGER", true),
+    // the pages may be framed by these origins only (none: by nobody)
+    embedOrigins: embedOrigins(env.EMBED_ORIGINS),
     webhookSecret,
     queueUrl,
     couponUrl,
@@ -188,6 +225,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMaxMs,
       // how often the outbox is looked at when no batch was persisted in this process
       pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 60_000),
+      // lifts the SSRF guard's address rules (loopback, private, link-local…): tests, private networks
+      allowPrivate: onOff(env, "WEBHOOK_ALLOW_PRIVATE", false),
+      // PEM certificates trusted for receivers besides the system's (a private CA, a test receiver)
+      ca: webhookCa,
     },
     issuer: {
       enabled: env.ISSUER !== "off",

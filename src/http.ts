@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly extra?: Record<string, unknown>,
+    /** response headers that go with it (Retry-After on a 409 pending) */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -80,6 +82,7 @@ export const errors = (maxBodyBytes: number) =>
     set.headers["content-type"] = "application/json";
     if (error instanceof ApiError) {
       set.status = error.status;
+      if (error.headers) Object.assign(set.headers, error.headers);
       return errorBody(error.code, error.message, error.extra);
     }
     switch (code) {

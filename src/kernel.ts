@@ -78,7 +78,7 @@ export async function createKernel(config: Config) {
   });
   const tickets = new Tickets(config.jwtSecret);
   const auditTrail = mysql ? new AuditTrail(mysql) : null;
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs }) : null;
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs, webhookAllowPrivate: config.webhooks.allowPrivate }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
   // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
   const issueRedis = roles.serves("coupon") && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;

@@ -196,6 +196,8 @@ export function createMetrics(opts: MetricsOptions) {
   for (const outcome of ["delivered", "failed"]) webhookDeliveries.inc({ outcome }, 0);
   const webhookPending = new Gauge({ name: "coupon_webhook_outbox_pending", help: "Webhook deliveries waiting in the outbox (not yet delivered)", registers: only(has("issuer")) });
   webhookPending.set(0);
+  const webhookOldest = new Gauge({ name: "coupon_webhook_outbox_oldest_seconds", help: "Age of the oldest webhook delivery not yet delivered (0 when none is owed)", registers: only(has("issuer")) });
+  webhookOldest.set(0);
 
   // ---- coupon: counters of this process, gauges from the cached snapshot
   const couponGauges = has("coupon");
@@ -312,7 +314,10 @@ export function createMetrics(opts: MetricsOptions) {
     observeWait: (eventId: number, seconds: number) => waitTime.metric.observe(waitTime.labels(eventId), seconds),
     webhookDelivered: (n = 1) => webhookDeliveries.inc({ outcome: "delivered" }, n),
     webhookFailed: (n = 1) => webhookDeliveries.inc({ outcome: "failed" }, n),
-    webhookOutboxPending: (n: number) => webhookPending.set(n),
+    webhookOutboxPending: (n: number, oldestSeconds = 0) => {
+      webhookPending.set(n);
+      webhookOldest.set(oldestSeconds);
+    },
     /** Events this process counts activity for (the router uses it to filter its request rates). */
     routerKnows: (eventId: number) => doorOutcomes.knows(eventId),
   };

@@ -55,7 +55,7 @@ export const RateLimited = withHeaders(
 );
 
 /** The routes a client may hammer (enter, poll and leave, issue), by their pattern: whoever serves them, in one process or through the router. */
-export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue"]);
+export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue", "/api/events/:id/challenge"]);
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxyHops: number; adminPerSec: number; adminBurst: number };

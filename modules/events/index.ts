@@ -73,8 +73,12 @@ export const eventRoutes = {
   patch: route("PATCH", "/admin/events/:id", {
     params: EventIdParams,
     body: PatchEventBody,
-    response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 409: Err("not_scheduled"), 503: unavailable },
-    detail: { ...adminDoc("events:write"), operationId: "updateEvent", summary: "Change trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, slotSeconds or graceSeconds at run time; claim while the event is scheduled" },
+    response: { 200: AdminEvent, ...bodyErrors, 401: unauthorized, 404: notFound404, 409: Err("not_scheduled", "stock_below_issued"), 503: unavailable },
+    detail: {
+      ...adminDoc("events:write"),
+      operationId: "updateEvent",
+      summary: "Change an event live: name, message, stock (not below what is promised; raising it reopens a sold-out event), startsAt/queueOpensAt (while scheduled), trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, brand, botGate, slotSeconds, graceSeconds, claim (while scheduled). Every router applies it within a flush; each change is in the audit trail",
+    },
   }),
   pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),
   resume: route("POST", "/admin/events/:id/resume", control("resumeEvent", ["event_ended"], "Resume admission after a pause")),

@@ -24,17 +24,27 @@ export const ERROR_CODES = {
   not_open: "the event is not open: not yet started (outside a pre-queue), closed or cancelled",
   already_issued: "this user already has this event's coupon",
   event_ended: "the event is closed or cancelled",
-  not_scheduled: "only a scheduled event can be cancelled (close a started one) or change its claim",
+  not_scheduled: "the event has started: only a scheduled event can be cancelled (close a started one) or have its startsAt or queueOpensAt moved (queueOpensAt only before the pre-queue opens) or its claim changed",
+  stock_below_issued: "stock may not go below the coupons already promised (the body carries `issued`)",
   already_redeemed: "redeemed on another order (the body carries `redeemedAt`)",
   sold_out: "no coupons left",
   line_full: "the waiting line already holds maxWaiting users",
   expired: "past the event's couponValidUntil",
+  bot_check_failed: "this event's bot gate needs a fresh proof of work (X-Bot-Proof, from GET /api/events/{id}/challenge) for this event and user: missing, malformed, expired, another's, forged or already used",
+  no_bot_gate: "this event has no bot gate: enter without a proof",
   unprocessable_entry: "the entry is malformed and stays dead-lettered",
   rate_limited: "too many requests from this user or address",
   unavailable: "a backing service (Redis, MySQL) is unavailable or the event is being reconciled; nothing changed, try again shortly",
   upstream_unavailable: "a split router could not reach the queue or coupon server; nothing changed, try again shortly",
   outcome_unknown: "the issue may or may not have gone through (the connection dropped, or the owner did not answer in time): GET /api/events/{id}/coupon tells",
   not_ready: "Redis or MySQL is unreachable",
+  // the shop's side (modules/redemption, modules/grants, modules/webhooks)
+  webhook_url_forbidden: "webhookUrl is not https://, or points at (or resolves to) a loopback, private, link-local, CGNAT, multicast, unspecified or metadata address",
+  pending: "the code was promised (201) but its row is not persisted yet: retry after `Retry-After` seconds",
+  voided: "the coupon was voided and cannot be redeemed",
+  not_redeemed_by_order: "the coupon is not redeemed on this orderId",
+  idempotency_key_reused: "this Idempotency-Key was used within 24 h with another request body",
+  request_in_progress: "a request with this Idempotency-Key is still being processed: retry after `Retry-After` seconds",
 } as const;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -62,7 +72,42 @@ export const Claim = claimOf(CLAIM_DOC);
 export type Claim = "manual" | "on_turn";
 const SlotSeconds = t.Union([Int({ minimum: 10, maximum: 86_400 }), t.Null()], { description: "how long an admitted user may hold a running slot (manual events); null = QUEUE_SLOT_TTL_MS" });
 const GraceSeconds = t.Union([Int({ minimum: 10, maximum: 3600 }), t.Null()], { description: "how long a waiter who stops polling keeps the place (manual events); null = QUEUE_WAITER_TIMEOUT_MS" });
+const HttpsUrl = (description: string) => t.String({ minLength: 9, maxLength: 2048, pattern: "^https://", description });
+/** The shop's brand on the pages (issue #22): input; every field but the name may be left out or null. */
+const BrandInput = t.Object(
+  {
+    shopName: t.String({ minLength: 1, maxLength: 80, description: "the shop's name, shown in the pages' header (plain text)" }),
+    logoUrl: t.Optional(t.Union([HttpsUrl("https:// URL of the shop's logo (an image, shown about 32 px high)"), t.Null()])),
+    accentColor: t.Optional(t.Union([t.String({ pattern: "^#[0-9a-fA-F]{6}$", description: "#rrggbb: the colour of buttons and links" }), t.Null()])),
+    returnUrl: t.Optional(t.Union([HttpsUrl("https:// URL of the shop: the pages link back to it, the winner's page with the code"), t.Null()])),
+  },
+  { additionalProperties: false, description: "the shop's brand on the event page and the waiting room; null = none" },
+);
+const NullableBrand = t.Union([BrandInput, t.Null()]);
+export const Brand = t.Union(
+  [
+    t.Object(
+      { shopName: t.String(), logoUrl: t.Union([t.String(), t.Null()]), accentColor: t.Union([t.String(), t.Null()]), returnUrl: t.Union([t.String(), t.Null()]) },
+      { $id: "Brand", description: "the shop's brand on the pages" },
+    ),
+    t.Null(),
+  ],
+  { description: "the shop's brand on the pages; null = none" },
+);
+export type BrandValue = { shopName: string; logoUrl: string | null; accentColor: string | null; returnUrl: string | null };
+
+/** The bot gate (contract, "Bot gate"): a proof of work of about 2^pow hashes before entering; null = off. */
+export const BOT_POW_MAX = 24;
+const BotGate = t.Union([t.Object({ pow: Int({ minimum: 1, maximum: BOT_POW_MAX, description: "difficulty: the expected work is about 2^pow hashes" }) }, { additionalProperties: false }), t.Null()], {
+  description: "a proof of work before POST /enter (GET /api/events/{id}/challenge, header X-Bot-Proof); null = off",
+});
 const WebhookUrl = t.String({ minLength: 1, maxLength: 2048, description: "http(s) URL that receives signed batches of issuances" });
+// plain text: shown as text by the pages, never as markup; line breaks allowed, other control characters not
+const Message = t.String({
+  maxLength: 280,
+  pattern: "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$",
+  description: "the operator's word to the people waiting, plain text (≤ 280 characters, no control characters but line breaks); \"\" = none. Shown on the event page and in the waiting room",
+});
 
 export const CreateEventBody = t.Object(
   {
@@ -80,12 +125,20 @@ export const CreateEventBody = t.Object(
     claim: t.Optional(Claim),
     slotSeconds: t.Optional(SlotSeconds),
     graceSeconds: t.Optional(GraceSeconds),
+    message: t.Optional(Message),
+    brand: t.Optional(NullableBrand),
+    botGate: t.Optional(BotGate),
   },
   { $id: "CreateEvent", additionalProperties: false },
 );
 
 export const PatchEventBody = t.Object(
   {
+    name: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+    stock: t.Optional(Int({ minimum: 1, maximum: 10_000_000, description: "up (reopens a sold-out event) or down, never below the coupons already promised (409 stock_below_issued)" })),
+    startsAt: t.Optional(t.String({ ...IsoDate, description: "only while scheduled (409 not_scheduled): postpone or bring forward; must be in the future" })),
+    queueOpensAt: t.Optional(t.Union([IsoDate, t.Null()], { description: "only while scheduled and before the pre-queue opens (409 not_scheduled); not after startsAt" })),
+    message: t.Optional(Message),
     trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
     runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
     admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
@@ -93,9 +146,8 @@ export const PatchEventBody = t.Object(
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
-    claim: t.Optional(claimOf(`${CLAIM_DOC}; changed only while the event is scheduled (409 not_scheduled after its start)`)),
-    slotSeconds: t.Optional(SlotSeconds),
-    graceSeconds: t.Optional(GraceSeconds),
+    brand: t.Optional(NullableBrand),
+    botGate: t.Optional(BotGate),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
@@ -125,6 +177,9 @@ const Config = {
   claim: Claim,
   slotSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_SLOT_TTL_MS" }),
   graceSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_WAITER_TIMEOUT_MS" }),
+  message: t.String({ description: "the operator's word to the people waiting (\"\" = none)" }),
+  brand: Brand,
+  botGate: BotGate,
   status: EventStatus,
 };
 export const AdminEvent = t.Object(Config, { $id: "Event", description: "the event as configured, and its status" });
@@ -152,7 +207,7 @@ export const EventStats = t.Object({
   draw: t.Union(
     [
       t.Object({
-        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (README)" }),
+        seed: t.String({ description: "64 hex digits from the CSPRNG, drawn at the start: the order is recomputable from it and the pre-queued user ids (docs/how-it-works.md, auditing the draw)" }),
         drawnAt: t.String(),
         size: t.Union([Int(), t.Null()], { description: "users the draw gave a place (null while it runs)" }),
         durationMs: t.Union([Int(), t.Null()]),
@@ -174,8 +229,11 @@ export const PublicEvent = t.Object({
   claim: Claim,
   slotSeconds: t.Union([Int(), t.Null()], { description: "how long an admitted user holds a running slot (manual events); null = the server's default" }),
   graceSeconds: t.Union([Int(), t.Null()], { description: "how long a waiter who stops polling keeps the place; null on on_turn events (nobody is dropped for silence) or when the server's default applies" }),
-  couponValidUntil: NullableString,
-  paused: t.Boolean({ description: "paused by the operator" }),
+  message: t.String({ description: "the operator's word to the people waiting, plain text (\"\" = none)" }),
+  couponValidUntil: t.Union([t.String(), t.Null()], { description: "until when the coupons can be redeemed (null: no limit)" }),
+  paused: t.Boolean({ description: "paused by the operator (nobody new is let through; the line keeps its order)" }),
+  brand: Brand,
+  botGate: BotGate,
   serverTime: t.String({ description: "the server's clock, for countdowns" }),
 }, { $id: "PublicEvent", description: "what anyone may know of the event (cacheable for about a second)" });
 
@@ -183,7 +241,7 @@ const STATUSES: readonly EventStatus[] = ["scheduled", "open", "paused", "sold_o
 // query values are strings; limits and cursors are checked as text, so "1e2", " 5" or "0x10" are a 400
 const Digits = (description: string) => t.String({ pattern: "^[1-9][0-9]{0,9}$", description });
 // a limit is a number to a client (which sends its decimal text)
-const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
+export const Limit = (maximum: number, byDefault: number) => documentedAs(Digits(`1…${maximum}, default ${byDefault}`), { type: "integer", minimum: 1, maximum, default: byDefault });
 export const ListEventsQuery = t.Object(
   {
     // checked by statusFilter (a 400 that names the statuses)
@@ -255,6 +313,11 @@ export type EventMeta = {
   /** 0 = the env default */
   slotSeconds: number;
   graceSeconds: number;
+  /** the operator's word to the people waiting ("" = none) */
+  message: string;
+  brand: BrandValue | null;
+  /** the bot gate's difficulty, 0 = off */
+  botPow: number;
   paused: boolean;
   closed: boolean;
   cancelled: boolean;
@@ -273,7 +336,10 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "cancelled" | "closed" | "paused" | "claim" | "slotSeconds" | "graceSeconds" | "couponValidUntil">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow" | "message" | "claim" | "slotSeconds" | "graceSeconds">;
+
+/** The API's `botGate` from the meta's difficulty (0 = off). */
+export const botGate = (pow: number) => (pow > 0 ? { pow } : null);
 
 /** The contract's public event body (`GET /api/events/:id`), whoever answers it: the router's view or the events service. */
 export function publicEvent(ev: PublicFields, now = Date.now()) {
@@ -291,10 +357,50 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     slotSeconds: ev.slotSeconds || null,
     // on_turn: nobody is dropped for silence
     graceSeconds: ev.claim === "on_turn" ? null : ev.graceSeconds || null,
+    message: ev.message,
     couponValidUntil: iso(ev.couponValidUntil),
     paused: ev.paused,
+    brand: ev.brand,
+    botGate: botGate(ev.botPow),
     serverTime: new Date(now).toISOString(),
   };
+}
+
+/**
+ * A brand as given to create or PATCH, checked and with every field present: URLs absolute
+ * https:// without credentials (the pages load the logo and link to the shop from a page that holds
+ * the user's token), the colour #rrggbb, the name plain text on one line. Throws RangeError.
+ */
+export function checkBrand(b: { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null } | null | undefined): BrandValue | null | undefined {
+  if (b === undefined || b === null) return b;
+  const https = (raw: string | null | undefined, field: string) => {
+    if (raw === undefined || raw === null) return null;
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new RangeError(`brand.${field} must be an absolute https:// URL`);
+    }
+    if (u.protocol !== "https:") throw new RangeError(`brand.${field} must be an absolute https:// URL`);
+    if (u.username || u.password) throw new RangeError(`brand.${field} must not carry credentials`);
+    return u.href;
+  };
+  const shopName = b.shopName.trim();
+  // control characters (newlines, bidi overrides…) have no place in a one-line name
+  if (!shopName || /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(shopName)) throw new RangeError("brand.shopName must be plain text on one line");
+  if (b.accentColor !== undefined && b.accentColor !== null && !/^#[0-9a-fA-F]{6}$/.test(b.accentColor)) throw new RangeError("brand.accentColor must be #rrggbb");
+  return { shopName, logoUrl: https(b.logoUrl, "logoUrl"), accentColor: b.accentColor ? b.accentColor.toLowerCase() : null, returnUrl: https(b.returnUrl, "returnUrl") };
+}
+
+/** The brand as kept in MySQL and in the Redis meta hash (JSON; "" or null = none), read back; anything unreadable is none. */
+export function parseBrand(raw: string | null | undefined): BrandValue | null {
+  if (!raw) return null;
+  try {
+    const b = JSON.parse(raw);
+    return b && typeof b.shopName === "string" ? { shopName: b.shopName, logoUrl: b.logoUrl ?? null, accentColor: b.accentColor ?? null, returnUrl: b.returnUrl ?? null } : null;
+  } catch {
+    return null;
+  }
 }
 
 const MAX_ID = 2 ** 31 - 1;
@@ -336,6 +442,8 @@ const REFUSALS = {
   already_issued: [409, "you already have this event's coupon"],
   not_admitted: [403, "you hold no running slot for this event; enter (and wait) first"],
   not_in_queue: [404, "you are not in this event's queue; enter first"],
+  bot_check_failed: [403, "this event needs a fresh proof of work: GET /api/events/{id}/challenge, solve it, send it as X-Bot-Proof"],
+  no_bot_gate: [409, "this event has no bot gate: enter without a proof"],
 } as const;
 
 export function refusal(code: keyof typeof REFUSALS): ApiError {

@@ -4,9 +4,11 @@ import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
-import { eventStatus, parseDate, publicEvent, refusal, type Claim, type EventMeta } from "./model";
+import { patch } from "./edit";
+import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
+import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
 export type CreateEventInput = {
   name: string;
@@ -23,19 +25,11 @@ export type CreateEventInput = {
   claim?: Claim;
   slotSeconds?: number | null;
   graceSeconds?: number | null;
+  message?: string;
+  brand?: BrandInput | null;
+  botGate?: { pow: number } | null;
 };
-export type PatchEventInput = Partial<{
-  trafficRpm: number;
-  runningCapacity: number;
-  admitPerSecond: number;
-  maxWaiting: number;
-  endsAt: string | null;
-  couponValidUntil: string | null;
-  webhookUrl: string | null;
-  claim: Claim;
-  slotSeconds: number | null;
-  graceSeconds: number | null;
-}>;
+export type BrandInput = { shopName: string; logoUrl?: string | null; accentColor?: string | null; returnUrl?: string | null };
 
 export type EventRow = typeof couponEvents.$inferSelect;
 
@@ -43,7 +37,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number) => (ms ? iso(ms) : null);
 export const ms = (d: Date | null | undefined) => (d ? d.getTime() : 0);
 
-function badInput(fn: () => void) {
+/** Runs checks that throw RangeError; their message becomes a 400 bad_request. */
+export function badInput(fn: () => void) {
   try {
     fn();
   } catch (e) {
@@ -114,6 +109,7 @@ class KnownIds {
 export class EventService {
   // the members below are shared with the module's other files (controls.ts, stats.ts, reconcile-event.ts)
   readonly patchScript;
+  readonly editScript;
   readonly reconcileScript;
   readonly rateScript;
   readonly reconciling = new Map<number, Promise<EventMeta | null>>();
@@ -127,9 +123,10 @@ export class EventService {
     readonly redis: RedisClient,
     readonly mysql: Mysql,
     readonly prefix: string,
-    readonly opts: { webhooks: boolean; fenceMs: number },
+    readonly opts: { webhooks: boolean; fenceMs: number; webhookAllowPrivate?: boolean },
   ) {
     this.patchScript = runScript(redis, "patchMeta");
+    this.editScript = runScript(redis, "editEvent");
     this.reconcileScript = runScript(redis, "reconcileEvent");
     this.rateScript = runScript(redis, "rate");
     this.known = new KnownIds(async () => {
@@ -147,7 +144,9 @@ export class EventService {
     let endsAt: Date | null = null;
     let queueOpensAt: Date | null = null;
     let couponValidUntil: Date | null = null;
+    let brand: BrandValue | null = null;
     badInput(() => {
+      brand = checkBrand(input.brand) ?? null;
       startsAt = parseDate(input.startsAt, "startsAt") ?? startsAt;
       endsAt = parseDate(input.endsAt, "endsAt") ?? null;
       queueOpensAt = parseDate(input.queueOpensAt, "queueOpensAt") ?? null;
@@ -155,8 +154,8 @@ export class EventService {
       if (endsAt && endsAt <= startsAt) throw new RangeError("endsAt must be after startsAt");
       if (queueOpensAt && queueOpensAt > startsAt) throw new RangeError("queueOpensAt must not be after startsAt");
       if (couponValidUntil && couponValidUntil <= startsAt) throw new RangeError("couponValidUntil must be after startsAt");
-      this.checkWebhook(input.webhookUrl);
     });
+    await this.checkWebhook(input.webhookUrl);
     const row = {
       name: input.name,
       stock: input.stock,
@@ -173,6 +172,9 @@ export class EventService {
       claim: input.claim ?? "manual",
       slotSeconds: input.slotSeconds ?? null,
       graceSeconds: input.graceSeconds ?? null,
+      message: input.message ?? "",
+      brand: brand ? JSON.stringify(brand) : null,
+      botPow: input.botGate?.pow ?? null,
       paused: false,
       closed: false,
       cancelled: false,
@@ -188,17 +190,14 @@ export class EventService {
     return this.adminView(meta);
   }
 
-  private checkWebhook(url: string | null | undefined) {
+  /** A webhookUrl as it is set: WEBHOOK_SECRET on the server, then the SSRF guard (modules/webhooks/guard.ts). */
+  async checkWebhook(url: string | null | undefined) {
     if (url === undefined || url === null) return;
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new RangeError("webhookUrl must be an absolute http(s) URL");
-    if (u.username || u.password) throw new RangeError("webhookUrl must not carry credentials (deliveries are signed with WEBHOOK_SECRET)");
-    if (!this.opts.webhooks) throw new RangeError("webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    if (!URL.canParse(url)) throw new ApiError(400, "bad_request", "webhookUrl must be an absolute https:// URL");
+    if (!this.opts.webhooks) throw new ApiError(400, "bad_request", "webhookUrl needs WEBHOOK_SECRET to be set on the server (deliveries are signed with it)");
+    await checkTarget(url, this.opts.webhookAllowPrivate ?? false).catch((e) => {
+      throw e instanceof ForbiddenTarget ? new ApiError(400, "webhook_url_forbidden", e.message) : e;
+    });
   }
 
   /**
@@ -236,55 +235,15 @@ export class EventService {
       claim: h.claim === "on_turn" ? "on_turn" : "manual",
       slotSeconds: Number(h.slotSeconds || 0),
       graceSeconds: Number(h.graceSeconds || 0),
+      message: h.message ?? "",
+      brand: parseBrand(h.brand),
+      botPow: Number(h.botPow || 0),
       paused: h.paused === "1",
       closed: h.closed === "1",
       cancelled: h.cancelled === "1",
       epoch: Number(h.epoch || 0),
       admitRate: Number(h.admitRate || 0),
     };
-  }
-
-  async patch(id: number, input: PatchEventInput) {
-    const meta = await this.ensureLoaded(id);
-    if (!meta) throw notFound();
-    let endsAt: Date | null | undefined;
-    let couponValidUntil: Date | null | undefined;
-    badInput(() => {
-      endsAt = parseDate(input.endsAt, "endsAt");
-      couponValidUntil = parseDate(input.couponValidUntil, "couponValidUntil");
-      if (endsAt && endsAt.getTime() <= meta.startsAt) throw new RangeError("endsAt must be after startsAt");
-      if (couponValidUntil && couponValidUntil.getTime() <= meta.startsAt) throw new RangeError("couponValidUntil must be after startsAt");
-      this.checkWebhook(input.webhookUrl);
-    });
-    const set: Partial<typeof couponEvents.$inferInsert> = {};
-    const redis: string[] = [];
-    const put = <K extends keyof EventMeta>(field: K, value: EventMeta[K], column: Partial<typeof couponEvents.$inferInsert>) => {
-      meta[field] = value;
-      Object.assign(set, column);
-      redis.push(field, String(value));
-    };
-    if (input.trafficRpm !== undefined) put("trafficRpm", input.trafficRpm, { trafficRpm: input.trafficRpm });
-    if (input.runningCapacity !== undefined) put("runningCapacity", input.runningCapacity, { runningCapacity: input.runningCapacity });
-    if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
-    if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
-    if (endsAt !== undefined) put("endsAt", ms(endsAt), { endsAt });
-    if (couponValidUntil !== undefined) put("couponValidUntil", ms(couponValidUntil), { couponValidUntil });
-    if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
-    if (input.claim !== undefined && input.claim !== meta.claim) {
-      // a line half served one way cannot go on the other: who holds a slot, who was issued
-      if (eventStatus(meta) !== "scheduled") throw new ApiError(409, "not_scheduled", "the claim can only change while the event is scheduled");
-      put("claim", input.claim, { claim: input.claim });
-    }
-    if (input.slotSeconds !== undefined) put("slotSeconds", input.slotSeconds ?? 0, { slotSeconds: input.slotSeconds });
-    if (input.graceSeconds !== undefined) put("graceSeconds", input.graceSeconds ?? 0, { graceSeconds: input.graceSeconds });
-    // nothing that differs (a claim sent as it already is): nothing to write
-    if (!redis.length) return this.adminView(meta);
-    await this.mysql.db.update(couponEvents).set(set).where(eq(couponEvents.id, id));
-    // only onto a whole meta hash: a wiped one is rebuilt from MySQL (which has the change) by reconcile
-    await this.patchScript(this.keys(id).meta, ...redis);
-    this.onChange?.(id);
-    await this.settingsChanged();
-    return this.adminView(meta);
   }
 
   /** After any write of an event's settings to Redis: every scheduler looks at rested events again. */
@@ -315,6 +274,9 @@ export class EventService {
       claim: meta.claim,
       slotSeconds: meta.slotSeconds || null,
       graceSeconds: meta.graceSeconds || null,
+      message: meta.message,
+      brand: meta.brand,
+      botGate: botGate(meta.botPow),
       status: eventStatus(meta, now),
     };
   }
@@ -323,8 +285,9 @@ export class EventService {
     return eventIds(this.redis, this.prefix);
   }
 
-  /** The operator's switches (controls.ts). */
+  /** The operator's switches (controls.ts) and live edits (edit.ts). */
   control = control;
+  patch = patch;
   /** What the operator reads: the list, the stats (stats.ts). */
   list = list;
   stats = stats;
@@ -356,6 +319,9 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     claim: ev.claim === "on_turn" ? "on_turn" : "manual",
     slotSeconds: ev.slotSeconds ?? 0,
     graceSeconds: ev.graceSeconds ?? 0,
+    message: ev.message,
+    brand: parseBrand(ev.brand),
+    botPow: ev.botPow ?? 0,
     paused: ev.paused,
     closed: ev.closed,
     cancelled: ev.cancelled,
@@ -382,6 +348,9 @@ export function metaFields(m: EventMeta): string[] {
     "claim", m.claim,
     "slotSeconds", String(m.slotSeconds),
     "graceSeconds", String(m.graceSeconds),
+    "message", m.message,
+    "brand", m.brand ? JSON.stringify(m.brand) : "",
+    "botPow", String(m.botPow),
     "paused", m.paused ? "1" : "0",
     "closed", m.closed ? "1" : "0",
     "cancelled", m.cancelled ? "1" : "0",

@@ -5,6 +5,7 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
 import { newCode, normalizeCode } from "../coupon/code";
+import { enqueue } from "../webhooks/outbox";
 
 export const GROUP = "issuers";
 
@@ -348,9 +349,7 @@ export class IssuerService {
       );
       await conn.query("UPDATE coupon_events SET persisted = persisted + ? WHERE id = ?", [stored.length, eventId]);
       if (ev.webhook_url) {
-        const body = JSON.stringify({ eventId, issues: stored.map((r) => ({ userId: r.userId, code: r.code, issuedAt: r.issuedAt.toISOString() })) });
-        const now = new Date();
-        await conn.query("INSERT INTO webhook_outbox (event_id, body, next_attempt_at, created_at) VALUES (?, ?, ?, ?)", [eventId, body, now, now]);
+        await enqueue(conn, eventId, "coupon.issued", { eventId, issues: stored.map((r) => ({ userId: r.userId, code: r.code, issuedAt: r.issuedAt.toISOString() })) });
       }
     }
     return { stored, settled: [...settled, ...stored.map((r) => r.streamId)], over };

@@ -2,6 +2,7 @@ import { toOpenAPISchema } from "@elysiajs/openapi";
 import { Elysia, type AnyElysia } from "elysia";
 import { dirname, join } from "node:path";
 import { DOCUMENTED_AS, SECURITY_SCHEMES, type RouteSpec } from "../../src/docs";
+import { webhookOperations } from "../webhooks/model";
 
 // The installed swagger-ui-dist (its version pinned by bun.lock): every byte the docs page runs comes from this process.
 const DIST = dirname(Bun.resolveSync("swagger-ui-dist/package.json", import.meta.dir));
@@ -64,7 +65,7 @@ const INFO = {
 const TAGS = [
   { name: "user", description: "The user flow: event info, enter, the waiting room, issue, the user's coupons (user JWT, or the waiting ticket where noted)" },
   { name: "admin", description: "Operators: events, their controls, winners and dead letters (ADMIN_TOKEN)" },
-  { name: "shop", description: "The shop's backend: coupons by code, redemption (ADMIN_TOKEN)" },
+  { name: "shop", description: "The shop's backend: coupons by code, redeem, unredeem, void, grants, webhook deliveries (ADMIN_TOKEN or an API key); the webhooks it receives are under `x-webhooks`" },
   { name: "ops", description: "Health and Prometheus metrics" },
 ];
 
@@ -151,6 +152,8 @@ function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
 
   const schemas: Json = {};
   const rewritten = rewrite(paths, schemas) as Json;
+  // what a shop's endpoint receives: OpenAPI 3.1's `webhooks`, spelled `x-webhooks` in 3.0, with named payload schemas
+  const webhooks = rewrite(webhookOperations(), schemas) as Json;
   // Elysia marks a route's top-level response schema `additionalProperties: false` in place (so the
   // mark shows wherever that schema is shared, and not on the rest): replies may gain fields, and
   // clients should ignore the ones they do not know. Request bodies keep theirs: unknown fields are refused.
@@ -163,6 +166,7 @@ function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
     info: INFO,
     tags: TAGS,
     paths: rewritten,
+    "x-webhooks": webhooks,
     components: { schemas: Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b))), securitySchemes: SECURITY_SCHEMES },
   };
 }

@@ -3,6 +3,7 @@ import { Claim, Int } from "../events/model";
 
 const Ticket = t.String({ description: "waiting ticket: accepted in place of the user's token by GET/DELETE …/queue and POST …/issue of this event" });
 
+const Message = t.String({ description: "the operator's word to the people waiting, plain text (\"\" = none); show it as text, never as markup" });
 const Grace = t.Union([Int({ minimum: 0 }), t.Null()], {
   description: "a user who stops polling keeps the place for at least this long (the event's graceSeconds, else QUEUE_WAITER_TIMEOUT_MS), and is dropped when the line reaches them after it; null on on_turn events: nobody is dropped for silence",
 });
@@ -14,6 +15,7 @@ export const Admitted = t.Object(
     expiresAt: t.String({ description: "when the running slot lapses unless used (the user then keeps the front: lapsedAt)" }),
     slotSeconds: SlotSeconds,
     lapsedAt: t.Optional(LapsedAt),
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "Admitted", description: "admitted (manual events): the user holds a running slot until they issue, leave, or it lapses" },
@@ -32,7 +34,7 @@ export const IssuedOnTurn = t.Object(
 export const Waiting = t.Object(
   {
     status: t.Literal("waiting"),
-    position: Int({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (README, waiting room accuracy)" }),
+    position: Int({ minimum: 1, description: "place in the line, 1-based; from a router's view far from the head: never better than the truth (docs/how-it-works.md, waiting room accuracy)" }),
     etaSeconds: t.Union([t.Number(), t.Null()], { description: "position / admission rate; null while nobody is being admitted" }),
     pollAfterMs: Int({ minimum: 0, description: "poll again after this long; grows with the line" }),
     remaining: Int({ minimum: 0, description: "coupons left" }),
@@ -42,6 +44,7 @@ export const Waiting = t.Object(
     paused: t.Boolean({ description: "paused by the operator: the line keeps its order, nobody is admitted (or issued) until it resumes" }),
     slotSeconds: SlotSeconds,
     lapsedAt: t.Optional(LapsedAt),
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "Waiting", description: "in the waiting room" },
@@ -55,6 +58,7 @@ export const PreQueue = t.Object(
     preQueued: Int({ minimum: 0, description: "users in the pre-queue so far" }),
     graceSeconds: Grace,
     claim: Claim,
+    message: Message,
     ticket: t.Optional(Ticket),
   },
   { $id: "PreQueue", description: "in the pre-queue (between queueOpensAt and startsAt)" },

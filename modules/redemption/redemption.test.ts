@@ -135,16 +135,32 @@ describe("redemption", () => {
     expect((await redeem(code, long)).body.orderId).toBe(long);
   });
 
-  test("a code promised but not yet persisted is a 404 until its row exists, then redeemable", async () => {
+  test("a code promised but not yet persisted answers 409 pending with Retry-After (never 404) until its row exists, then is redeemable", async () => {
     // no issuer: the 201 is a promise whose row does not exist yet
     const q = await startServer({ ISSUER: "off" });
     try {
       const id = (await q.api.createEvent({ name: "not yet", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
       await q.api.enter(id, "early-bird");
       const code = (await q.api.issue(id, "early-bird")).body.code as string;
-      expect((await q.api.coupon(id, "early-bird")).body).toEqual({ issued: true, persisted: false, code, redeemedAt: null });
-      expectError(await q.api.call("GET", `/admin/coupons/${code}`, admin), 404, "not_found");
-      expectError(await q.api.call("POST", `/admin/coupons/${code}/redeem`, { ...admin, body: { orderId: "o" } }), 404, "not_found");
+      expect((await q.api.coupon(id, "early-bird")).body).toMatchObject({ issued: true, persisted: false, code, redeemedAt: null });
+      const typed = code.toLowerCase().replace(/-/g, " ");
+      for (const [method, path, body] of [
+        ["GET", `/admin/coupons/${code}`, undefined],
+        ["GET", `/admin/coupons/${encodeURIComponent(typed)}`, undefined],
+        ["POST", `/admin/coupons/${code}/redeem`, { orderId: "o" }],
+        ["POST", `/admin/coupons/${code}/void`, { reason: "r" }],
+        ["POST", `/admin/coupons/${code}/unredeem`, { orderId: "o" }],
+      ] as const) {
+        const res = await fetch(`${q.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+        expect({ path, status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() }).toEqual({
+          path,
+          status: 409,
+          retryAfter: "1",
+          body: { error: "pending", message: expect.any(String), eventId: id },
+        });
+      }
+      // a code nobody was promised is still a 404
+      expectError(await q.api.call("GET", `/admin/coupons/${code.replace(/^./, (c) => (c === "A" ? "B" : "A"))}`, admin), 404, "not_found");
       // an issuer (another process on the same Redis) persists it
       const w = await startServer({ REDIS_KEY_PREFIX: q.prefix, QUEUE_SCHEDULER: "off" });
       await waitFor("persisted", async () => (await q.api.stats(id)).body.persisted === 1).finally(() => w.stop());

@@ -18,10 +18,11 @@ export type WaitingBody = {
   paused: boolean;
   slotSeconds: number;
   lapsedAt?: string;
+  message: string;
   ticket?: string;
 };
-export type AdmittedBody = { status: "admitted"; expiresAt: string; slotSeconds: number; lapsedAt?: string; ticket?: string };
-export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number | null; claim: Claim; ticket?: string };
+export type AdmittedBody = { status: "admitted"; expiresAt: string; slotSeconds: number; lapsedAt?: string; message: string; ticket?: string };
+export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number | null; claim: Claim; message: string; ticket?: string };
 export type IssuedBody = { status: "issued"; eventId: number; code: string; persisted: boolean; validUntil: string | null; ticket?: string };
 
 type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
@@ -70,6 +71,7 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
     claim: v?.claim ?? "manual",
     paused: w.paused,
     slotSeconds: slotSeconds(cfg, v),
+    message: v?.message ?? "",
   };
   if (w.lapsedAt) body.lapsedAt = w.lapsedAt;
   return body;
@@ -84,7 +86,7 @@ export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: num
   const untilStart = v.startsAt - now;
   const max = maxPoll(cfg, v);
   const pollAfterMs = untilStart > max ? max : clamp(cfg, v, Math.max(0, untilStart) + 500 + Math.random() * 1000);
-  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg, v), claim: v.claim };
+  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg, v), claim: v.claim, message: v.message };
 }
 
 /** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet, as far as this process can tell). */
@@ -95,7 +97,7 @@ export function issuedBody(v: EventSnapshot, code: string, persisted: boolean): 
 /** The exact answer of the waiting room (enter or poll), as the user sees it (an issued one: issuedBody). */
 export function stateBody(cfg: PollCfg, v: EventSnapshot, r: Exclude<QueueState, { status: "issued" }>, now = Date.now()): WaitingBody | AdmittedBody | PreQueueBody {
   if (r.status === "admitted") {
-    const body: AdmittedBody = { status: "admitted", expiresAt: r.expiresAt, slotSeconds: slotSeconds(cfg, v) };
+    const body: AdmittedBody = { status: "admitted", expiresAt: r.expiresAt, slotSeconds: slotSeconds(cfg, v), message: v.message };
     if (r.lapsedAt) body.lapsedAt = r.lapsedAt;
     return body;
   }
@@ -114,7 +116,7 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
  * A poll answered from the view, or null when only the exact script can answer. The estimate is
  * seq − head + 1: every arrival sequence between the head and the user is at most one user ahead
  * (leavers and dropped waiters leave holes), and the head only moves forward, so it is never
- * better than the user's true place (README: waiting room accuracy). A pre-queued user's ticket
+ * better than the user's true place (docs/how-it-works.md: waiting room accuracy). A pre-queued user's ticket
  * is answered from the view until the places are drawn (the line's head means nothing while they
  * are being moved); then their next poll runs the exact script, which hands them a ticket for
  * their drawn place.

@@ -9,6 +9,7 @@ import { eventRoutes } from "../events";
 import { deadLetterRoutes } from "../issuer/dead-letters";
 import { describeRoutes } from "../ops/docs";
 import { redemptionRoutes } from "../redemption";
+import { webhookRoutes } from "../webhooks";
 
 /** Which server owns a path, in a split deployment. */
 export type Upstreams = { queue?: string; coupon?: string };
@@ -120,4 +121,4 @@ export const forwardModule = (k: Kernel) => {
 
 /** A split router documents the coupon role's routes it forwards: the same route schemas, no handlers behind them. */
 export const forwardedDocs = (k: Kernel) => () =>
-  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes, auditRoutes].flatMap((table) => Object.values(table)))] : [];
+  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes, auditRoutes, webhookRoutes].flatMap((table) => Object.values(table)))] : [];

@@ -15,6 +15,7 @@ import { HttpQueueClient } from "../queue/internal";
 import { EnterDone, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
 import { cheapPoll, issuedBody, stateBody, ticketFor, type IssuedBody } from "./door";
+import { botGateModule, PROOF_HEADER, type BotCheckFn } from "../botgate";
 import { RateMeter } from "./rate";
 import { EventView, type EventSnapshot } from "./view";
 
@@ -51,6 +52,8 @@ export type RouterDeps = {
   persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** the bot gate's check of an enter on a gated event (modules/botgate) */
+  botCheck?: BotCheckFn;
   /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
   onWaited?: (eventId: number, seconds: number) => void;
 };
@@ -114,6 +117,11 @@ const doorRoutes = (d: RouterDeps) => {
           meter.count(id);
           return refuse(set, viewRefusal, id, d);
         }
+        // before any Redis work for the line (contract, "Bot gate")
+        if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) {
+          meter.count(id);
+          return refuse(set, "bot_check_failed", id, d);
+        }
         if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) {
           meter.count(id);
           return refuse(set, "line_full", id, d);
@@ -143,6 +151,7 @@ const doorRoutes = (d: RouterDeps) => {
           200: EnterDone,
           202: EnterQueued,
           401: Err("unauthorized"),
+          403: Err("bot_check_failed"),
           404: Err("event_not_found"),
           409: Err("not_open", "already_issued"),
           410: Err("sold_out", "line_full"),
@@ -154,7 +163,7 @@ const doorRoutes = (d: RouterDeps) => {
           operationId: "enterEvent",
           summary: "Enter the event: admitted now (manual), issued (on_turn, nobody ahead), or a place in the waiting room (with a waiting ticket)",
           description:
-            "Manual events: waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. On_turn events: joining the line is the request; the coupon is issued when the user's turn comes (at once when nobody is ahead), and a holder entering again gets it back (200 issued). Between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state and does not count toward trafficRpm. A user whose running slot lapsed unused gets their place back (lapsedAt), admitted before anyone who entered after them. Every 200/202 carries a waiting ticket.",
+            "On an event with a bot gate (botGate not null) a new entrant sends a solved challenge (GET /api/events/{id}/challenge) as header X-Bot-Proof; users already in the line or holding a slot or coupon need none. Manual events: waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. On_turn events: joining the line is the request; the coupon is issued when the user's turn comes (at once when nobody is ahead), and a holder entering again gets it back (200 issued). Between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state and does not count toward trafficRpm. A user whose running slot lapsed unused gets their place back (lapsedAt), admitted before anyone who entered after them. Every 200/202 carries a waiting ticket.",
         },
       },
     )
@@ -281,6 +290,7 @@ export function routerModule(k: Kernel) {
     poll: (eventId, userId) => queue.poll(eventId, userId),
     leave: (eventId, userId) => queue.leave(eventId, userId),
   };
+  const botGate = botGateModule(k, { auth, view });
   metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
   k.exportLease("router");
   k.lifecycle.start(() => meter.start());
@@ -293,6 +303,7 @@ export function routerModule(k: Kernel) {
       .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
         if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
       })
+      .use(botGate.routes)
       .use(
         doorRoutes({
           queue: door,
@@ -307,6 +318,7 @@ export function routerModule(k: Kernel) {
           persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
           onRefused: (id, code) => metrics.doorOutcome(id, code),
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
+          botCheck: botGate.check,
         }),
       )
   );

@@ -1,4 +1,5 @@
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
+import { parseBrand, type BrandValue } from "../events/model";
 
 /** One event as the last refresh saw it (times in ms since epoch, 0 = none). */
 export type EventSnapshot = {
@@ -23,11 +24,16 @@ export type EventSnapshot = {
   preEnd: number;
   /** the pre-queue's places are drawn (or there was nobody to draw) */
   drawn: boolean;
+  /** the operator's word to the people waiting ("" = none) */
+  message: string;
+  couponValidUntil: number;
+  brand: BrandValue | null;
+  /** the bot gate's difficulty (0 = off) */
+  botPow: number;
   claim: "manual" | "on_turn";
   /** per-event slot ttl and waiter grace in seconds (0: the env default) */
   slotSeconds: number;
   graceSeconds: number;
-  couponValidUntil: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -239,15 +245,18 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     name: s(13) ?? "",
     preEnd: s(14) === null ? -1 : num(s(14)),
     drawn: s(15) === "1",
-    claim: s(16) === "on_turn" ? "on_turn" : "manual",
-    slotSeconds: num(s(17)),
-    graceSeconds: num(s(18)),
-    couponValidUntil: num(s(19)),
+    couponValidUntil: num(s(16)),
+    brand: parseBrand(s(17)),
+    botPow: num(s(18)),
+    message: s(19) ?? "",
+    claim: s(20) === "on_turn" ? "on_turn" : "manual",
+    slotSeconds: num(s(21)),
+    graceSeconds: num(s(22)),
     // after the meta fields (their count above): the line and the slots
-    waiting: num(s(20)),
-    headSeq: num(s(21)),
-    tailSeq: num(s(22)),
-    running: num(s(23)),
+    waiting: num(s(23)),
+    headSeq: num(s(24)),
+    tailSeq: num(s(25)),
+    running: num(s(26)),
   };
 }
 

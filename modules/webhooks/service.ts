@@ -1,11 +1,18 @@
-import { createHmac } from "node:crypto";
+import { rootCertificates } from "node:tls";
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
-import type { Mysql } from "../../src/db";
+import { Webhook } from "standardwebhooks";
 import type { Config } from "../../src/config";
+import type { Mysql } from "../../src/db";
+import { ForbiddenTarget, resolveTarget, systemLookup, type Lookup } from "./guard";
+import { webhookId } from "./outbox";
 
-/** `sha256=<hex HMAC-SHA256 of the raw body>`: the X-Coupon-Signature header. */
-export function signature(secret: string, body: string): string {
-  return `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
+/**
+ * The signer of the Standard Webhooks specification (the `standardwebhooks` package, which shops
+ * verify with in any language): `whsec_<base64>` is the key's bytes in base64; any other secret is
+ * used as its raw UTF-8 bytes (the same as `whsec_` + its base64).
+ */
+export function signer(secret: string): Webhook {
+  return secret.startsWith("whsec_") ? new Webhook(secret) : new Webhook(new TextEncoder().encode(secret), { format: "raw" });
 }
 
 /**
@@ -18,7 +25,7 @@ export function retryDelay(attempts: number, baseMs: number, maxMs: number, rand
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-/** Deliveries of one event: done, still owed, and failed attempts so far (each delivery is one persisted batch). */
+/** Deliveries of one event: done, still owed, and failed attempts so far. */
 export async function deliveryCounts(mysql: Mysql, eventId: number): Promise<{ delivered: number; pending: number; failedAttempts: number }> {
   const [[r]] = await mysql.pool.query<RowDataPacket[]>(
     "SELECT COUNT(delivered_at) AS delivered, COUNT(*) - COUNT(delivered_at) AS pending, COALESCE(SUM(attempts), 0) - COUNT(delivered_at) AS failed FROM webhook_outbox WHERE event_id = ?",
@@ -29,16 +36,17 @@ export async function deliveryCounts(mysql: Mysql, eventId: number): Promise<{ d
 
 type Due = { id: number; eventId: number; body: string; attempts: number };
 export type DeliveryOutcome = "delivered" | "failed";
+export type DispatcherOptions = Config["webhooks"] & { lookup?: Lookup };
 
 /**
- * Delivers the webhook outbox (rows the issuer writes in the same transaction as the batch they
- * describe) to each event's webhookUrl: at least once, signed, with retries. Runs beside the issuer
- * loop, never inside it: a slow or dead receiver only delays its own deliveries.
+ * Delivers the webhook outbox (rows written in the same transaction as what they announce) to each
+ * event's webhookUrl: at least once, signed by the Standard Webhooks scheme, with retries. Runs beside
+ * the issuer loop, never inside it: a slow or dead receiver only delays its own deliveries.
  *
  * Several processes may run it at once: due rows are claimed with `FOR UPDATE SKIP LOCKED` and
  * leased (next_attempt_at pushed past the request timeout) in one short transaction, then posted
  * with no lock held. A process that dies mid-delivery leaves the lease to run out, and another one
- * delivers the row again: receivers must expect a delivery id twice (at least once, never zero).
+ * delivers the row again: receivers must expect a `webhook-id` twice (at least once, never zero).
  */
 export class WebhookDispatcher {
   private loop: Promise<void> | null = null;
@@ -46,18 +54,28 @@ export class WebhookDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
   private backoffMs = 0;
+  private readonly webhook: Webhook;
+  private readonly lookup: Lookup;
+  private readonly ca: string[] | undefined;
   readonly stats = { delivered: 0, failedAttempts: 0 };
   /** Called after every attempt (for metrics). */
   onAttempt: ((outcome: DeliveryOutcome) => void) | null = null;
-  /** Called with the number of deliveries owed (all events), at most every PENDING_EVERY_MS (for metrics). */
-  onPending: ((n: number) => void) | null = null;
+  /** Called with the deliveries owed (all events) and the age of the oldest in seconds, at most every PENDING_EVERY_MS (for metrics). */
+  onPending: ((n: number, oldestSeconds: number) => void) | null = null;
+  /** Runs once per loop turn, beside the deliveries (the status watcher): errors are logged, never stop the loop. */
+  onTick: (() => Promise<unknown>) | null = null;
   private pendingAt = 0;
 
   constructor(
     private readonly mysql: Mysql,
-    private readonly secret: string,
-    private readonly cfg: Config["webhooks"],
-  ) {}
+    secret: string,
+    private readonly cfg: DispatcherOptions,
+  ) {
+    this.webhook = signer(secret);
+    this.lookup = cfg.lookup ?? systemLookup;
+    // an extra CA extends the system's trust rather than replacing it
+    this.ca = cfg.ca ? [...rootCertificates, cfg.ca] : undefined;
+  }
 
   start() {
     this.stopping = false;
@@ -72,7 +90,7 @@ export class WebhookDispatcher {
     await Promise.all(this.inFlight);
   }
 
-  /** New rows were written (a batch was persisted here): look for due rows now rather than at the next poll. */
+  /** New rows were written or one was scheduled for now (a batch persisted here, a redeliver): look now rather than at the next poll. */
   poke() {
     this.wake?.();
   }
@@ -81,6 +99,7 @@ export class WebhookDispatcher {
     while (!this.stopping) {
       let full = false;
       try {
+        if (this.onTick) await this.onTick().catch((e) => console.error(`webhooks: ${(e as Error)?.message ?? e}`));
         const free = this.cfg.concurrency - this.inFlight.size;
         if (free > 0) {
           const due = await this.claim(free);
@@ -89,8 +108,8 @@ export class WebhookDispatcher {
         } else full = true;
         if (this.onPending && Date.now() - this.pendingAt >= PENDING_EVERY_MS) {
           this.pendingAt = Date.now();
-          const [[r]] = await this.mysql.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL");
-          this.onPending(Number(r?.n ?? 0));
+          const [[r]] = await this.mysql.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_outbox WHERE delivered_at IS NULL");
+          this.onPending(Number(r?.n ?? 0), r?.oldest ? Math.max(0, (Date.now() - (r.oldest as Date).getTime()) / 1000) : 0);
         }
         this.backoffMs = 0;
       } catch (e) {
@@ -165,26 +184,42 @@ export class WebhookDispatcher {
     this.onAttempt?.(error === null ? "delivered" : "failed");
   }
 
-  /** Posts the body exactly as stored; null when the receiver answered 2xx, else why not. */
+  /**
+   * Posts the body exactly as stored, signed for this attempt (webhook-timestamp is now), to the
+   * address the guard checked: the URL's host is resolved and checked here, and the connection goes
+   * to that address with the host name kept for TLS (SNI and the certificate check) and the Host
+   * header. Null when the receiver answered 2xx, else why not.
+   */
   private async post(d: Due, url: string): Promise<string | null> {
     try {
-      const res = await fetch(url, {
+      const u = new URL(url);
+      if (u.protocol !== "https:") return "forbidden target: webhookUrl is not https://";
+      const address = await resolveTarget(u, this.cfg.allowPrivate, this.lookup);
+      const pinned = new URL(u);
+      pinned.hostname = address;
+      const msgId = webhookId(d.id);
+      const at = new Date();
+      const res = await fetch(pinned, {
         method: "POST",
         headers: {
+          host: u.host,
           "content-type": "application/json",
           "user-agent": "massive-coupon-webhooks",
-          "x-coupon-delivery": String(d.id),
-          "x-coupon-signature": signature(this.secret, d.body),
+          "webhook-id": msgId,
+          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+          "webhook-signature": this.webhook.sign(msgId, at, d.body),
         },
         body: d.body,
         signal: AbortSignal.timeout(this.cfg.timeoutMs),
         // a redirect is not a delivery: the signed body goes only where the operator said
         redirect: "manual",
-      });
+        tls: { serverName: u.hostname.replace(/^\[|\]$/g, ""), ...(this.ca ? { ca: this.ca } : {}) },
+      } as RequestInit);
       await res.body?.cancel().catch(() => {});
       return res.status >= 200 && res.status < 300 ? null : `HTTP ${res.status}`;
     } catch (e) {
       const err = e as Error;
+      if (err instanceof ForbiddenTarget) return `forbidden target: ${err.message}`;
       return err?.name === "TimeoutError" ? `no answer within ${this.cfg.timeoutMs} ms` : String(err?.message ?? err);
     }
   }

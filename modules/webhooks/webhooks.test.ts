@@ -3,12 +3,12 @@
 // wait for the receiver. These tests use a MySQL schema of their own: once an event has a
 // webhookUrl, an issuer without WEBHOOK_SECRET refuses to start on that database (tested here too).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import mysql from "mysql2/promise";
 import { connectMysql, migrateDatabase } from "../../src/db";
 import { loadConfig } from "../../src/config";
 import { ADMIN_TOKEN, JWT_SECRET, pool, spawnServer, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
-import { retryDelay, signature, WebhookDispatcher } from "./service";
+import { receiver, selfSigned, type Received } from "./receiver";
+import { retryDelay, signer, WebhookDispatcher } from "./service";
 
 setDefaultTimeout(120_000);
 
@@ -23,48 +23,15 @@ async function dropHookDb() {
   await c.end();
 }
 
-type Received = { delivery: string; signature: string; raw: string };
-
-/**
- * A webhook receiver that answers 500 to its first `failFirst` requests, can be made to hang (take
- * requests and never answer), and can be taken down and brought back on its port.
- */
-function receiver(failFirst = 0) {
-  const received: Received[] = [];
-  let refused = 0;
-  let hanging = false;
-  let hung = 0;
-  const fetch = async (req: Request) => {
-    const raw = await req.text();
-    if (hanging) {
-      hung++;
-      return new Promise<Response>(() => {});
-    }
-    if (refused < failFirst) {
-      refused++;
-      return new Response("not today", { status: 500 });
-    }
-    received.push({ delivery: req.headers.get("x-coupon-delivery") ?? "", signature: req.headers.get("x-coupon-signature") ?? "", raw });
-    return new Response(null, { status: 204 });
-  };
-  let server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
-  const port = server.port;
-  return {
-    url: `http://127.0.0.1:${port}/hooks/coupons`,
-    received,
-    refused: () => refused,
-    hung: () => hung,
-    hang: (on: boolean) => void (hanging = on),
-    down: () => server.stop(true),
-    up: () => void (server = Bun.serve({ hostname: "127.0.0.1", port, fetch })),
-    stop: () => server.stop(true),
-  };
-}
-
-const valid = (r: Received) => r.signature === `sha256=${createHmac("sha256", SECRET).update(r.raw).digest("hex")}`;
+const tls = selfSigned();
+const valid = (r: Received) => r.verified;
+const HOOK_ENV = { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile };
 
 beforeAll(dropHookDb);
-afterAll(dropHookDb);
+afterAll(async () => {
+  await dropHookDb();
+  tls.cleanup();
+});
 
 describe("retry policy", () => {
   test("backoff doubles from the base up to the cap, with jitter between half and all of it", () => {
@@ -75,17 +42,23 @@ describe("retry policy", () => {
       expect(d).toBeGreaterThanOrEqual(ceiling / 2);
       expect(d).toBeLessThanOrEqual(ceiling);
     }
-    expect(signature("k".repeat(16), '{"a":1}')).toBe(`sha256=${createHmac("sha256", "k".repeat(16)).update('{"a":1}').digest("hex")}`);
+  });
+
+  test("a raw secret signs as its UTF-8 bytes, the same as whsec_ + their base64", () => {
+    const raw = "k".repeat(16);
+    const at = new Date();
+    expect(signer(raw).sign("msg_1", at, '{"a":1}')).toBe(signer(`whsec_${Buffer.from(raw).toString("base64")}`).sign("msg_1", at, '{"a":1}'));
+    expect(signer(raw).sign("msg_1", at, '{"a":1}')).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
   });
 });
 
 describe("delivery through a failing, then hanging, then dead, then revived receiver", () => {
   let s: Started;
-  const hook = receiver(3);
+  const hook = receiver(tls, SECRET, 3);
   beforeAll(async () => {
     s = await startServer({
       DATABASE_URL: HOOK_DB,
-      WEBHOOK_SECRET: SECRET,
+      ...HOOK_ENV,
       // fast retries so the test sees several of them; small batches so there are many deliveries
       WEBHOOK_RETRY_BASE_MS: "50",
       WEBHOOK_RETRY_MAX_MS: "400",
@@ -158,10 +131,11 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
     const seen = new Map<string, string>();
     for (const r of hook.received) {
       expect(valid(r)).toBe(true);
-      expect(r.delivery).toMatch(/^[1-9][0-9]*$/);
-      const body = JSON.parse(r.raw) as { eventId: number; issues: { userId: string; code: string; issuedAt: string }[] };
-      expect(body.eventId).toBe(id);
-      for (const i of body.issues) {
+      expect(r.id).toMatch(/^msg_[1-9][0-9]*$/);
+      const body = JSON.parse(r.raw) as { type: string; timestamp: string; data: { eventId: number; issues: { userId: string; code: string; issuedAt: string }[] } };
+      if (body.type !== "coupon.issued") continue;
+      expect(body.data.eventId).toBe(id);
+      for (const i of body.data.issues) {
         expect(Number.isNaN(Date.parse(i.issuedAt))).toBe(false);
         seen.set(i.userId, i.code);
       }
@@ -169,7 +143,7 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
     expect(seen.size).toBe(400);
     for (const [u, code] of codes) expect(seen.get(u)).toBe(code);
     // one delivery per persisted batch, each accepted once here (nothing was redelivered after a 2xx)
-    expect(new Set(hook.received.map((r) => r.delivery)).size).toBe(hook.received.length);
+    expect(new Set(hook.received.map((r) => r.id)).size).toBe(hook.received.length);
     expect(hook.received.length).toBe(done.webhooksDelivered);
 
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
@@ -182,9 +156,9 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
 describe("several dispatchers on one outbox", () => {
   test("three processes' dispatchers share 300 due deliveries: each is posted exactly once", async () => {
     await migrateDatabase(HOOK_DB);
-    const hook = receiver();
+    const hook = receiver(tls, SECRET);
     const db = connectMysql(HOOK_DB);
-    const cfg = { ...loadConfig({ NODE_ENV: "test", ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET }).webhooks, pollMs: 20, concurrency: 4 };
+    const cfg = { ...loadConfig({ NODE_ENV: "test", ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile }).webhooks, pollMs: 20, concurrency: 4 };
     const dispatchers = Array.from({ length: 3 }, () => new WebhookDispatcher(connectMysql(HOOK_DB), SECRET, cfg));
     try {
       const now = new Date();
@@ -201,15 +175,15 @@ describe("several dispatchers on one outbox", () => {
         const [[r]] = (await db.pool.query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE event_id = ? AND delivered_at IS NULL", [eventId])) as [{ n: number }[], unknown];
         return Number(r!.n) === 0;
       });
-      const ids = hook.received.map((r) => r.delivery);
+      const ids = hook.received.map((r) => r.id);
       console.log(`dispatchers delivered ${dispatchers.map((d) => d.stats.delivered).join(" + ")} = ${ids.length}`);
       expect(ids.length).toBe(300);
       expect(new Set(ids).size).toBe(300);
       expect(hook.received.every(valid)).toBe(true);
       // and each body went out exactly as stored
       const [stored] = (await db.pool.query("SELECT id, body FROM webhook_outbox WHERE event_id = ?", [eventId])) as [{ id: number; body: string }[], unknown];
-      const byId = new Map(hook.received.map((r) => [r.delivery, r.raw]));
-      for (const row of stored) expect(byId.get(String(row.id))).toBe(row.body);
+      const byId = new Map(hook.received.map((r) => [r.id, r.raw]));
+      for (const row of stored) expect(byId.get(`msg_${row.id}`)).toBe(row.body);
       await db.pool.query("UPDATE coupon_events SET webhook_url = NULL WHERE id = ?", [eventId]);
     } finally {
       await Promise.all(dispatchers.map(async (d) => (await d.stop(), d)));

@@ -16,6 +16,12 @@ export const couponEvents = mysqlTable("coupon_events", {
   endsAt: datetime("ends_at", { fsp: 3 }),
   couponValidUntil: datetime("coupon_valid_until", { fsp: 3 }),
   webhookUrl: varchar("webhook_url", { length: 2048 }),
+  // the operator's word to the people waiting ("" = none), shown on the event page and in the waiting room
+  message: varchar("message", { length: 280 }).notNull().default(""),
+  // the shop's brand on the pages, as the JSON the API takes ({shopName, logoUrl, accentColor, returnUrl}); null = none
+  brand: varchar("brand", { length: 5000 }),
+  // The bot gate's difficulty (proof of work of about 2^n hashes before POST /enter); null = off.
+  botPow: int("bot_pow"),
   paused: boolean("paused").notNull().default(false),
   // "manual": an admitted user presses issue; "on_turn": the scheduler issues when the user's turn comes
   claim: varchar("claim", { length: 10 }).notNull().default("manual"),
@@ -30,6 +36,9 @@ export const couponEvents = mysqlTable("coupon_events", {
   // The pre-queue draw (kept so anyone can recompute the order after the start).
   drawSeed: varchar("draw_seed", { length: 64 }),
   drawnAt: datetime("drawn_at", { fsp: 3 }),
+  // The status last announced by an event.status_changed webhook (modules/webhooks/status.ts): moved
+  // only together with the delivery that announces the change, so each change is announced once.
+  webhookStatus: varchar("webhook_status", { length: 16 }),
   createdAt: datetime("created_at", { fsp: 3 }).notNull(),
 });
 
@@ -45,6 +54,9 @@ export const couponIssues = mysqlTable(
     issuedAt: datetime("issued_at", { fsp: 3 }).notNull(),
     redeemedAt: datetime("redeemed_at", { fsp: 3 }),
     orderId: varchar("order_id", { length: 128 }),
+    // a void coupon can no longer be redeemed (its stock is not given back)
+    voidedAt: datetime("voided_at", { fsp: 3 }),
+    voidReason: varchar("void_reason", { length: 200 }),
     // The Redis stream entry that produced the row (null for the db-lock strategy): lets an operator
     // trace any row back to the accepted request.
     streamId: varchar("stream_id", { length: 40 }),
@@ -58,15 +70,18 @@ export const couponIssues = mysqlTable(
 );
 
 /**
- * Webhook deliveries owed: one row per persisted batch of an event that has a webhookUrl, written in
- * the batch's own transaction (so a delivery exists exactly when its rows do) and delivered later,
- * with retries, by the issuer role. `id` is the delivery id the receiver sees.
+ * Webhook deliveries (modules/webhooks): one row per message to an event's webhookUrl — a persisted
+ * batch of issues, a redeem, unredeem or void, a status change — written in the same transaction as
+ * what it announces (so a delivery exists exactly when its cause does) and delivered later, with
+ * retries, by the issuer role. `msg_<id>` is the `webhook-id` the receiver sees.
  */
 export const webhookOutbox = mysqlTable(
   "webhook_outbox",
   {
     id: bigint("id", { mode: "number", unsigned: true }).autoincrement().primaryKey(),
     eventId: int("event_id").notNull(),
+    // the Standard Webhooks event type: coupon.issued, coupon.redeemed, coupon.unredeemed, coupon.voided, event.status_changed
+    type: varchar("type", { length: 32 }).notNull().default("coupon.issued"),
     body: mediumtext("body").notNull(),
     attempts: int("attempts").notNull().default(0),
     nextAttemptAt: datetime("next_attempt_at", { fsp: 3 }).notNull(),

@@ -199,7 +199,7 @@ function render(ev) {
       k === "admitRate" ? `${v.toFixed(1)}/s` : k === "remaining" ? `${num(v)} of ${num(ev.stock)}` : k === "running" ? `${num(v)} of ${num(ev.runningCapacity)}` : num(v);
   }
   for (const el of document.querySelectorAll("#detail .hooks")) el.hidden = !ev.webhookUrl && !ev.webhooksDelivered && !ev.webhooksPending;
-  // the pre-queue's draw, once made: what anyone needs to recompute the order (README: auditing the draw)
+  // the pre-queue's draw, once made: what anyone needs to recompute the order (docs/how-it-works.md: auditing the draw)
   const draw = $("#draw");
   draw.hidden = !ev.draw;
   if (ev.draw) draw.textContent = `Pre-queue drawn at ${new Date(ev.draw.drawnAt).toLocaleString()}: ${ev.draw.size === null ? "placing users…" : `${num(ev.draw.size)} places`}, seed ${ev.draw.seed}`;

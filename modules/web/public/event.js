@@ -17,6 +17,7 @@ import {
   storedToken,
   userToken,
 } from "./common.js";
+import { enterWithProof } from "./botgate.js";
 
 await adoptTokenFromUrl();
 const id = eventIdFromPath();
@@ -37,6 +38,7 @@ const MESSAGES = {
   event_not_found: ["There is no such event. Check the link you were sent.", "error"],
   not_admitted: ["Your turn ran out before the coupon was taken. Press Get coupon to try again.", "error"],
   unauthorized: [BAD_TOKEN, "error"],
+  bot_check_failed: ["The check that you are not a bot did not finish in time. Please press Get coupon again.", "error"],
   busy: ["The service is busy. Please try again in a moment.", "error"],
   offline: [OFFLINE, "error"],
 };
@@ -184,7 +186,7 @@ async function attempt(token, retried = false) {
     if (issued.body?.error !== "not_admitted") forgetTicket(id);
   }
   if (!token) return null;
-  const entered = await api("POST", `/api/events/${id}/enter`, token);
+  const entered = await enterWithProof(id, token, result);
   keepTicket(id, entered.body?.ticket);
   if (entered.status === 202) return "waiting";
   if (entered.status !== 200) return outcome(entered);

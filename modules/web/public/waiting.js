@@ -16,6 +16,7 @@ import {
   storedTicket,
   userToken,
 } from "./common.js";
+import { enterWithProof } from "./botgate.js";
 
 await adoptTokenFromUrl();
 const id = eventIdFromPath();
@@ -238,7 +239,7 @@ async function poll() {
 
 async function rejoin() {
   $("#rejoin").hidden = true;
-  const r = await api("POST", `/api/events/${id}/enter`, token);
+  const r = await enterWithProof(id, token, message);
   if (!apply(r)) return retry(r);
   if (r.status !== 202) return;
   $("#leave").hidden = false;

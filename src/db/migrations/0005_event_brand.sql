@@ -1,0 +1,1 @@
+ALTER TABLE `coupon_events` ADD `brand` varchar(5000);

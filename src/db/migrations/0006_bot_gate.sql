@@ -1,0 +1,1 @@
+ALTER TABLE `coupon_events` ADD `bot_pow` int;

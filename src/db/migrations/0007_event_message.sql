@@ -1,0 +1,1 @@
+ALTER TABLE `coupon_events` ADD `message` varchar(280) DEFAULT '' NOT NULL;
