@@ -148,6 +148,9 @@ export const PatchEventBody = t.Object(
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
     brand: t.Optional(NullableBrand),
     botGate: t.Optional(BotGate),
+    claim: t.Optional(claimOf(`${CLAIM_DOC}; changed only while the event is scheduled (409 not_scheduled after its start)`)),
+    slotSeconds: t.Optional(SlotSeconds),
+    graceSeconds: t.Optional(GraceSeconds),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
