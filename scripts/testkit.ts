@@ -12,6 +12,12 @@ export const ADMIN_TOKEN = "test-admin-token";
 export const INTERNAL_TOKEN = "test-internal-token-0123456789";
 export const TEST_DB = process.env.TEST_DATABASE_URL ?? "mysql://root@127.0.0.1:3306/coupon_test";
 export const TEST_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/9";
+/**
+ * Tests send wrong admin tokens on purpose, hundreds at a time from 127.0.0.1: the admin lockout
+ * (production default: more than 10 failures a minute) would answer them before the check they test.
+ * Its own tests (modules/keys/lockout.test.ts) set ADMIN_LOCKOUT_FAILURES back to 10.
+ */
+export const TEST_LOCKOUT = { ADMIN_LOCKOUT_FAILURES: "1000000" };
 
 export type Started = Awaited<ReturnType<typeof startServer>>;
 
@@ -27,6 +33,7 @@ export async function startServer(env: Record<string, string> = {}) {
     INTERNAL_TOKEN,
     REDIS_KEY_PREFIX: prefix,
     NODE_ENV: "test",
+    ...TEST_LOCKOUT,
     ...env,
   };
   const config = loadConfig(fullEnv);
@@ -147,7 +154,7 @@ export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "
 export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
     cwd: new URL("..", import.meta.url).pathname,
-    env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...env },
+    env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -184,16 +191,16 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
  * restore — a database outage without touching the shared MariaDB. `latency(ms)` slows every chunk
  * from then on; `cutOn(text, when)` arms a cut at the next client chunk containing `text` (a SQL
  * statement): "request" drops it unsent, "reply" lets the server run it and drops its answer,
- * "after-reply" lets the answer through and cuts at the next statement sent. `down` is how long the cut lasts
+ * "after-reply" lets the answer through and cuts at the next statement sent; `slowOn` delays one answer. `down` is how long the cut lasts
  * (restore() by hand when omitted). `cuts` counts the cuts so far.
  */
 export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", latencyMs = 0) {
   // loose socket types: Bun's generics add nothing to a test utility
-  type Pair = { client: any; upstream?: any; cutOnReply?: "reply" | "after-reply" };
+  type Pair = { client: any; upstream?: any; cutOnReply?: "reply" | "after-reply"; slowReply?: number };
   const pairs = new Set<Pair>();
   let down = false;
   let cuts = 0;
-  let armed: { text: string; when: "request" | "reply" | "after-reply"; downMs?: number } | null = null;
+  let armed: { text: string; when: "request" | "reply" | "after-reply" | "slow-reply"; downMs?: number } | null = null;
   let restoreTimer: ReturnType<typeof setTimeout> | null = null;
   const send = (sock: any, bytes: Uint8Array) => (latencyMs ? setTimeout(() => sock.write(bytes), latencyMs) : sock.write(bytes));
   const cut = (downMs?: number) => {
@@ -225,6 +232,11 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
               data: (_s: unknown, chunk: Uint8Array) => {
                 const bytes = new Uint8Array(chunk);
                 if (pair.cutOnReply === "reply") return cut(downMsOfReply);
+                if (pair.slowReply !== undefined) {
+                  const ms = pair.slowReply;
+                  pair.slowReply = undefined;
+                  return void setTimeout(() => client.write(bytes), ms);
+                }
                 send(client, bytes);
                 // the next statement anyone sends finds the link dead
                 if (pair.cutOnReply === "after-reply") (pair.cutOnReply = undefined), (armed = { text: "", when: "request", downMs: downMsOfReply });
@@ -246,7 +258,8 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
           const { when, downMs } = armed;
           armed = null;
           if (when === "request") return cut(downMs);
-          pair.cutOnReply = when;
+          if (when === "slow-reply") pair.slowReply = downMs ?? 0;
+          else pair.cutOnReply = when;
           downMsOfReply = downMs;
         }
         // equal delays fire in order, so a slow link never reorders the stream
@@ -276,6 +289,10 @@ export function cuttableProxy(targetPort: number, targetHost = "127.0.0.1", late
     },
     cutOn(text: string, when: "request" | "reply" | "after-reply", downMs?: number) {
       armed = { text, when, downMs };
+    },
+    /** The answer to the next statement containing `text` arrives `ms` late (the link stays up). */
+    slowOn(text: string, ms: number) {
+      armed = { text, when: "slow-reply", downMs: ms };
     },
     cut(downMs?: number) {
       cut(downMs);

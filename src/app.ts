@@ -1,7 +1,9 @@
 import { auditModule } from "../modules/audit";
 import { couponModule } from "../modules/coupon";
 import { eventsModule } from "../modules/events";
+import { grantsModule } from "../modules/grants";
 import { issuerModule } from "../modules/issuer";
+import { keysModule } from "../modules/keys";
 import { deadLettersModule } from "../modules/issuer/dead-letters";
 import { opsModule } from "../modules/ops";
 import { queueModule } from "../modules/queue";
@@ -29,7 +31,7 @@ export async function createApp(config: Config) {
   try {
     if (has("router")) app.use(routerModule(k)).use(webModule(config));
     if (serves("queue")) app.use(queueModule(k));
-    if (serves("coupon")) app.use(eventsModule(k)).use(couponModule(k)).use(redemptionModule(k)).use(deadLettersModule(k)).use(auditModule(k)).use(webhookAdminModule(k));
+    if (serves("coupon")) app.use(eventsModule(k)).use(couponModule(k)).use(redemptionModule(k)).use(deadLettersModule(k)).use(auditModule(k)).use(webhookAdminModule(k)).use(grantsModule(k)).use(keysModule(k));
     if (remoteQueue || remoteCoupon) app.use(forwardModule(k));
     if (has("issuer") && config.issuer.enabled) app.use(issuerModule(k)).use(await webhooksModule(k));
     assertAdminGuarded(app.routes, k.auth);

@@ -129,7 +129,7 @@ const ROOT: Principal = Object.freeze({ actor: "root", keyId: null, scopes: new 
 /** The API keys this process knows (modules/keys): a lookup from memory, no I/O per request. */
 export type KeyLookup = { lookup(token: string): Principal | null; used(keyId: number): void };
 /** Failed admin authentications per client address (modules/keys/lockout.ts). */
-export type LockoutCheck = { lockedFor(ip: string): Promise<number>; failed(ip: string): void };
+export type LockoutCheck = { lockedFor(ip: string): Promise<number>; failed(ip: string): Promise<number> };
 
 export type AdminGateOptions = {
   keys?: KeyLookup;
@@ -223,9 +223,13 @@ export function createAuth(opts: AuthOptions) {
     // a router in front has checked the address already (the owner sees only what it let through)
     const locked = upstreamChecked || !opts.lockout ? 0 : await opts.lockout.lockedFor(ip);
     if (locked > 0) throw tooMany(set, locked / 1000, "too many failed admin authentications from this address");
-    const who = principalOf(request.headers.get("authorization"));
+    const credential = request.headers.get("authorization");
+    const who = principalOf(credential);
     if (!who) {
-      opts.lockout?.failed(ip);
+      // A guess (any credential that is not one) is counted before its 401 goes out: of a burst of
+      // parallel guesses only the allowed number get an answer. A request with no credential guesses nothing.
+      const nowLocked = upstreamChecked || !opts.lockout || !credential ? 0 : await opts.lockout.failed(ip);
+      if (nowLocked > 0) throw tooMany(set, nowLocked / 1000, "too many failed admin authentications from this address");
       throw new ApiError(401, "unauthorized", "an admin token or API key is required");
     }
     const wait = upstreamChecked ? 0 : (opts.limit?.(who.actor, client) ?? 0);

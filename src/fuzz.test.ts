@@ -143,8 +143,8 @@ async function snapshot() {
   do {
     const [next, batch] = await s.redis.scan(cursor, "MATCH", `${s.prefix}:*`, "COUNT", 1000);
     cursor = next;
-    // rate buckets count requests by design, and the issuer creates empty streams for its group
-    keys.push(...batch.filter((x) => !x.endsWith(":rate") && !x.endsWith(":stream")));
+    // rate buckets count requests by design, so do failed admin authentications (the lockout), and the issuer creates empty streams for its group
+    keys.push(...batch.filter((x) => !x.endsWith(":rate") && !x.endsWith(":stream") && !x.startsWith(`${s.prefix}:lockout:`)));
   } while (cursor !== "0");
   const meta = await s.redis.hgetall(k.meta);
   delete meta.admitRate;

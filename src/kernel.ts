@@ -1,4 +1,6 @@
 import { AuditTrail, type AuditEntry } from "../modules/audit/service";
+import { Lockout } from "../modules/keys/lockout";
+import { ApiKeys } from "../modules/keys/service";
 import { Reconciler } from "../modules/events/reconcile";
 import { eventIds, EventService } from "../modules/events/service";
 import type { IssuerService } from "../modules/issuer/service";
@@ -68,6 +70,8 @@ export async function createKernel(config: Config) {
   }
 
   const clientOf = clientResolver(config.rateLimit.trustProxyHops, config.internalToken);
+  // every process checks API keys (from memory) and the lockout (in Redis, shared by all)
+  const apiKeys = new ApiKeys(redis, mysql, config.keyPrefix, config.apiKeyPepper);
   const auth = createAuth({
     secret: config.jwtSecret,
     adminToken: config.adminToken,
@@ -75,6 +79,8 @@ export async function createKernel(config: Config) {
     audience: config.jwtAudience,
     clientOf,
     limit: adminLimiter(config.rateLimit),
+    keys: apiKeys,
+    lockout: new Lockout(redis, config.keyPrefix, config.lockout),
   });
   const tickets = new Tickets(config.jwtSecret);
   const auditTrail = mysql ? new AuditTrail(mysql) : null;
@@ -84,6 +90,8 @@ export async function createKernel(config: Config) {
   const issueRedis = roles.serves("coupon") && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
   const reconciler = events && roles.serves("coupon") ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const lifecycle = new Lifecycle();
+  lifecycle.prepare(() => apiKeys.start());
+  lifecycle.stop(() => apiKeys.stop());
   // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
   // and the streams before this process sells again
   if (reconciler) {
@@ -105,6 +113,7 @@ export async function createKernel(config: Config) {
     issueRedis,
     mysql,
     auth,
+    apiKeys,
     clientOf,
     tickets,
     caller: callerResolver(auth, tickets),

@@ -150,6 +150,13 @@ describe("admin API and event view", () => {
       "GET /admin/coupons/{code}",
       "POST /admin/coupons/{code}/redeem",
       "GET /admin/audit",
+      // the shop's side (modules/redemption, modules/grants, modules/webhooks)
+      "POST /admin/coupons/{code}/unredeem",
+      "POST /admin/coupons/{code}/void",
+      "POST /admin/events/{id}/grants",
+      "GET /admin/events/{id}/webhooks",
+      "GET /admin/webhooks/{id}",
+      "POST /admin/webhooks/{id}/redeliver",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
     // admin routes say they need the admin token or an API key with their scope

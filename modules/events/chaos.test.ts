@@ -4,7 +4,7 @@
 // After the drain: rows ≤ stock, no duplicates, every 201 stored or dead-lettered as over_stock
 // (expected: none), and no row without a 201 (except for replies that said outcome_unknown).
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { createRedis, eventKeys, type RedisClient } from "../../src/redis";
+import { createRedis, eventKeys, globalKeys, type RedisClient } from "../../src/redis";
 import { cuttableProxy, mysqlConn, spawnServer, startServer, stopServer, TEST_DB, waitFor, type Proc, type Started } from "../../scripts/testkit";
 import { GROUP, OVER_STOCK } from "../issuer/service";
 
@@ -71,6 +71,8 @@ async function run(seed: number): Promise<Outcome> {
     const m = admin.multi();
     if (entries.length) m.xdel(k.stream, ...entries);
     if (users.length) m.hdel(k.issued, ...users).hincrby(k.meta, "remaining", users.length);
+    // as a crash and restart would: the server is no longer the one recorded
+    m.set(globalKeys(s.prefix).redisRun, `crashed-${losses + inFlightLosses}`);
     for (const cid of ids) m.client("KILL", "ID", String(cid));
     await m.exec();
   }

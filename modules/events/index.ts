@@ -19,6 +19,8 @@ import {
   statusFilter,
 } from "./model";
 import { changed } from "../audit";
+import { Idempotency, idempotencyKey } from "../../src/idempotency";
+import { IdempotencyHeaders } from "../grants/model";
 import type { ControlAction } from "./controls";
 import { notFound } from "./service";
 import { Winners } from "./winners";
@@ -61,9 +63,10 @@ export const eventRoutes = {
     detail: { ...adminDoc("events:read"), operationId: "listEvents", summary: "List events, newest first, optionally of one status; page with `after` = the previous page's `next`" },
   }),
   create: route("POST", "/admin/events", {
+    headers: IdempotencyHeaders,
     body: CreateEventBody,
-    response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 503: unavailable },
-    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event" },
+    response: { 201: AdminEvent, ...bodyErrors, 401: unauthorized, 409: Err("request_in_progress"), 422: Err("idempotency_key_reused"), 503: unavailable },
+    detail: { ...adminDoc("events:write"), operationId: "createEvent", summary: "Create an event; with an Idempotency-Key, a retry (same key and body within 24 h) gets the same reply and creates nothing" },
   }),
   stats: route("GET", "/admin/events/:id", {
     params: EventIdParams,
@@ -116,6 +119,7 @@ export function eventsModule(k: Kernel) {
   const events = k.events!;
   const winners = new Winners(k.mysql!);
   const { auth } = k;
+  const idempotency = new Idempotency(k.redis, k.config.keyPrefix);
   /** A switch, recorded with the status it found and the one it left. */
   const control = async (request: Request, id: number, action: ControlAction) => {
     const before = await events.ensureLoaded(id);
@@ -135,10 +139,15 @@ export function eventsModule(k: Kernel) {
           }),
         R.list.hook)
         .post(R.create.path, async ({ body, set, request }) => {
-          const created = await events.create(body);
-          await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
-          set.status = 201;
-          return created;
+          const who = auth.principal(request)!;
+          const reply = await idempotency.run(idempotencyKey(request), "create", `${who.actor}:${who.keyId ?? 0}`, body, async () => {
+            const created = await events.create(body);
+            await k.audit(request, { action: "create", eventId: created.id, before: null, after: created });
+            return { status: 201, body: created };
+          });
+          if (reply.replayed) set.headers["idempotent-replayed"] = "true";
+          set.status = reply.status;
+          return reply.body;
         }, R.create.hook)
         .get(R.stats.path, ({ params }) => events.stats(eventId(params.id)), R.stats.hook)
         .patch(R.patch.path, async ({ params, body, request }) => {

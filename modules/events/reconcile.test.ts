@@ -4,7 +4,7 @@
 // MySQL's own stock bound is shown to hold whatever Redis says.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Mysql } from "../../src/db";
-import { createRedis, eventKeys, type RedisClient } from "../../src/redis";
+import { createRedis, eventKeys, globalKeys, type RedisClient } from "../../src/redis";
 import { checkInvariants, mysqlConn, spawnServer, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { GROUP, IssuerService, OVER_STOCK } from "../issuer/service";
 
@@ -62,6 +62,8 @@ describe("reconciling Redis with MySQL", () => {
     const k = eventKeys(s.prefix, id);
     await s.redis.hdel(k.issued, "b");
     await s.redis.hincrby(k.meta, "remaining", 1);
+    // a crash and restart: the server's run id is no longer the one recorded
+    await s.redis.set(globalKeys(s.prefix).redisRun, "the-crashed-server");
     await killConnections(s);
     const replies = await Promise.all(["c", "d", "e"].map((u) => take(s, id, u)));
     expect(replies.sort()).toEqual([201, 201, 410]);

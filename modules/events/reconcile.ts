@@ -12,14 +12,15 @@ export async function redisRunId(redis: RedisClient): Promise<string> {
 
 /**
  * Decides when the Redis state of events may not be trusted, and has it reconciled with MySQL and
- * the streams (EventService.reconcile) before this process sells again:
- * - on start, before the server listens;
- * - on every reconnect (the connection dropped: Redis may have restarted or failed over), with
- *   this process's sales of every event held from the moment the connection dropped until that
- *   event is reconciled;
- * - when Redis's run id differs from the one recorded at the last reconciliation, or the record
- *   is gone (a restart, a failover, a wipe): then every event's sales are also fenced for a while,
- *   for issuances an issuer read before the loss (checked every `checkMs`).
+ * the streams (EventService.reconcile) before this process sells again. Only a Redis failure puts an
+ * event in doubt: MySQL being down never stops a sale by itself (issue #19, finding 4).
+ * - on start, every live event is reconciled before the server listens;
+ * - whenever a connection drops, this process's sales wait until the reconnect has been checked: if
+ *   Redis's run id is the one recorded at the last reconciliation and the record is still there, it
+ *   is the same server with all its writes (a blip), and every event is trusted again without MySQL;
+ * - when the run id differs, or the record is gone (a restart, a failover, a wipe), every event is in
+ *   doubt: each is reconciled (and its sales fenced for a while, for issuances an issuer read before
+ *   the loss) before it sells here again. The run id is also compared every `checkMs`.
  * One event that fails is logged, retried, shown in its stats and in /health/ready; it never
  * stops the others or the process.
  */
@@ -27,6 +28,8 @@ export class Reconciler {
   // bumped whenever a connection drops or Redis's run id changes; an event may sell here once it has
   // been reconciled by a run that started at the current generation
   private generation = 0;
+  // the generation at which Redis was last found to be the server it was, with its record: every event may sell
+  private trustedAt = -1;
   private readonly reconciledAt = new Map<number, number>();
   private readonly inflight = new Map<number, { gen: number; run: Promise<void> }>();
   private checking: Promise<void> | null = null;
@@ -69,7 +72,10 @@ export class Reconciler {
 
   /** Resolves once this process may sell the event (see the class comment); a 503 if it cannot be reconciled. */
   gate = async (eventId: number): Promise<void> => {
-    if ((this.reconciledAt.get(eventId) ?? -1) >= this.generation) return;
+    if (this.trusted(eventId)) return;
+    // a reconnect is being checked: it may well find the same Redis, and then nothing is in doubt
+    if (this.checking) await this.checking.catch(() => {});
+    if (this.trusted(eventId)) return;
     // reconciled here before, at an older generation: a connection dropped since, writes may be lost
     const suspect = this.reconciledAt.has(eventId);
     try {
@@ -78,6 +84,10 @@ export class Reconciler {
       throw new ApiError(503, "unavailable", "the event's state is being checked after a Redis failure; nothing was issued, try again shortly");
     }
   };
+
+  private trusted(eventId: number) {
+    return this.trustedAt >= this.generation || (this.reconciledAt.get(eventId) ?? -1) >= this.generation;
+  }
 
   /**
    * Reconciles the event unless a run that started at the current generation is already on its way
@@ -125,18 +135,21 @@ export class Reconciler {
     const [runId, recorded] = await Promise.all([redisRunId(this.redis), this.redis.get(this.marker)]);
     const lost = runId !== recorded;
     if (lost) this.generation++;
-    // after a drop we cannot tell a blip from a crash that lost the last writes: fence as for a loss
-    const suspect = lost || why === "reconnect";
-    if (why !== "tick" || lost) {
+    const gen = this.generation;
+    // the same server with its record after a drop: a blip, nothing was lost, nothing is in doubt
+    if (!lost && why === "reconnect") this.trustedAt = Math.max(this.trustedAt, gen);
+    if (why === "start" || lost) {
       if (lost && recorded !== null) console.error(`redis ${recorded} is now ${runId}: reconciling every event with MySQL before selling again`);
       const events = await this.events.allEvents();
       await pool(events, 4, async (ev) => {
         if (!ev.live) return this.events.closeInRedis(ev).catch((e) => this.events.recordFailure(ev.id, e));
-        await this.reconcile(ev.id, suspect).catch(() => {});
+        await this.reconcile(ev.id, lost).catch(() => {});
       });
       await this.redis.set(this.marker, runId);
+      // on start every event was just reconciled or is new: trust this Redis from here on
+      if (why === "start") this.trustedAt = Math.max(this.trustedAt, gen);
     }
-    for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, suspect).catch(() => {});
+    for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, lost).catch(() => {});
   }
 }
 

@@ -7,9 +7,11 @@ import type { Kernel } from "../../src/kernel";
 import { couponRoutes } from "../coupon";
 import { eventRoutes } from "../events";
 import { deadLetterRoutes } from "../issuer/dead-letters";
+import { keyRoutes } from "../keys";
 import { describeRoutes } from "../ops/docs";
 import { redemptionRoutes } from "../redemption";
 import { webhookRoutes } from "../webhooks";
+import { grantRoutes } from "../grants";
 
 /** Which server owns a path, in a split deployment. */
 export type Upstreams = { queue?: string; coupon?: string };
@@ -121,4 +123,4 @@ export const forwardModule = (k: Kernel) => {
 
 /** A split router documents the coupon role's routes it forwards: the same route schemas, no handlers behind them. */
 export const forwardedDocs = (k: Kernel) => () =>
-  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes, auditRoutes, webhookRoutes].flatMap((table) => Object.values(table)))] : [];
+  k.roles.remoteCoupon ? [describeRoutes([eventRoutes, couponRoutes, redemptionRoutes, deadLetterRoutes, auditRoutes, webhookRoutes, grantRoutes, keyRoutes].flatMap((table) => Object.values(table)))] : [];

@@ -3,6 +3,9 @@
 //   docs/pre-queue.png     a browser user (phone) in the pre-queue before the start: countdown, chances
 //   docs/admin.png         the operator's view of an event mid-rush: list, stall reason, request rate, live chart
 //   docs/winner.png        the event page of a user who got the coupon: the code and its copy button
+//   docs/waiting-room-ko.png  the waiting room in Korean with a shop's brand: place, chances, "very likely sold out first"
+//   docs/winner-ko.png     the winner's page in Korean with the brand: code, validity, the way back to the shop
+//   docs/offline.png       the waiting room after its connection dropped: last heard, how long the place is kept
 // Run: bun run modules/web/screenshot.ts [waiting-room|admin|winner …] (default: all). With
 // TEST_DATABASE_URL pointing at an empty schema, the admin list shows only the events made here.
 import { join } from "node:path";
@@ -11,7 +14,7 @@ import { driveLine, launchChromium } from "./browser-kit";
 import type { Browser } from "playwright-core";
 
 const docs = join(import.meta.dir, "..", "..", "docs");
-const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "pre-queue", "admin", "winner"]);
+const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "pre-queue", "admin", "winner", "waiting-room-ko", "winner-ko", "offline"]);
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: "Europe/Berlin", locale: "en-GB" };
 
 async function waitingRoom(s: Started, browser: Browser) {
@@ -106,6 +109,74 @@ async function winner(s: Started, browser: Browser) {
   await ctx.close();
 }
 
+const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
+const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32"><rect width="96" height="32" rx="6" fill="#e4002b"/><text x="48" y="22" font-size="15" font-weight="700" text-anchor="middle" fill="#fff" font-family="sans-serif">MUSINSA</text></svg>`;
+const PHONE_KO = { ...PHONE, timezoneId: "Asia/Seoul", locale: "ko-KR" };
+
+/** A phone in Seoul whose browser speaks Korean, the shop's logo served from its "CDN". */
+async function koreanPhone(browser: Browser) {
+  const ctx = await browser.newContext({ ...PHONE_KO, permissions: ["clipboard-read", "clipboard-write"] });
+  await ctx.route("https://cdn.shop.example/**", (route) => route.fulfill({ status: 200, contentType: "image/svg+xml", body: LOGO }));
+  return ctx;
+}
+
+async function waitingRoomKo(s: Started, browser: Browser) {
+  const id = (await s.api.createEvent({ name: "블랙 프라이데이 30% 할인", stock: 30, trafficRpm: 0, runningCapacity: 3, brand: BRAND })).body.id as number;
+  const crowd = Array.from({ length: 60 }, (_, i) => `ko-crowd-${id}-${i}`);
+  await pool(crowd, 8, (u) => s.api.enter(id, u));
+  const ctx = await koreanPhone(browser);
+  const page = await ctx.newPage();
+  await page.goto(`${s.url}/events/${id}?token=${token(`ko-shopper-${id}`)}`);
+  await page.getByRole("button", { name: "쿠폰 받기" }).click();
+  await page.waitForURL(`${s.url}/events/${id}/waiting`);
+  const position = async () => Number((await page.locator("#position").textContent())?.replace(/,/g, ""));
+  await waitFor("a place in line", async () => (await position()) > 0, 10_000);
+  const first = await position();
+  const line = driveLine(s.api, id, crowd);
+  await waitFor("the line to move", async () => (await position()) <= first * 0.8, 60_000);
+  await line.stop();
+  await page.locator("#odds").filter({ hasText: "매진" }).waitFor();
+  await page.locator("#brand-logo").waitFor();
+  const out = join(docs, "waiting-room-ko.png");
+  await page.screenshot({ path: out, fullPage: true });
+  console.log(`wrote ${out} (${await page.locator("#chances").textContent()})`);
+  await ctx.close();
+}
+
+async function winnerKo(s: Started, browser: Browser) {
+  const id = (await s.api.createEvent({ name: "겨울 세일: 2만원 할인", stock: 500, trafficRpm: 1_000_000_000, runningCapacity: 50, couponValidUntil: "2026-12-31T14:59:00Z", brand: BRAND })).body.id as number;
+  const ctx = await koreanPhone(browser);
+  const page = await ctx.newPage();
+  await page.goto(`${s.url}/events/${id}?token=${token(`ko-winner-${id}`)}`);
+  await page.getByRole("button", { name: "쿠폰 받기" }).click();
+  await page.locator("#coupon-code").filter({ hasText: /-/ }).waitFor();
+  await page.getByRole("button", { name: "코드 복사" }).click();
+  await page.locator("#copy-status").filter({ hasText: "복사" }).waitFor();
+  const out = join(docs, "winner-ko.png");
+  await page.screenshot({ path: out, fullPage: true });
+  console.log(`wrote ${out} (${await page.locator("#validity").textContent()})`);
+  await ctx.close();
+}
+
+async function offline(s: Started, browser: Browser) {
+  const id = (await s.api.createEvent({ name: "Black Friday: 30% off", stock: 40, trafficRpm: 0, runningCapacity: 3 })).body.id as number;
+  const crowd = Array.from({ length: 20 }, (_, i) => `off-crowd-${id}-${i}`);
+  await pool(crowd, 8, (u) => s.api.enter(id, u));
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+  await page.goto(`${s.url}/events/${id}?token=${token(`off-shopper-${id}`)}`);
+  await page.getByRole("button", { name: "Get coupon" }).click();
+  await page.waitForURL(`${s.url}/events/${id}/waiting`);
+  await page.locator("#eta").filter({ hasText: "about" }).waitFor();
+  await ctx.setOffline(true);
+  await page.locator("#stale-heard").filter({ hasText: /ago/ }).waitFor();
+  await waitFor("a few seconds of silence", async () => /\b([5-9]|\d\d) s ago/.test((await page.locator("#stale-heard").textContent()) ?? ""), 30_000);
+  const out = join(docs, "offline.png");
+  await page.screenshot({ path: out, fullPage: true });
+  console.log(`wrote ${out} (${await page.locator("#stale").textContent()})`);
+  await ctx.close();
+}
+
 const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
 const browser = await launchChromium();
 try {
@@ -113,6 +184,9 @@ try {
   if (wanted.has("pre-queue")) await preQueue(s, browser);
   if (wanted.has("admin")) await admin(s, browser);
   if (wanted.has("winner")) await winner(s, browser);
+  if (wanted.has("waiting-room-ko")) await waitingRoomKo(s, browser);
+  if (wanted.has("winner-ko")) await winnerKo(s, browser);
+  if (wanted.has("offline")) await offline(s, browser);
 } finally {
   await browser.close();
   await stopServer(s);

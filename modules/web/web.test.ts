@@ -138,7 +138,14 @@ describe("event page", () => {
     await getCoupon(page).click();
     await page.waitForURL(`${s.url}/events/${id}/waiting`);
     await seeText(page, "#position", /^1$/);
+    // leaving asks once, in the page; staying is the default
     await page.getByRole("button", { name: "Leave the line" }).click();
+    await seeText(page, "#confirm-text", /^Leave the line\? You give up place 1\. If you come back later, you join at the back\.$/);
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Stay in line");
+    await page.getByRole("button", { name: "Stay in line" }).click();
+    expect((await s.api.poll(id, user)).body.status).toBe("waiting");
+    await page.getByRole("button", { name: "Leave the line" }).click();
+    await page.getByRole("button", { name: "Yes, leave the line" }).click();
     await page.waitForURL(`${s.url}/events/${id}`);
     expect((await s.api.poll(id, user)).body.error).toBe("not_in_queue");
   }, 60_000);

@@ -1,7 +1,7 @@
 --[[
-  The one piece of Lua that decides stock and one-per-user, for both claims: the issue script
-  (manual: an admitted user presses issue) and the scheduler's turn script (on_turn: the platform
-  issues the head of the line). A coupon is taken only after couponRefusal said nil and salesHeld
+  The one piece of Lua that decides stock and one-per-user, for both claims and for grants: the
+  issue script (manual: an admitted user presses issue), the scheduler's turn script (on_turn: the
+  platform issues the head of the line) and the grant script (an operator's make-good). A coupon is taken only after couponRefusal said nil and salesHeld
   said nil in the same script: one unit of stock, the user recorded with the code, and the
   issuance appended to the event's stream (with the event's epoch, so the issuer can tell
   issuances made before a reconciliation), so a promise, its code and its stream entry never disagree.
@@ -32,10 +32,12 @@ local function salesHeld(ev, metaKey, holdersKey, now)
   return nil
 end
 
--- takes the coupon (the caller has had nil from both checks above); returns the stream entry id
-local function takeCoupon(ev, metaKey, issuedKey, streamKey, user, code, now, eventId)
+-- takes the coupon (the caller has had nil from both checks above); returns the stream entry id.
+-- `grant`: an operator's grant outside the line (modules/grants), marked so in the stream
+local function takeCoupon(ev, metaKey, issuedKey, streamKey, user, code, now, eventId, grant)
   redis.call('HINCRBY', metaKey, 'remaining', -1)
   redis.call('HSET', issuedKey, user, code)
   ev.remaining = ev.remaining - 1
+  if grant then return redis.call('XADD', streamKey, '*', 'e', eventId, 'u', user, 't', now, 'c', code, 'ep', ev.epoch, 'g', '1') end
   return redis.call('XADD', streamKey, '*', 'e', eventId, 'u', user, 't', now, 'c', code, 'ep', ev.epoch)
 end

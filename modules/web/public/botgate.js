@@ -2,6 +2,8 @@
 // fetch a challenge, solve it in Web Workers (botgate-worker.js, ALTCHA's solver) while a progress
 // bar shows how far the work has come, and enter again with the proof in X-Bot-Proof.
 
+import { t } from "./i18n.js";
+
 const WORKERS = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
 // a challenge lives 5 minutes: a device that cannot finish well within that gives up and says so
 const GIVE_UP_MS = 4 * 60_000;
@@ -22,18 +24,18 @@ function progressBar(anchor) {
   box.setAttribute("role", "status");
   const label = document.createElement("span");
   label.className = "progress-label";
-  label.textContent = "Checking that you are not a bot…";
+  label.textContent = t("botgate.checking");
   const bar = document.createElement("progress");
   bar.max = 100;
   bar.value = 0;
-  bar.setAttribute("aria-label", "Bot check progress");
+  bar.setAttribute("aria-label", t("botgate.label"));
   box.append(label, bar);
   anchor.before(box);
   return {
     set(fraction) {
       const pct = Math.min(99, Math.floor(fraction * 100));
       bar.value = pct;
-      label.textContent = `Checking that you are not a bot… ${pct}%`;
+      label.textContent = t("botgate.progress", pct);
     },
     remove: () => box.remove(),
   };

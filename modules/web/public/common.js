@@ -1,4 +1,7 @@
-// Shared by the user pages: where the user's token comes from and how the API is called.
+// Shared by the user pages: where the user's token comes from, how the API is called, the server's
+// clock, the waiting ticket and the shop's brand.
+import { dateOf, t, timeOf, zoneOf } from "./i18n.js";
+export { formatCountdown, formatDuration } from "./i18n.js";
 
 const TOKEN_KEY = "coupon.token";
 
@@ -38,14 +41,14 @@ export async function adoptTokenFromUrl() {
 
 /** Asks, in a modal dialog, whether to switch the tab to another user; staying is the default. */
 function confirmSwitch(from, to) {
-  const name = (user) => user ?? "an unknown account";
+  const name = (user) => user ?? t("switch.unknown");
   const dialog = document.createElement("dialog");
   dialog.className = "switch-user";
   dialog.setAttribute("aria-labelledby", "switch-title");
-  const title = Object.assign(document.createElement("h2"), { id: "switch-title", textContent: "Switch account?" });
-  const text = Object.assign(document.createElement("p"), { textContent: `This tab is signed in as ${name(from)}. The link you opened is for ${name(to)}.` });
-  const stay = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: `Stay signed in as ${name(from)}` });
-  const change = Object.assign(document.createElement("button"), { type: "button", className: "primary", textContent: `Switch to ${name(to)}` });
+  const title = Object.assign(document.createElement("h2"), { id: "switch-title", textContent: t("switch.title") });
+  const text = Object.assign(document.createElement("p"), { textContent: t("switch.text", name(from), name(to)) });
+  const stay = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: t("switch.stay", name(from)) });
+  const change = Object.assign(document.createElement("button"), { type: "button", className: "primary", textContent: t("switch.change", name(to)) });
   const actions = Object.assign(document.createElement("p"), { className: "actions" });
   actions.append(stay, change);
   dialog.append(title, text, actions);
@@ -70,7 +73,7 @@ export function showSignedIn() {
   const token = storedToken();
   const user = token && tokenUser(token);
   el.hidden = !user;
-  el.textContent = user ? `Signed in as ${user}` : "";
+  el.textContent = user ? t("site.signedIn", user) : "";
 }
 
 export const storedToken = () => sessionStorage.getItem(TOKEN_KEY);
@@ -113,33 +116,11 @@ export function announce(el, text, kind = "info") {
   setTimeout(() => (el.textContent = text), 50);
 }
 
-export const NO_TOKEN = "You need your personal link to take part: open the link you were sent.";
-export const BAD_TOKEN = "Your sign-in link is not valid or has expired: open your personal link again.";
-export const OFFLINE = "Could not reach the server. Check your connection and try again.";
-
-/** A time of today as a time; any other day with its date. */
-export function formatTime(iso) {
-  const d = new Date(iso);
-  if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  return d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
-
-/** The browser's time zone and its offset at that instant: "Europe/Berlin, UTC+1". */
-export function zoneOf(iso) {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
-  const minutes = -new Date(iso).getTimezoneOffset();
-  const h = Math.trunc(Math.abs(minutes) / 60);
-  const m = Math.abs(minutes) % 60;
-  const offset = minutes === 0 ? "UTC" : `UTC${minutes < 0 ? "−" : "+"}${h}${m ? `:${String(m).padStart(2, "0")}` : ""}`;
-  return zone === "UTC" ? "UTC" : `${zone}, ${offset}`;
-}
-
 /** A moment with seconds and its time zone: "12:00:00 (Europe/Berlin, UTC+1)"; another day with its date. */
 export function formatMoment(iso) {
   const d = new Date(iso);
   const today = d.toDateString() === new Date(serverNow()).toDateString();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  return `${today ? time : `${d.toLocaleDateString([], { dateStyle: "medium" })} ${time}`} (${zoneOf(iso)})`;
+  return `${today ? timeOf(d) : `${dateOf(d)} ${timeOf(d)}`} (${zoneOf(iso)})`;
 }
 
 /**
@@ -158,20 +139,6 @@ export function syncClock(serverTime, sentAt, receivedAt) {
 }
 export const serverNow = () => Date.now() + clockOffset;
 
-/** A countdown: "1:02:03", "4:05", "0:09". */
-export function formatCountdown(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
-  return hms[0] ? `${hms[0]}:${String(hms[1]).padStart(2, "0")}:${String(hms[2]).padStart(2, "0")}` : `${hms[1]}:${String(hms[2]).padStart(2, "0")}`;
-}
-
-/** A duration in words: "2 minutes", "90 seconds", "1 hour". */
-export function formatDuration(seconds) {
-  const plural = (n, w) => `${n.toLocaleString("en")} ${w}${n === 1 ? "" : "s"}`;
-  if (seconds >= 3600 && seconds % 3600 === 0) return plural(seconds / 3600, "hour");
-  if (seconds >= 60 && seconds % 60 === 0) return plural(seconds / 60, "minute");
-  return plural(Math.round(seconds), "second");
-}
 
 /**
  * The waiting ticket of this tab for one event (modules/queue/ticket.ts): it stands in for the
@@ -190,3 +157,57 @@ export function storedTicket(eventId) {
 }
 export const keepTicket = (eventId, ticket) => ticket && sessionStorage.setItem(ticketKey(eventId), ticket);
 export const forgetTicket = (eventId) => sessionStorage.removeItem(ticketKey(eventId));
+
+/**
+ * The shop's brand (the event's `brand`, or null): its name and logo in the header, its colour on
+ * buttons and links (with black or white text on them, whichever reads better), and a link back to
+ * the shop. Everything goes in as text or through the CSSOM: no markup from the event is ever parsed.
+ */
+export function showBrand(brand, pageTitle) {
+  const name = document.getElementById("brand-name");
+  const logo = document.getElementById("brand-logo");
+  if (name) name.textContent = brand?.shopName ?? t("site.name");
+  if (logo) {
+    logo.hidden = !brand?.logoUrl;
+    if (brand?.logoUrl && logo.getAttribute("src") !== brand.logoUrl) {
+      logo.alt = t("site.logo", brand.shopName);
+      logo.addEventListener("error", () => (logo.hidden = true), { once: true });
+      logo.src = brand.logoUrl;
+    }
+  }
+  const root = document.documentElement.style;
+  if (brand?.accentColor && /^#[0-9a-f]{6}$/i.test(brand.accentColor)) {
+    root.setProperty("--accent", brand.accentColor);
+    root.setProperty("--accent-ink", inkOn(brand.accentColor));
+    // links and outlined buttons on white: the colour itself only where it is readable there
+    root.setProperty("--accent-text", contrastWithWhite(brand.accentColor) >= 4.5 ? brand.accentColor : "var(--ink)");
+  } else for (const p of ["--accent", "--accent-ink", "--accent-text"]) root.removeProperty(p);
+  const back = document.getElementById("shop-back");
+  if (back) {
+    back.hidden = !brand?.returnUrl;
+    if (brand?.returnUrl) shopLink(back.querySelector("a"), brand, t("site.backToShop", brand.shopName));
+  }
+  document.title = `${pageTitle} · ${brand?.shopName ?? t("site.name")}`;
+}
+
+/** A link to the shop (https:// only: the server checked it, and so does this), out of any frame the page is in. */
+export function shopLink(a, brand, text) {
+  if (!a || !brand?.returnUrl || !/^https:\/\//.test(brand.returnUrl)) return false;
+  a.href = brand.returnUrl;
+  a.target = "_top";
+  a.rel = "noopener";
+  a.textContent = text;
+  return true;
+}
+
+/** WCAG relative luminance of #rrggbb. */
+function luminance(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+const contrastWithWhite = (hex) => 1.05 / (luminance(hex) + 0.05);
+/** Black or white, whichever contrasts more with the colour. */
+const inkOn = (hex) => ((luminance(hex) + 0.05) / 0.05 > contrastWithWhite(hex) ? "#000" : "#fff");

@@ -1,0 +1,188 @@
+// Operator controls under a slow or failing MySQL link (issue #19, findings 2 and 3): a cancel either
+// takes effect before any sale or is refused; a control the operator was told failed is in force
+// nowhere, one told succeeded is in force, also after a restart.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { eventKeys } from "../../src/redis";
+import { ADMIN_TOKEN, cuttableProxy, mysqlConn, startServer, stopServer, type Started } from "../../scripts/testkit";
+
+setDefaultTimeout(120_000);
+
+const db = mysqlConn();
+const proxies: ReturnType<typeof cuttableProxy>[] = [];
+const servers: Started[] = [];
+afterAll(async () => {
+  for (const p of proxies) p.restore();
+  for (const s of servers) await stopServer(s).catch(() => {});
+  for (const p of proxies) p.stop();
+  await db.end();
+});
+
+async function serverBehindProxy(env: Record<string, string> = {}) {
+  const proxy = cuttableProxy(3306);
+  proxies.push(proxy);
+  const s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ...env });
+  servers.push(s);
+  return { s, proxy };
+}
+const admin = { token: ADMIN_TOKEN };
+const act = (s: Started, id: number, action: string) =>
+  action === "cancel" ? s.api.call("DELETE", `/admin/events/${id}`, admin) : s.api.call("POST", `/admin/events/${id}/${action}`, admin);
+const row = async (id: number) => ((await db.query("SELECT paused, closed, cancelled FROM coupon_events WHERE id = ?", [id])) as any)[0][0];
+
+/** A second process on the same Redis and MySQL (a restart): what it says the event's status is. */
+async function statusAfterRestart(s: Started, id: number) {
+  const again = await startServer({ REDIS_KEY_PREFIX: s.prefix, ISSUER: "off", QUEUE_SCHEDULER: "off" });
+  try {
+    await again.events!.reconcile(id);
+    return (await again.api.call("GET", `/api/events/${id}`)).body.status as string;
+  } finally {
+    await again.stop();
+  }
+}
+
+/** Samples the event's flags in Redis (what users are answered from) until `stop` resolves. */
+function watchRedis(s: Started, id: number, stop: Promise<unknown>) {
+  const seen = new Set<string>();
+  let done = false;
+  void stop.finally(() => (done = true));
+  const k = eventKeys(s.prefix, id);
+  const run = (async () => {
+    while (!done) {
+      const [p, c, x] = await s.redis.hmget(k.meta, "paused", "closed", "cancelled");
+      if (p === "1") seen.add("paused");
+      if (c === "1") seen.add("closed");
+      if (x === "1") seen.add("cancelled");
+      await Bun.sleep(5);
+    }
+  })();
+  return run.then(() => seen);
+}
+
+describe("controls under a slow or failing MySQL", () => {
+  /** 200 users rushing an event that starts in `startIn` ms, until `rushFor` ms after the start; the cancel sent `lead` ms before it. */
+  async function cancelRace(s: Started, startIn: number, lead: number, setup: () => void) {
+    const startsAt = Date.now() + startIn;
+    const id = (await s.api.createEvent({ name: "late cancel", stock: 200, trafficRpm: 1_000_000_000, runningCapacity: 1000, startsAt: new Date(startsAt).toISOString() })).body.id as number;
+    // this process may sell it (no MySQL reconciliation pending that would wait on the cancel's row lock)
+    await s.reconciler!.gate(id);
+    const issued: string[] = [];
+    const tally = new Map<string, number>();
+    const until = startsAt + 3000;
+    const rush = Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const u = `late-${id}-${i}`;
+        while (Date.now() < until) {
+          const e = await s.api.enter(id, u);
+          const tag = `${Date.now() < startsAt ? "before" : "after"} enter ${e.status} ${e.body?.error ?? e.body?.status}`;
+          tally.set(tag, (tally.get(tag) ?? 0) + 1);
+          if (e.status !== 200) {
+            if (e.status === 410) return;
+            await Bun.sleep(20);
+            continue;
+          }
+          const r = await s.api.issue(id, u);
+          const t2 = `issue ${r.status} ${r.body?.error ?? ""}`;
+          tally.set(t2, (tally.get(t2) ?? 0) + 1);
+          if (r.status === 201) return void issued.push(u);
+          await Bun.sleep(20);
+        }
+      }),
+    );
+    await Bun.sleep(Math.max(0, startsAt - lead - Date.now()));
+    setup();
+    const t0 = Date.now();
+    const cancel = await act(s, id, "cancel");
+    console.log("cancel took", Date.now() - t0, "ms; answered", Date.now() - startsAt, "ms after the start");
+    await rush;
+    const rows = ((await db.query("SELECT COUNT(*) AS n FROM coupon_issues WHERE event_id = ?", [id])) as any)[0][0].n;
+    console.log(`cancel at start − ${lead} ms: ${cancel.status} ${cancel.body.status ?? cancel.body.error}; coupons issued ${issued.length}, rows ${rows}`, Object.fromEntries(tally));
+    if (cancel.status === 200) {
+      expect(cancel.body.status).toBe("cancelled");
+      expect(issued).toEqual([]);
+      expect(rows).toBe(0);
+      expect((await row(id)).cancelled).toBe(1);
+    } else {
+      // refused: then it is not in force anywhere, and the event sold
+      expect(cancel.status).toBe(409);
+      expect(cancel.body.error).toBe("not_scheduled");
+      expect((await row(id)).cancelled).toBe(0);
+      expect(issued.length).toBeGreaterThan(0);
+    }
+    return cancel.status;
+  }
+
+  test("cancel 1 s before the start whose UPDATE answers 2.5 s late: it takes effect before any sale (no coupon on a cancelled event)", async () => {
+    const { s, proxy } = await serverBehindProxy();
+    expect(await cancelRace(s, 3000, 1000, () => proxy.slowOn("update `coupon_events` set `paused`", 2500))).toBe(200);
+  });
+
+  test("cancel around the start over a 300 ms link: in force before any sale, or refused and not in force", async () => {
+    const { s, proxy } = await serverBehindProxy();
+    for (const lead of [850, 150]) await cancelRace(s, 3000, lead, () => proxy.latency(150));
+    proxy.latency(0);
+  });
+
+  test("a cancel after a sale is refused with 409 not_scheduled, and the event sells on", async () => {
+    const { s } = await serverBehindProxy();
+    const id = (await s.api.createEvent({ name: "sold", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
+    await s.api.enter(id, "early");
+    expect((await s.api.issue(id, "early")).status).toBe(201);
+    const r = await act(s, id, "cancel");
+    expect(r.status).toBe(409);
+    expect(r.body.error).toBe("not_scheduled");
+    await s.api.enter(id, "next");
+    expect((await s.api.issue(id, "next")).status).toBe(201);
+  });
+
+  for (const action of ["pause", "close"] as const)
+    test(`${action} whose COMMIT never reaches MySQL: 503, in force nowhere — not in Redis meanwhile, not after a restart`, async () => {
+      const { s, proxy } = await serverBehindProxy({ ISSUER: "off" });
+      const id = (await s.api.createEvent({ name: `lost ${action}`, stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
+      await s.events!.reconcile(id);
+      proxy.cutOn("commit", "request", 1500);
+      const reply = act(s, id, action);
+      const seen = await watchRedis(s, id, reply);
+      const r = await reply;
+      expect(r.status).toBe(503);
+      expect([...seen]).toEqual([]);
+      expect(await row(id)).toEqual({ paused: 0, closed: 0, cancelled: 0 });
+      expect((await s.api.call("GET", `/api/events/${id}`)).body.status).toBe("open");
+      expect(await statusAfterRestart(s, id)).toBe("open");
+      // and the same control, asked again on a healthy link, works
+      expect((await act(s, id, action)).status).toBe(200);
+    });
+
+  test("close whose COMMIT answer is lost: MySQL has it, so it is read back and answered 200 — in force now and after a restart", async () => {
+    const { s, proxy } = await serverBehindProxy({ ISSUER: "off" });
+    const id = (await s.api.createEvent({ name: "close reply lost", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
+    await s.events!.reconcile(id);
+    proxy.cutOn("commit", "reply", 800);
+    const r = await act(s, id, "close");
+    expect(r.status).toBe(200);
+    expect(r.body.status).toBe("closed");
+    expect((await row(id)).closed).toBe(1);
+    expect(await s.redis.hget(eventKeys(s.prefix, id).meta, "closed")).toBe("1");
+    await s.api.enter(id, "late");
+    expect((await s.api.issue(id, "late")).body.error).toBe("not_open");
+    expect(await statusAfterRestart(s, id)).toBe("closed");
+  });
+
+  test("cancel whose COMMIT never reaches MySQL: 503, the start's hold is released, the event opens on time and sells", async () => {
+    const { s, proxy } = await serverBehindProxy({ ISSUER: "off" });
+    const startsAt = Date.now() + 3000;
+    const id = (await s.api.createEvent({ name: "lost cancel", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 100, startsAt: new Date(startsAt).toISOString() })).body.id as number;
+    await s.events!.reconcile(id);
+    proxy.cutOn("commit", "request", 1000);
+    const reply = act(s, id, "cancel");
+    const seen = await watchRedis(s, id, reply);
+    const r = await reply;
+    expect(r.status).toBe(503);
+    expect([...seen]).toEqual([]);
+    expect((await row(id)).cancelled).toBe(0);
+    expect(await s.redis.hget(eventKeys(s.prefix, id).meta, "holdUntil")).toBeNull();
+    await Bun.sleep(Math.max(0, startsAt + 50 - Date.now()));
+    await s.api.enter(id, "buyer");
+    expect((await s.api.issue(id, "buyer")).status).toBe(201);
+    expect(await statusAfterRestart(s, id)).toBe("open");
+  });
+});

@@ -1,0 +1,52 @@
+// Only a Redis failure puts an event's Redis state in doubt (issue #19, finding 4): with MySQL down,
+// an event created after the process started sells, also after a connection blip to the same Redis;
+// after a real loss (the server is not the one recorded) it waits for MySQL, as it must.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createRedis, globalKeys, type RedisClient } from "../../src/redis";
+import { cuttableProxy, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+
+setDefaultTimeout(120_000);
+
+const proxy = cuttableProxy(3306);
+let s: Started;
+const admins: RedisClient[] = [];
+afterAll(async () => {
+  proxy.restore();
+  if (s) await stopServer(s);
+  for (const a of admins) a.disconnect();
+  proxy.stop();
+});
+
+/** Drops the process's Redis connections (the same server stays up) and waits until they are back. */
+async function blip(s: Started) {
+  const conns = [s.redis, s.issueRedis!];
+  const ids = await Promise.all(conns.map((c) => c.client("ID")));
+  const back = conns.map((c) => new Promise((ok) => c.once("ready", ok)));
+  const admin = createRedis(s.config, "test-admin");
+  admins.push(admin);
+  for (const id of ids) await admin.client("KILL", "ID", String(id));
+  await Promise.all(back);
+}
+
+const take = async (id: number, user: string) => {
+  const e = await s.api.enter(id, user);
+  if (e.status !== 200) return e.status;
+  return (await s.api.issue(id, user)).status;
+};
+
+describe("the reconciliation gate", () => {
+  test("MySQL down: a new event sells, also after a connection blip; after a real Redis loss it waits for MySQL", async () => {
+    s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ISSUER: "off" });
+    const id = (await s.api.createEvent({ name: "gate", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
+    proxy.cut();
+    expect(await take(id, "u1")).toBe(201);
+    await blip(s);
+    expect(await take(id, "u2")).toBe(201);
+    // a restart that lost writes: the run id recorded is not the server's
+    await s.redis.set(globalKeys(s.prefix).redisRun, "another-server");
+    await blip(s);
+    expect(await take(id, "u3")).toBe(503);
+    proxy.restore();
+    await waitFor("sells again once MySQL is back", async () => (await take(id, "u3")) === 201, 60_000, 250);
+  });
+});
