@@ -40,7 +40,8 @@ local lapsed, admitted, stale, drawDue, turn = 0, 0, 0, 0, 0
 if ev.queueOpensAt > 0 and status ~= 'scheduled' and status ~= 'closed' and status ~= 'cancelled' and redis.call('HEXISTS', KEYS[1], 'drawSeed') == 0 then drawDue = 1 end
 if status == 'sold_out' or status == 'closed' or status == 'cancelled' then
   -- nobody more can get in or be issued: empty the line and the slots (polls answer with the status from meta)
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
+  -- UNLINK: a line of a million is freed in the background, not inside this script
+  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
 elseif ev.onTurn then
   if status == 'open' and preQueuePhase(KEYS[1], nil, ev, now) ~= 'drawing' then
     local used = tonumber(redis.call('HGET', KEYS[5], math.floor(now / 1000))) or 0
