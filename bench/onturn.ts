@@ -78,6 +78,11 @@ const server = await startServer("onturn", env, { QUEUE_WAITER_TIMEOUT_MS: "3600
 const redis = new Redis(own.url, { connectionName: "bench-onturn", maxRetriesPerRequest: 2 });
 const probe = new Redis(own.url, { connectionName: "bench-onturn-probe", maxRetriesPerRequest: 2 });
 for (const m of ["queue", "coupon"]) defineScripts(redis, join(MODULES, m));
+const joiners = Array.from({ length: 4 }, (_, i) => {
+  const c = new Redis(own.url, { connectionName: `bench-onturn-join-${i}`, maxRetriesPerRequest: 2 });
+  defineScripts(c, join(MODULES, "queue"));
+  return c;
+});
 const script = (name: string) => (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(redis);
 const admin = adminClient(server.url, env.adminToken);
 const db = mysql.createPool({ host: "127.0.0.1", user: "root", database: SCHEMA, connectionLimit: 2 });
@@ -90,13 +95,21 @@ async function run(claim: "on_turn" | "manual"): Promise<Result> {
   if (!(await control(ev.id, "pause")).ok) throw new Error("pause failed");
   const mem0 = await usedMemory(redis);
   const t0 = performance.now();
-  for (let i = 0; i < USERS; i += 2000) {
-    const p = redis.pipeline() as unknown as Record<string, (...a: unknown[]) => void> & { exec(): Promise<[Error | null, unknown][]> };
-    for (const u of users.slice(i, i + 2000)) p.enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, k.slots, k.lapsed, k.admitLog, u, Date.now(), 3_600_000, 0);
-    for (const [err, r] of await p.exec()) if (err || (r as string[])[1] !== "waiting") throw new Error(`enter: ${err ?? JSON.stringify(r)}`);
-  }
+  // four connections, 5,000 enters a round trip each: Redis runs one script at a time, this keeps it busy
+  let cursor = 0;
+  await Promise.all(
+    joiners.map(async (c) => {
+      for (let i = (cursor += 5000) - 5000; i < USERS; i = (cursor += 5000) - 5000) {
+        const p = c.pipeline() as unknown as Record<string, (...a: unknown[]) => void> & { exec(): Promise<[Error | null, unknown][]> };
+        for (const u of users.slice(i, i + 5000)) p.enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, k.slots, k.lapsed, k.admitLog, u, Date.now(), 3_600_000, 0);
+        for (const [err, r] of await p.exec()) if (err || (r as string[])[1] !== "waiting") throw new Error(`enter: ${err ?? JSON.stringify(r)}`);
+      }
+    }),
+  );
   const enterS = (performance.now() - t0) / 1000;
   const lineBytesPerUser = Math.round(((await usedMemory(redis)) - mem0) / USERS);
+  // the first `stock` of the line, in order: the only users who may get a coupon (nobody leaves here)
+  const first = await redis.zrange(k.waiting, "0", String(STOCK - 1));
 
   // from the resume until the stock is gone
   const [cpu0, cs0] = await Promise.all([cpu(redis), commandstats(redis)]);
@@ -121,14 +134,14 @@ async function run(claim: "on_turn" | "manual"): Promise<Result> {
     const done = new Set<string>();
     let next = 0;
     while (next < STOCK) {
-      const batch = users.slice(next, Math.min(STOCK, next + RATE)).filter((u) => !done.has(u));
+      const batch = first.slice(next, Math.min(STOCK, next + RATE)).filter((u) => !done.has(u));
       const replies = (await Promise.all(batch.map((u) => issue(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitLive, k.admitLog, k.holders, k.slots, k.lapsed, u, Date.now(), ev.id, 3_600_000, newCode(), 3_600_000)))) as [string][];
       replies.forEach((r, i) => {
         if (r[0] === "issued") done.add(batch[i]!);
         else if (r[0] === "not_admitted") refusedPresses++;
         else throw new Error(`issue: ${r[0]}`);
       });
-      while (next < STOCK && done.has(users[next]!)) next++;
+      while (next < STOCK && done.has(first[next]!)) next++;
       if (next < STOCK) await Bun.sleep(20);
     }
   }
@@ -158,8 +171,9 @@ async function run(claim: "on_turn" | "manual"): Promise<Result> {
   const winners = new Set(rows.map((r) => r.user_id));
   const promises = await redis.hlen(k.issued);
   // everyone stayed: the winners must be exactly the first STOCK users of the line
-  const skipped = users.slice(0, STOCK).filter((u) => !winners.has(u)).length;
-  const outOfLine = [...winners].filter((u) => Number(u.slice(1)) >= STOCK).length;
+  const firstSet = new Set(first);
+  const skipped = first.filter((u) => !winners.has(u)).length;
+  const outOfLine = [...winners].filter((u) => !firstSet.has(u)).length;
   return {
     claim,
     enterS,
@@ -186,8 +200,7 @@ let results: Result[] = [];
 try {
   results = [await run("on_turn"), await run("manual")];
 } finally {
-  redis.disconnect();
-  probe.disconnect();
+  for (const c of [redis, probe, ...joiners]) c.disconnect();
   await db.end();
   await server.stop();
   await own.stop();
