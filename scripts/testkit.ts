@@ -166,7 +166,8 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
-  const end = Date.now() + 30_000;
+  // generous: on a loaded CI machine a start (migrations, reconciling the schema's live events) can take long
+  const end = Date.now() + 90_000;
   let port = 0;
   while (!port) {
     const m = /listening on :(\d+)/.exec(out);

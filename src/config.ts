@@ -211,6 +211,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // announcements every 200 ms, so the fence must outlast a renewal lost with Redis's last writes
       fenceMs: int(env, "RECONCILE_FENCE_MS", 1000, 500, 60_000),
     },
+    history: {
+      // how often each event's numbers are sampled for the admin chart (GET /admin/events/:id/history); kept 24 h
+      stepMs: int(env, "HISTORY_STEP_MS", 5000, 1000, 60_000),
+    },
     router: {
       // How often each router flushes its local request counts and reads the aggregate back.
       rateFlushMs: int(env, "RATE_FLUSH_MS", 250, 20, 5000),

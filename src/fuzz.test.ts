@@ -110,7 +110,8 @@ function generate(): Req[] {
   for (const a of wrongAdmin) out.push({ method: "POST", path: "/admin/events", auth: a, body: '{"name":"x","stock":10,"trafficRpm":1,"runningCapacity":1}', type: "application/json" });
   for (const a of wrongAdmin) out.push({ method: "PATCH", path: `/admin/events/${ev}`, auth: a, body: '{"trafficRpm":999}', type: "application/json" });
   for (const body of badBodies) for (const type of contentTypes) out.push({ method: "POST", path: "/admin/events", auth: `Bearer ${ADMIN_TOKEN}`, body, type });
-  for (const body of badBodies) out.push({ method: "PATCH", path: `/admin/events/${ev}`, auth: `Bearer ${ADMIN_TOKEN}`, body, type: "application/json" });
+  // a lone name is a good PATCH (a live rename): every other body is bad for PATCH too
+  for (const body of badBodies.filter((b) => b !== '{"name": "x"}')) out.push({ method: "PATCH", path: `/admin/events/${ev}`, auth: `Bearer ${ADMIN_TOKEN}`, body, type: "application/json" });
   for (const id of badIds) for (const m of ["GET", "PATCH"]) out.push({ method: m, path: `/admin/events/${id}`, auth: `Bearer ${ADMIN_TOKEN}`, body: m === "PATCH" ? '{"trafficRpm":1}' : undefined, type: "application/json" });
   // path traversal and odd routes
   for (const p of ["/../../etc/passwd", "/api/../admin/events", "/api/events/", "/api/events//enter", "/admin/events/1/../../", "/%2e%2e/%2e%2e/", "/api/events/1/issue/extra", "/swagger/../../src/config.ts"]) for (const m of ["GET", "POST", "PUT", "OPTIONS"]) out.push({ method: m, path: p });

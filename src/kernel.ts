@@ -128,7 +128,7 @@ export async function createKernel(config: Config) {
       const who = auth.principal(request);
       if (!who) throw new Error(`audit ${entry.action}: the request did not pass the admin guard`);
       if (!auditTrail) throw new Error(`audit ${entry.action}: this process has no MySQL`);
-      return auditTrail.record(who, entry);
+      return auditTrail.record(who, entry).then(() => metrics.adminAction(entry.action));
     },
     queue: new QueueService(redis, config.keyPrefix, config.queue),
     listEvents: () => eventIds(redis, config.keyPrefix),

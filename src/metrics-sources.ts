@@ -5,6 +5,8 @@ import { inArray } from "drizzle-orm";
 import { eventStatus } from "../modules/events/model";
 import type { EventService } from "../modules/events/service";
 import { entryFields, GROUP, pendingCount, type Entry } from "../modules/issuer/service";
+import { readFunnel } from "../modules/events/funnel";
+import { countGhostSlots } from "../modules/events/stats";
 import type { RateMeter } from "../modules/router/rate";
 import type { Mysql } from "./db";
 import { couponEvents } from "./db/schema";
@@ -76,7 +78,7 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
         const st = state.get(id) ?? { endedAt: null, restUntil: 0, deadLen: -1, dead: { over_stock: 0, entry_fault: 0 } };
         state.set(id, st);
         const status = eventStatus(meta, now);
-        const [pending, deadLen] = await Promise.all([pendingCount(redis, k.stream), redis.xlen(k.dead)]);
+        const [pending, deadLen, funnel, ghostSlots] = await Promise.all([pendingCount(redis, k.stream), redis.xlen(k.dead), readFunnel(redis, prefix, id), countGhostSlots(redis, prefix, id, now)]);
         const ended = pending === 0 && !["scheduled", "open", "paused"].includes(status);
         if (!ended) st.endedAt = null;
         else if (st.endedAt === null) st.endedAt = Math.max(meta.endsAt > 0 && meta.endsAt <= now ? meta.endsAt : 0, await lastIssuance(redis, k.stream)) || now;
@@ -98,6 +100,8 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
           runningCapacity: meta.runningCapacity,
           admitPerSecond: meta.admitPerSecond,
           maxWaiting: meta.maxWaiting,
+          funnel,
+          ghostSlots,
         } satisfies CouponEventStats;
       }),
     );

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Role } from "./config";
 import type { RedisClient } from "./redis";
+import { TURNED_AWAY, type Funnel } from "../modules/events/funnel";
 
 // The metric list, with units, labels and the role that exports each, is docs/metrics.md.
 
@@ -34,6 +35,9 @@ export type CouponEventStats = {
   runningCapacity: number;
   admitPerSecond: number;
   maxWaiting: number;
+  /** the funnel's counts (modules/events/funnel.ts) and the ghost slots */
+  funnel: Funnel;
+  ghostSlots: number;
 };
 /** Per-event state read by the queue role. */
 export type QueueEventStats = { eventId: number; waiting: number; running: number; admitRate: number };
@@ -174,6 +178,8 @@ export function createMetrics(opts: MetricsOptions) {
     coupon: null as null | Snapshot<CouponEventStats[]>,
     queue: null as null | Snapshot<QueueEventStats[]>,
     router: null as null | Snapshot<RouterEventStats[]>,
+    /** Events whose last reconciliation in this process failed, with why (the events service's map). */
+    reconcileFailures: null as null | (() => ReadonlyMap<number, string>),
     /** Whether this process exports the role's shared-state gauges (see ExportLease). */
     exporting: { coupon: () => true, queue: () => true, router: () => true } as Record<"coupon" | "queue" | "router", () => boolean>,
   };
@@ -258,6 +264,27 @@ export function createMetrics(opts: MetricsOptions) {
     g.set(oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
   });
 
+  coupon("coupon_event_ghost_slots", "Running slots held by users admitted from the line who never came back (they stopped polling): each frees only when it lapses", (r) => r.ghostSlots);
+  const STAGES = [["joined", "joined"], ["admitted", "admitted"], ["issued", "issued"], ["slots_lapsed", "slotsLapsed"], ["dropped_silent", "droppedSilent"], ["left", "left"]] as const;
+  snapshotGauge<CouponEventStats>("coupon", "coupon_event_funnel_users", "The event's funnel, counted by the server: users who joined, were admitted, hold a coupon (issued), whose slot lapsed unused (slots_lapsed), were dropped for not polling (dropped_silent), or left; by stage", ["event_id", "stage"], (g, rows) => {
+    for (const r of rows) for (const [stage, field] of STAGES) g.set({ event_id: String(r.eventId), stage }, r.funnel[field]);
+  });
+  snapshotGauge<CouponEventStats>("coupon", "coupon_event_turned_away", "Enter requests the event turned away, by reason (sold_out, line_full, not_open, rate_limited, bot_check_failed), all routers together", ["event_id", "reason"], (g, rows) => {
+    for (const r of rows) for (const reason of TURNED_AWAY) g.set({ event_id: String(r.eventId), reason }, r.funnel.turnedAway[reason]);
+  });
+  // per process (each knows its own reconciliations): 1 per event whose last reconciliation here failed
+  new Gauge({
+    name: "coupon_event_reconcile_failed",
+    help: "1 for each event whose last reconciliation of its Redis state with MySQL failed in this process (it sells nothing until one succeeds; the stats' reconcileError says why)",
+    labelNames: ["event_id"],
+    registers: only(couponGauges),
+    collect() {
+      this.reset();
+      for (const id of sources.reconcileFailures?.().keys() ?? []) this.set({ event_id: String(id) }, 1);
+    },
+  });
+  const adminActions = new Counter({ name: "coupon_admin_actions_total", help: "Admin writes this process recorded in the audit trail, by action (create, patch, pause, resume, close, cancel, grant, …): operator actions for dashboard annotations", labelNames: ["action"], registers: all });
+
   const queue = (name: string, help: string, pick: (r: QueueEventStats) => number) => snapshotGauge<QueueEventStats>("queue", name, help, ["event_id"], byEvent(pick));
   queue("coupon_event_waiting", "Users in the waiting line", (r) => r.waiting);
   queue("coupon_event_running", "Users holding a live running slot", (r) => r.running);
@@ -314,6 +341,8 @@ export function createMetrics(opts: MetricsOptions) {
     observeWait: (eventId: number, seconds: number) => waitTime.metric.observe(waitTime.labels(eventId), seconds),
     webhookDelivered: (n = 1) => webhookDeliveries.inc({ outcome: "delivered" }, n),
     webhookFailed: (n = 1) => webhookDeliveries.inc({ outcome: "failed" }, n),
+    /** An admin write recorded in the audit trail. */
+    adminAction: (action: string) => adminActions.inc({ action }),
     webhookOutboxPending: (n: number, oldestSeconds = 0) => {
       webhookPending.set(n);
       webhookOldest.set(oldestSeconds);

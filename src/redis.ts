@@ -52,6 +52,13 @@ export function eventKeys(prefix: string, eventId: number) {
     lapsed: `${base}:lapsed`,
     admitLog: `${base}:admits`,
     rate: `${base}:rate`,
+    // hash: the funnel's counts (modules/events/funnel.ts): joined, admitted, slotsLapsed, droppedSilent, left, and the turned-away reasons
+    funnel: `${base}:funnel`,
+    // stream: one sample of the event's numbers per HISTORY_STEP_MS, entry id = the sample's time (modules/events/history.ts)
+    history: `${base}:history`,
+    // zset: user -> deadline (ms) to come back by, for users admitted from the line who have not been
+    // back since; a live slot whose holder missed it is a ghost slot (shown in the stats)
+    unseen: `${base}:unseen`,
   };
 }
 export type EventKeys = ReturnType<typeof eventKeys>;

@@ -147,6 +147,7 @@ describe("admin API and event view", () => {
       "POST /admin/events/{id}/close",
       "DELETE /admin/events/{id}",
       "GET /admin/events/{id}/issues",
+      "GET /admin/events/{id}/history",
       "GET /admin/coupons/{code}",
       "POST /admin/coupons/{code}/redeem",
       "GET /admin/audit",
@@ -157,6 +158,10 @@ describe("admin API and event view", () => {
       "GET /admin/events/{id}/webhooks",
       "GET /admin/webhooks/{id}",
       "POST /admin/webhooks/{id}/redeliver",
+      // API keys (modules/keys)
+      "POST /admin/keys",
+      "GET /admin/keys",
+      "DELETE /admin/keys/{id}",
     ];
     expect(listed.filter((r) => / \/(api|admin)\//.test(r)).sort()).toEqual(routes.sort());
     // admin routes say they need the admin token or an API key with their scope

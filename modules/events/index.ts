@@ -9,6 +9,8 @@ import {
   EventIdParams,
   EventList,
   EventStats,
+  History,
+  HistoryQuery,
   IssuesPage,
   IssuesQuery,
   ListEventsQuery,
@@ -22,6 +24,7 @@ import { changed } from "../audit";
 import { Idempotency, idempotencyKey } from "../../src/idempotency";
 import { IdempotencyHeaders } from "../grants/model";
 import type { ControlAction } from "./controls";
+import { HISTORY_MAX_SECONDS, HistoryRecorder, readHistory } from "./history";
 import { notFound } from "./service";
 import { Winners } from "./winners";
 
@@ -103,6 +106,12 @@ export const eventRoutes = {
       },
     },
   }),
+  history: route("GET", "/admin/events/:id/history", {
+    params: EventIdParams,
+    query: HistoryQuery,
+    response: { 200: History, 400: Err("bad_request"), 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: { ...adminDoc("events:read"), operationId: "getEventHistory", summary: "The event's numbers (issued, waiting, running, admission and request rates) over the last `seconds` (≤ 86,400), sampled on the server every HISTORY_STEP_MS: what the admin chart draws" },
+  }),
   restore: route("POST", "/admin/events/:id/restore", {
     params: EventIdParams,
     response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
@@ -119,6 +128,11 @@ export function eventsModule(k: Kernel) {
   const events = k.events!;
   const winners = new Winners(k.mysql!);
   const { auth } = k;
+  // every process with the events samples them for the chart; each step's sample is taken once
+  const recorder = new HistoryRecorder(k.redis, k.config.keyPrefix, k.config.history.stepMs, () => events.ids());
+  k.lifecycle.start(() => recorder.start());
+  k.lifecycle.stop(() => recorder.stop());
+  k.metrics.sources.reconcileFailures = () => events.reconcileFailures;
   const idempotency = new Idempotency(k.redis, k.config.keyPrefix);
   /** A switch, recorded with the status it found and the one it left. */
   const control = async (request: Request, id: number, action: ControlAction) => {
@@ -169,6 +183,12 @@ export function eventsModule(k: Kernel) {
             headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="event-${id}-winners.csv"`, "cache-control": "no-store" },
           }) as never;
         }, R.winners.hook)
+        .get(R.history.path, async ({ params, query }) => {
+          const id = eventId(params.id);
+          const seconds = queryInt(query.seconds, 900, HISTORY_MAX_SECONDS, "seconds");
+          if (!(await events.ensureLoaded(id))) throw notFound();
+          return readHistory(k.redis, k.config.keyPrefix, id, seconds, k.config.history.stepMs);
+        }, R.history.hook)
         .post(R.restore.path, async ({ params, request }) => {
           const id = eventId(params.id);
           if (!(await events.reconcile(id))) throw notFound();

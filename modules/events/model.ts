@@ -210,6 +210,22 @@ export const EventStats = t.Object({
   webhooksPending: Int({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
   webhookFailedAttempts: Int({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
   reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),
+  ghostSlots: Int({ description: "running slots held by users admitted from the line who have not been back since (they stopped polling: likely gone); each frees when its slot lapses" }),
+  funnel: t.Object(
+    {
+      joined: Int({ description: "users who joined the line or the pre-queue, or were admitted at once (again after leaving: counted again)" }),
+      admitted: Int({ description: "running slots handed out: at enter, from the line, or refilled after an issue" }),
+      issued: Int({ description: "users holding the event's coupon" }),
+      slotsLapsed: Int({ description: "running slots that lapsed unused" }),
+      droppedSilent: Int({ description: "waiters dropped from the line because they stopped polling" }),
+      left: Int({ description: "users who left the line or gave up their slot (DELETE …/queue)" }),
+      turnedAway: t.Object(
+        { sold_out: Int(), line_full: Int(), not_open: Int(), rate_limited: Int(), bot_check_failed: Int() },
+        { description: "enter requests refused, by reason (a user refused twice counts twice)" },
+      ),
+    },
+    { description: "where the crowd went, counted by the server in Redis" },
+  ),
   draw: t.Union(
     [
       t.Object({
@@ -263,6 +279,26 @@ export const EventList = t.Object(
     next: t.Union([t.String(), t.Null()], { description: "cursor of the next page (pass as `after`), null on the last page" }),
   },
   { $id: "EventList", description: "a page of events, newest first" },
+);
+export const HistoryQuery = t.Object(
+  { seconds: t.Optional(documentedAs(Digits("1…86400, default 900"), { type: "integer", minimum: 1, maximum: 86_400, default: 900 })) },
+  { additionalProperties: false },
+);
+export const History = t.Object(
+  {
+    step: Int({ description: "seconds between samples (the sampling step, HISTORY_STEP_MS, or more over a long span: at most 720 samples)" }),
+    samples: t.Array(
+      t.Object({
+        t: t.String({ description: "when the sample was taken" }),
+        issued: Int({ description: "coupons issued so far" }),
+        waiting: Int(),
+        running: Int(),
+        admitRate: t.Number({ description: "measured admissions per second from the line" }),
+        requestRate: Int({ description: "enter requests per minute, all routers" }),
+      }),
+    ),
+  },
+  { $id: "EventHistory", description: "the event's numbers over time, sampled on the server (the same for every operator, kept 24 h), oldest first" },
 );
 export const IssuesQuery = t.Object(
   {

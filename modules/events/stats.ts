@@ -3,7 +3,9 @@
 import { and, desc, eq, gt, isNull, lt, lte, or, type SQL } from "drizzle-orm";
 import { couponEvents } from "../../src/db/schema";
 import { pendingCount } from "../issuer/service";
+import { eventKeys, type RedisClient } from "../../src/redis";
 import { deliveryCounts } from "../webhooks/service";
+import { readFunnel } from "./funnel";
 import type { EventStatus } from "./model";
 import { metaFromRow, notFound, type EventService } from "./service";
 
@@ -90,10 +92,12 @@ export async function stats(this: EventService, id: number) {
   const k = this.keys(id);
   const now = Date.now();
   const sec = Math.floor(now / 1000);
-  const [persisted, draw, hooks, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
+  const [persisted, draw, hooks, funnel, ghostSlots, [waiting, running, pending, dead, requestRate, admitsNow, admitsBefore]] = await Promise.all([
     persistedCount.call(this, id),
     readDraw.call(this, id),
     deliveryCounts(this.mysql, id),
+    readFunnel(this.redis, this.prefix, id),
+    countGhostSlots(this.redis, this.prefix, id, now),
     Promise.all([
       this.redis.zcard(k.waiting),
       this.redis.zcount(k.running, `(${now}`, "+inf"),
@@ -126,6 +130,8 @@ export async function stats(this: EventService, id: number) {
     webhooksPending: hooks.pending,
     webhookFailedAttempts: hooks.failedAttempts,
     reconcileError: this.reconcileFailures.get(id) ?? null,
+    ghostSlots,
+    funnel,
     draw,
   };
 }
@@ -140,4 +146,17 @@ async function readDraw(this: EventService, id: number) {
   if (!row?.seed || !row.at) return null;
   const [size, ms] = await this.redis.hmget(this.keys(id).meta, "drawSize", "drawMs");
   return { seed: row.seed, drawnAt: row.at.toISOString(), size: size === null ? null : Number(size), durationMs: ms === null ? null : Number(ms) };
+}
+
+/**
+ * Running slots held by users admitted from the line who did not come back by their deadline (a
+ * waiter polls at least every QUEUE_MAX_POLL_MS, so one who is still there learns of the slot by
+ * then): they stopped polling before their turn came, and the slot stays held until it lapses.
+ */
+export async function countGhostSlots(redis: RedisClient, prefix: string, id: number, now = Date.now()): Promise<number> {
+  const k = eventKeys(prefix, id);
+  const late = await redis.zrangebyscore(k.unseen, "-inf", now, "LIMIT", 0, 10_000);
+  if (!late.length) return 0;
+  const slots = await redis.zmscore(k.running, ...late);
+  return slots.filter((s) => s !== null && Number(s) > now).length;
 }

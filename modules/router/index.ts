@@ -9,6 +9,7 @@ import { ApiError, errorBody } from "../../src/http";
 import { RateLimited, rateLimit } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
+import { TurnedAwayTally } from "../events/funnel";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
 import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
@@ -255,7 +256,9 @@ export function routerModule(k: Kernel) {
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   // the router's view of live events, refreshed with the rate counts (one round trip per flush)
   const view = (k.parts.view = new EventView(redis, config.keyPrefix, config.router.rateFlushMs));
-  meter.onFlush = () => view.refresh();
+  // the funnel's turned-away counts, added to each event's funnel hash with the same flush
+  const turnedAway = new TurnedAwayTally(redis, config.keyPrefix);
+  meter.onFlush = () => Promise.all([view.refresh(), turnedAway.flush()]).then(() => {});
   if (events) {
     events.onChange = (id) => view.invalidate(id);
     view.rebuild = async (id) => !!(await events.ensureLoaded(id));
@@ -281,6 +284,7 @@ export function routerModule(k: Kernel) {
       try {
         const r = await queue.enter(eventId, userId, rpm);
         metrics.doorOutcome(eventId, r.status);
+        turnedAway.add(eventId, r.status);
         return r;
       } catch (e) {
         metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
@@ -301,7 +305,11 @@ export function routerModule(k: Kernel) {
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
       .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
       .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
-        if (set.status === 429 && route === ENTER_ROUTE) metrics.doorRefused(Number((params as { id?: string })?.id), "rate_limited");
+        if (set.status !== 429 || route !== ENTER_ROUTE) return;
+        const id = Number((params as { id?: string })?.id);
+        metrics.doorRefused(id, "rate_limited");
+        // only for an event the view knows: a made-up id must not create a funnel hash
+        if (view.lookup(id)) turnedAway.add(id, "rate_limited");
       })
       .use(botGate.routes)
       .use(
@@ -316,7 +324,10 @@ export function routerModule(k: Kernel) {
           prefix: config.keyPrefix,
           cfg: config.queue,
           persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
-          onRefused: (id, code) => metrics.doorOutcome(id, code),
+          onRefused: (id, code) => {
+            metrics.doorOutcome(id, code);
+            turnedAway.add(id, code);
+          },
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
           botCheck: botGate.check,
         }),

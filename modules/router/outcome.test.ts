@@ -51,7 +51,10 @@ describe("an issue whose outcome the router cannot know", () => {
     const id = (await api.createEvent({ name: "export through the router", stock: 30, trafficRpm: 1_000_000, runningCapacity: 100 })).body.id as number;
     for (let i = 0; i < 30; i++) {
       await api.enter(id, `csv-${i}`);
-      expect((await api.issue(id, `csv-${i}`)).status).toBe(201);
+      const r = await api.issue(id, `csv-${i}`);
+      // a loaded machine can outlast this router's 300 ms upstream timeout: the outcome is then one GET away
+      if (r.status === 504) await waitFor("issued", async () => (await api.coupon(id, `csv-${i}`)).body?.issued === true);
+      else expect(r.status).toBe(201);
     }
     await waitFor("persisted", async () => (await api.stats(id)).body.persisted === 30);
     const res = await fetch(`${router.url}/admin/events/${id}/issues`, { headers: { authorization: "Bearer test-admin-token", accept: "text/csv" } });

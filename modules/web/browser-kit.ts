@@ -23,6 +23,31 @@ export async function seeText(page: Page, selector: string, re: RegExp, timeoutM
   }
 }
 
+/** A shop's brand for the pages' tests and pictures, and its logo (served by a route: no network in tests). */
+export const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
+export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><rect width="64" height="32" rx="6" fill="#e4002b"/><text x="32" y="22" font-size="16" text-anchor="middle" fill="#fff" font-family="sans-serif">MU</text></svg>`;
+
+/**
+ * A phone (390×844) in Seoul; `locale` is the browser's language (and its Accept-Language), or
+ * `acceptLanguage` only the header, the browser's own languages staying English (en-US).
+ */
+export async function phone(b: Browser, opts: { locale?: string; acceptLanguage?: string } = {}) {
+  const ctx = await b.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    timezoneId: "Asia/Seoul",
+    ...(opts.acceptLanguage ? {} : { locale: opts.locale ?? "en-GB" }),
+    permissions: ["clipboard-read", "clipboard-write"],
+    ...(opts.acceptLanguage ? { extraHTTPHeaders: { "accept-language": opts.acceptLanguage } } : {}),
+  });
+  // the shop's logo, from its "CDN" (no network in tests)
+  await ctx.route("https://cdn.shop.example/**", (route) => route.fulfill({ status: 200, contentType: "image/svg+xml", body: LOGO }));
+  const page = await ctx.newPage();
+  return { ctx, page };
+}
+
 export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 /**

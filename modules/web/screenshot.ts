@@ -10,7 +10,7 @@
 // TEST_DATABASE_URL pointing at an empty schema, the admin list shows only the events made here.
 import { join } from "node:path";
 import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
-import { driveLine, launchChromium } from "./browser-kit";
+import { BRAND, driveLine, launchChromium } from "./browser-kit";
 import type { Browser } from "playwright-core";
 
 const docs = join(import.meta.dir, "..", "..", "docs");
@@ -109,7 +109,6 @@ async function winner(s: Started, browser: Browser) {
   await ctx.close();
 }
 
-const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
 const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32"><rect width="96" height="32" rx="6" fill="#e4002b"/><text x="48" y="22" font-size="15" font-weight="700" text-anchor="middle" fill="#fff" font-family="sans-serif">MUSINSA</text></svg>`;
 const PHONE_KO = { ...PHONE, timezoneId: "Asia/Seoul", locale: "ko-KR" };
 

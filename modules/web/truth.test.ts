@@ -3,10 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
-import { launchChromium, seeText } from "./browser-kit";
-
-export const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
-export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><rect width="64" height="32" rx="6" fill="#e4002b"/><text x="32" y="22" font-size="16" text-anchor="middle" fill="#fff" font-family="sans-serif">MU</text></svg>`;
+import { BRAND, launchChromium, phone, seeText } from "./browser-kit";
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -19,27 +16,6 @@ afterEach(async () => {
   await Promise.all(contexts.splice(0).map((c) => c.close()));
   expect(problems.splice(0)).toEqual([]);
 });
-
-/**
- * A phone (390×844) in Seoul; `locale` is the browser's language (and its Accept-Language), or
- * `acceptLanguage` only the header, the browser's own languages staying English (en-US).
- */
-export async function phone(b: Browser, opts: { locale?: string; acceptLanguage?: string } = {}) {
-  const ctx = await b.newContext({
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-    timezoneId: "Asia/Seoul",
-    ...(opts.acceptLanguage ? {} : { locale: opts.locale ?? "en-GB" }),
-    permissions: ["clipboard-read", "clipboard-write"],
-    ...(opts.acceptLanguage ? { extraHTTPHeaders: { "accept-language": opts.acceptLanguage } } : {}),
-  });
-  // the shop's logo, from its "CDN" (no network in tests)
-  await ctx.route("https://cdn.shop.example/**", (route) => route.fulfill({ status: 200, contentType: "image/svg+xml", body: LOGO }));
-  const page = await ctx.newPage();
-  return { ctx, page };
-}
 
 async function open(url: string, opts: { locale?: string; acceptLanguage?: string } = {}): Promise<{ ctx: BrowserContext; page: Page }> {
   const p = await phone(browser, opts);
@@ -173,6 +149,17 @@ describe("the truth, on a phone", () => {
     await waitFor("the page live again", async () => await page.locator("#stale").isHidden(), 15_000, 100);
     expect(await page.locator("#in-line").getAttribute("class")).not.toContain("is-stale");
     await seeText(page, "#position", /^1$/);
+  }, 60_000);
+
+  test("the event page offline: the stock is marked as last heard, not shown as live", async () => {
+    const id = await create({ name: "Live stock", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    const { ctx, page } = await open(`${s.url}/events/${id}?token=${token(`stock-${id}`)}`);
+    await seeText(page, "#remaining", /^5$/);
+    expect(await page.locator("#event-stale").isHidden()).toBe(true);
+    await ctx.setOffline(true);
+    await seeText(page, "#event-stale", /^No connection: last heard from the server \d+ s ago \(\d\d:\d\d:\d\d\); the stock shown is from then\.$/);
+    await ctx.setOffline(false);
+    await waitFor("the stock live again", async () => await page.locator("#event-stale").isHidden(), 15_000, 100);
   }, 60_000);
 
   test("a turn counts down on the event page; the user presses in time and gets the coupon", async () => {

@@ -75,7 +75,7 @@ export function webhookAdminModule(k: Kernel) {
         if (!after) throw noDelivery();
         // in one process (ROLE=all) the dispatcher looks at once; elsewhere within WEBHOOK_POLL_MS
         k.parts.webhooks?.poke();
-        await k.audit(request, { action: "redeliver", eventId: before.eventId, target: before.webhookId, before: { status: before.status, attempts: before.attempts }, after: { status: "pending" } });
+        await k.audit(request, { action: "redeliver", eventId: before.eventId, target: before.webhookId, before: { status: before.status, nextAttemptAt: before.nextAttemptAt }, after: { nextAttemptAt: after.nextAttemptAt } });
         set.status = 202;
         return after;
       }, R.redeliver.hook),

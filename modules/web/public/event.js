@@ -16,7 +16,7 @@ import {
   userToken,
 } from "./common.js";
 import { enterWithProof } from "./botgate.js";
-import { dateTimeOf, fill, num, t, zoneOf } from "./i18n.js";
+import { dateTimeOf, fill, num, t, timeOf, zoneOf } from "./i18n.js";
 
 await adoptTokenFromUrl();
 const id = eventIdFromPath();
@@ -38,6 +38,8 @@ let slotUntil = null; // ms: this user holds a running slot until then (by the s
 let lapsed = null; // ISO: the slot ran out then, before the coupon was taken
 let said = null; // the phase last explained in the result region
 let timer = null;
+let heardAt = null; // Date.now() of the last answer about the event; the stock shown is from then
+let refreshFailing = false;
 
 const at = (iso) => (iso ? Date.parse(iso) : null);
 
@@ -119,6 +121,7 @@ function render() {
   $("#claim-note").textContent = t("event.onTurnNote");
   renderClock(p);
   renderSlot();
+  renderStale();
   if (mine || lapsed || slotUntil !== null || said === p) return;
   // explain, once per change, why the button cannot be used, or that it now can
   if (p === "scheduled") announce(result, event.queueOpensAt ? t("event.notYetPre", formatMoment(event.queueOpensAt)) : t("event.notYet", formatMoment(event.startsAt)), "info");
@@ -138,10 +141,21 @@ function tick() {
   timer = setTimeout(tick, next);
 }
 
+/** After a failed refresh the stock is marked as old: since when, not as live. */
+function renderStale() {
+  const el = $("#event-stale");
+  el.hidden = !refreshFailing || heardAt === null;
+  $(".stock").classList.toggle("is-stale", !el.hidden);
+  if (!el.hidden) el.textContent = t("event.stale", Math.round((Date.now() - heardAt) / 1000), timeOf(new Date(heardAt)));
+}
+
 async function refresh() {
   const r = await api("GET", `/api/events/${id}`);
-  if (r.status === 200) event = r.body;
-  else if (r.status === 404) {
+  refreshFailing = r.status === 0 || r.status >= 500;
+  if (r.status === 200) {
+    event = r.body;
+    heardAt = Date.now();
+  } else if (r.status === 404) {
     $("#event-name").textContent = t("event.notFound");
     say("event_not_found");
     return false;

@@ -74,6 +74,7 @@ export default {
   "event.takeBack": "Take my turn back",
   "event.placeGone": "Your place is gone: the line moved on while this page was away. You can join the line again, at the back.",
   "event.rejoin": "Join the line again",
+  "event.stale": (ago, at) => `No connection: last heard from the server ${num(ago)} s ago (${at}); the stock shown is from then.`,
   "event.codeHeading": "Your coupon code",
   "event.copy": "Copy code",
   "event.copied": "Copied to the clipboard.",

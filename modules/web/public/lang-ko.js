@@ -72,6 +72,7 @@ export default {
   "event.takeBack": "차례 되찾기",
   "event.placeGone": "자리가 없어졌습니다. 이 페이지가 멈춰 있는 동안 줄이 지나갔습니다. 맨 뒤에서 다시 줄을 설 수 있습니다.",
   "event.rejoin": "다시 줄 서기",
+  "event.stale": (ago, at) => `연결 끊김: 서버 응답을 마지막으로 받은 지 ${num(ago)}초 (${at}). 표시된 수량은 그때 기준입니다.`,
   "event.codeHeading": "내 쿠폰 코드",
   "event.copy": "코드 복사",
   "event.copied": "클립보드에 복사했습니다.",

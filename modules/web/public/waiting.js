@@ -52,9 +52,12 @@ function notInLine() {
   rejoin.focus();
 }
 
-/** Hands over to the event page: a running slot to use (manual), or the coupon issued on turn. */
+/** Hands over to the event page: a running slot to use (manual), or the coupon issued on turn. Once. */
+let handedOver = false;
 function handOver(key, value, text) {
   stop();
+  if (handedOver) return;
+  handedOver = true;
   sessionStorage.setItem(key, value);
   announce(message, text, "success");
   // replace: Back from the event page should not land in a line the user already left
@@ -139,6 +142,7 @@ function retry(r) {
 }
 
 async function poll() {
+  if (handedOver) return;
   // the ticket, not the shop's token: that one may expire while the user waits
   const ticket = storedTicket(id);
   let r = await api("GET", `/api/events/${id}/queue`, ticket || token);
