@@ -13,6 +13,7 @@ import { baseline } from "./scenarios/baseline";
 import { drain } from "./scenarios/drain";
 import { draw } from "./scenarios/draw";
 import { flash } from "./scenarios/flash";
+import { gate } from "./scenarios/gate";
 import { issueDirect } from "./scenarios/issue-direct";
 import { split } from "./scenarios/split";
 import { waitingRoom } from "./scenarios/waiting-room";
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (b: Bench) => Promise<ScenarioResult>> = {
   split,
   flash,
   draw,
+  gate,
 };
 
 const OPTIONS = ["quick", "only", "cpu-prof", "connections", "duration", "vus", "think-ms", "users", "waiting-stock", "capacity", "poll-ms", "live-stock", "backlog", "issuer-batch", "line", "rush-users", "waves", "rush-stock", "draw-users", "draw-lead"];

@@ -69,7 +69,8 @@ describe("alert rules", () => {
     for (const a of alerts) {
       expect(tests).toContain(`alertname: ${a}\n`);
       expect(runbook).toContain(`## ${a}\n`);
-      expect(rules).toContain(`runbook: docs/runbook.md#${a.toLowerCase()}`);
+      // an absolute link: the external label runbook_base (RUNBOOK_BASE_URL) + the section's anchor
+      expect(rules).toContain(`runbook_url: '{{ $externalLabels.runbook_base }}/docs/runbook.md#${a.toLowerCase()}'`);
     }
   });
 });
@@ -90,7 +91,7 @@ describe("metric names", () => {
     expect(missing).toEqual([]);
     // and the variable's query
     const dash = await Bun.file(DASHBOARD).json();
-    for (const v of dash.templating.list) expect(exported.has(/label_values\((\w+),/.exec(v.query.query)![1]!)).toBe(true);
+    for (const v of dash.templating.list.filter((v: { type: string }) => v.type === "query")) expect(exported.has(/label_values\((\w+),/.exec(v.query.query)![1]!)).toBe(true);
   });
 
   test("docs/metrics.md lists exactly the coupon_ metrics a server exports", async () => {
@@ -109,18 +110,56 @@ describe("metric names", () => {
 });
 
 describe("dashboard and compose", () => {
-  test("the dashboard has at least 8 panels, unique ids, and every query uses the provisioned datasource", async () => {
+  test("the dashboard has at least 8 panels, unique ids, and every panel, query, variable and annotation reads the datasource variable", async () => {
     const dash = await Bun.file(DASHBOARD).json();
     const panels = dash.panels.filter((p: { type: string }) => p.type !== "row");
     expect(panels.length).toBeGreaterThanOrEqual(8);
     expect(new Set(dash.panels.map((p: { id: number }) => p.id)).size).toBe(dash.panels.length);
-    const ds = Bun.YAML.parse(await Bun.file(join(DEPLOY, "grafana", "provisioning", "datasources", "prometheus.yml")).text()) as { datasources: { uid: string }[] };
-    const uid = ds.datasources[0]!.uid;
+    const ds = { type: "prometheus", uid: "${datasource}" };
     for (const p of panels) {
-      expect(p.datasource.uid).toBe(uid);
+      expect(p.datasource).toEqual(ds);
       expect(p.targets.length).toBeGreaterThan(0);
-      for (const t of p.targets) expect(t.expr).toBeTruthy();
+      for (const t of p.targets) {
+        expect(t.expr).toBeTruthy();
+        expect(t.datasource).toEqual(ds);
+      }
     }
+    for (const v of dash.templating.list.filter((v: { type: string }) => v.type !== "datasource")) expect(v.datasource).toEqual(ds);
+    for (const a of dash.annotations.list) expect(a.datasource).toEqual(ds);
+  });
+
+  test("portable: imported into a Grafana whose Prometheus has another uid, every query goes to that datasource", async () => {
+    const text = await Bun.file(DASHBOARD).text();
+    // no datasource is named by uid anywhere: not the provisioned one, not any other
+    const provisioned = Bun.YAML.parse(await Bun.file(join(DEPLOY, "grafana", "provisioning", "datasources", "prometheus.yml")).text()) as { datasources: { uid: string }[] };
+    expect(text).not.toContain(provisioned.datasources[0]!.uid);
+    const dash = JSON.parse(text);
+    const [variable, ...others] = dash.templating.list;
+    expect(variable).toMatchObject({ name: "datasource", type: "datasource", query: "prometheus" });
+    expect(others.every((v: { type: string }) => v.type !== "datasource")).toBe(true);
+    // what Grafana does on import: the variable takes the chosen datasource, every ${datasource} resolves to it
+    const imported = JSON.parse(text.replaceAll("${datasource}", "their-prometheus-uid"));
+    const uids = new Set<string>();
+    const walk = (o: unknown): void => {
+      if (Array.isArray(o)) return o.forEach(walk);
+      if (!o || typeof o !== "object") return;
+      for (const [k, v] of Object.entries(o)) {
+        if (k === "datasource" && v && typeof v === "object") uids.add((v as { uid: string }).uid);
+        else walk(v);
+      }
+    };
+    walk(imported);
+    expect([...uids]).toEqual(["their-prometheus-uid"]);
+  });
+
+  test("wait time, funnel, webhook panels with thresholds, and operator actions as annotations", async () => {
+    const dash = await Bun.file(DASHBOARD).json();
+    const panels = dash.panels as { title: string; targets?: { expr: string }[]; fieldConfig?: { defaults?: { thresholds?: { steps: unknown[] } } } }[];
+    const using = (metric: string) => panels.find((p) => p.targets?.some((t) => t.expr.includes(metric)));
+    for (const m of ["coupon_queue_wait_seconds_bucket", "coupon_event_funnel_users", "coupon_event_turned_away", "coupon_event_ghost_slots", "coupon_webhook_outbox_pending", "coupon_admin_actions_total"]) expect(using(m)).toBeDefined();
+    for (const m of ["coupon_queue_wait_seconds_bucket", "coupon_http_request_duration_seconds_bucket", "coupon_event_ghost_slots", "coupon_issuer_lag_seconds"])
+      expect(using(m)!.fieldConfig!.defaults!.thresholds!.steps.length).toBeGreaterThan(1);
+    expect(dash.annotations.list.some((a: { expr: string; enable: boolean }) => a.enable && a.expr.includes("coupon_admin_actions_total"))).toBe(true);
   });
 
   test("compose.yaml: the monitoring profile adds Prometheus and Grafana and mounts files that exist; the default profile is unchanged", async () => {

@@ -1,8 +1,8 @@
 // A real Prometheus scrapes a live server through a small rush; then every query of the Grafana
 // dashboard must return data, the alert rules must load and evaluate, and the numbers must be the real ones.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { startServer, stopServer, waitFor, type Started } from "../scripts/testkit";
-import { ALERTS, dashboardQueries, rush, startPrometheus, substitute, type Prometheus } from "./prometheus/kit";
+import { ADMIN_TOKEN, startServer, stopServer, waitFor, type Started } from "../scripts/testkit";
+import { ALERTS, dashboardQueries, RUNBOOK_BASE, rush, startPrometheus, substitute, type Prometheus } from "./prometheus/kit";
 
 setDefaultTimeout(180_000);
 
@@ -61,5 +61,39 @@ describe("Prometheus scraping a live server", () => {
     await waitFor("every rule evaluated", async () => (await prom.rules()).groups.flatMap((g) => g.rules).every((r) => r.health === "ok"), 15_000, 250);
     // nothing is wrong after a clean rush: no alert is firing (a CouponAdmissionStalled here would be a false alarm)
     expect((await prom.query('ALERTS{alertstate="firing"}')).map((a) => a.metric.alertname)).toEqual([]);
+  });
+
+  test("a stall during a drop: CouponAdmissionStalled is pending within 60 s, with an absolute runbook link", async () => {
+    // two slots, taken by users who never issue; the others wait and keep polling: the line stops
+    const ev = await s.api.createEvent({ name: "stalled drop", stock: 100, trafficRpm: 0, runningCapacity: 2, admitPerSecond: 5 });
+    const id = ev.body.id as number;
+    const users = Array.from({ length: 8 }, (_, i) => `stall-${id}-${i}`);
+    for (const u of users) expect((await s.api.enter(id, u)).status).toBe(202);
+    let stop = false;
+    const polling = Promise.all(
+      users.map(async (u) => {
+        while (!stop) {
+          await s.api.poll(id, u);
+          await Bun.sleep(1000);
+        }
+      }),
+    );
+    try {
+      await waitFor("both slots taken", async () => (await s.api.stats(id)).body.running === 2, 30_000, 100);
+      const stalledAt = Date.now();
+      const alert = async () => (await prom.alerts()).find((a) => a.labels.alertname === "CouponAdmissionStalled" && a.labels.event_id === String(id));
+      await waitFor("the alert pending", async () => !!(await alert()), 90_000, 250);
+      const seconds = (Date.now() - stalledAt) / 1000;
+      console.log(`CouponAdmissionStalled ${(await alert())!.state} ${seconds.toFixed(1)} s after the line stopped`);
+      // the contract's figure: within a minute of the stall
+      expect(seconds).toBeLessThanOrEqual(60);
+      expect((await alert())!.annotations.runbook_url).toBe(`${RUNBOOK_BASE}/docs/runbook.md#couponadmissionstalled`);
+      // the operator pauses: a wanted stall is not an alarm
+      expect((await s.api.call("POST", `/admin/events/${id}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
+      await waitFor("the alert gone after the pause", async () => !(await alert()), 60_000, 250);
+    } finally {
+      stop = true;
+      await polling;
+    }
   });
 });

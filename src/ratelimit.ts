@@ -110,8 +110,24 @@ export function adminLimiter(cfg: RateLimitConfig) {
  * address taken from X-Forwarded-For never is. The limit belongs to the matched route, so no Host
  * header or URL form can route a request around it.
  */
-export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
-  const users = cfg.userPerSec > 0 ? new TokenBuckets(cfg.userPerSec, cfg.userBurst) : null;
+/** Answers a request with the 429 of the limited routes (Retry-After header and body). */
+export function limited(set: { status?: number | string; headers: Record<string, string | number> }, wait: number) {
+  const retryAfter = retryAfterSeconds(wait);
+  set.status = 429;
+  set.headers["retry-after"] = String(retryAfter);
+  set.headers["content-type"] = "application/json";
+  return errorBody("rate_limited", "too many requests; slow down", { retryAfter });
+}
+
+/** The per-user buckets (null: off), shared by the limiter below and the routes that know their user only in the handler. */
+export const userBuckets = (cfg: RateLimitConfig) => (cfg.userPerSec > 0 ? new TokenBuckets(cfg.userPerSec, cfg.userBurst) : null);
+
+/**
+ * Per client address and per user on the limited routes, before the handler. A route that verifies
+ * its token in the handler (SELF_AUTHENTICATED: enter answers public facts first) takes its user's
+ * token from the same `users` buckets there, once it knows who it is.
+ */
+export const rateLimit = (cfg: RateLimitConfig, auth: Pick<Auth, "userOrNull">, users = userBuckets(cfg), deferred: ReadonlySet<string> = new Set()) => {
   const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
   return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, route, server, set }) => {
     if (!LIMITED_ROUTES.has(route)) return;
@@ -120,16 +136,11 @@ export const rateLimit = (cfg: RateLimitConfig, auth: Auth) => {
       const { ip, forwarded } = clientIp(request, server?.requestIP(request)?.address, cfg.trustProxyHops);
       if (forwarded || cfg.limitLoopback || !LOOPBACK.test(ip)) wait = ips.take(ip);
     }
-    if (!wait && users) {
+    if (!wait && users && !deferred.has(route)) {
       // invalid tokens are rejected by the route itself; only real users have a bucket
       const sub = auth.userOrNull(request.headers.get("authorization"));
       if (sub) wait = users.take(sub);
     }
-    if (!wait) return;
-    const retryAfter = retryAfterSeconds(wait);
-    set.status = 429;
-    set.headers["retry-after"] = String(retryAfter);
-    set.headers["content-type"] = "application/json";
-    return errorBody("rate_limited", "too many requests; slow down", { retryAfter });
+    if (wait) return limited(set, wait);
   });
 };

@@ -32,5 +32,5 @@ export function server(k: Kernel) {
     .use(errors(k.config.maxBodyBytes))
     // before every route: verifies the bearer token once, so handlers and limits read it from memory
     // (a waiting ticket is not a user token: its routes verify it themselves, modules/queue/ticket.ts)
-    .use(authentication({ ...k.auth, authenticate: (h) => (k.tickets.carries(h) ? Promise.resolve() : k.auth.authenticate(h)) }));
+    .use(authentication({ authenticate: (h) => void (k.tickets.carries(h) || k.auth.authenticate(h)) }));
 }

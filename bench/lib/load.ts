@@ -11,6 +11,8 @@ export type Step = {
   path: string;
   /** called as the request is built; returns the Authorization header (and may set ctx.user) */
   auth: (ctx: Ctx) => string;
+  /** more headers, built after `auth` (which may have set ctx.user) */
+  headers?: (ctx: Ctx) => Record<string, string>;
   onReply?: (status: number, ctx: Ctx, body: string) => void;
 };
 
@@ -34,7 +36,10 @@ export async function hammer(o: LoadOptions): Promise<LoadStats> {
   const requests = o.steps.map((s) => ({
     method: s.method,
     path: s.path,
-    setupRequest: (req: autocannon.Request, ctx: object) => ({ ...req, headers: { ...req.headers, authorization: s.auth(ctx as Ctx) } }),
+    setupRequest: (req: autocannon.Request, ctx: object) => {
+      const authorization = s.auth(ctx as Ctx);
+      return { ...req, headers: { ...req.headers, authorization, ...s.headers?.(ctx as Ctx) } };
+    },
     onResponse: (status: number, body: string, ctx: object) => {
       lastKind = s.kind;
       s.onReply?.(status, ctx as Ctx, body);

@@ -28,7 +28,7 @@ export const FLASH = {
 } as const;
 
 /** Per request: Redis commands (every command a script calls counts, and the script itself), Redis CPU, server CPU. */
-function costs(load: LoadStats, p: Profile, serverKey: string) {
+export function costs(load: LoadStats, p: Profile, serverKey: string) {
   const n = load.all.count || 1;
   return {
     "redis commands/request": Math.round((p.redisCalls / n) * 1000) / 1000,
@@ -43,7 +43,7 @@ const ticketOf = (body: string) => {
 };
 
 /** Closed loop through `steps` (warm-up first), probed; stops early when `enough()` says so. */
-async function measured(b: Bench, url: string, pids: Record<string, number>, prefix: string, steps: Step[], opts: { warm?: boolean; durationS?: number; connections?: number; enough?: () => boolean } = {}) {
+export async function measured(b: Bench, url: string, pids: Record<string, number>, prefix: string, steps: Step[], opts: { warm?: boolean; durationS?: number; connections?: number; enough?: () => boolean } = {}) {
   const connections = opts.connections ?? b.sizes.direct.connections;
   if (opts.warm !== false) await hammer({ url, ...b.sizes.warmup, steps });
   const probe = await startProbe(b.redis, b.db, pids, prefix);
@@ -71,7 +71,7 @@ const newUserStep = (kind: string, method: "POST" | "GET", path: string, users: 
   onReply,
 });
 
-async function bareRuns(b: Bench, bare: Child): Promise<Run[]> {
+export async function bareRuns(b: Bench, bare: Child, only?: string[]): Promise<Run[]> {
   // the bare app ignores identity; a cycled pool keeps the headers the size of the real runs'
   const users = new Users(b.env.jwtSecret, "bare").prepare(10_000);
   const pool = Array.from({ length: 10_000 }, () => users.take());
@@ -90,6 +90,7 @@ async function bareRuns(b: Bench, bare: Child): Promise<Run[]> {
   ];
   const runs: Run[] = [];
   for (const [kind, steps] of shapes) {
+    if (only && !only.includes(kind)) continue;
     const { load, profile } = await measured(b, bare.url, { bare: bare.pid }, b.env.prefix, steps);
     runs.push({ label: FLASH.bare(kind), load, profile, extra: costs(load, profile, "bare") });
   }

@@ -1,5 +1,5 @@
 // Makes docs/rush-panels.png (the README's picture of the dashboard) from real data: a live server, a
-// rush through its API, a real Prometheus scraping it every second, and the dashboard's own queries
+// rush through its API, a real Prometheus scraping it every two seconds, and the dashboard's own queries
 // over the rush (query_range). Grafana is not installable here, so the panels are drawn as SVG and
 // photographed with chromium; the raw query results are kept next to the picture (docs/rush-panels.json).
 // Run: bun run deploy/grafana/render-panels.ts
@@ -10,8 +10,8 @@ import { startServer, stopServer, waitFor } from "../../scripts/testkit";
 import { DASHBOARD, rush, startPrometheus, substitute } from "../prometheus/kit";
 
 const PANELS = ["Coupons left and issued per second", "Waiting vs running vs capacity", "Admissions per second vs admitPerSecond", "Request rate vs trafficRpm", "At the door: enter outcomes per second", "Persisted: lag and backlog"];
-// what Grafana's $__rate_interval is for a 1 s scrape interval: four scrapes
-const RATE_INTERVAL = "4s";
+// what Grafana's $__rate_interval is for the kit's 2 s scrape interval: four scrapes
+const RATE_INTERVAL = "8s";
 const docs = join(import.meta.dir, "..", "..", "docs");
 
 type Panel = { title: string; targets: { expr: string; legendFormat: string }[]; fieldConfig: { overrides: { matcher: { options: string }; properties: { id: string; value: unknown }[] }[] } };

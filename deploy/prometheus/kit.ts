@@ -1,6 +1,6 @@
 // Shared by deploy/prometheus.test.ts and deploy/grafana/render-panels.ts: a real Prometheus (Debian's
-// binary, scripts/ensure-prometheus.sh) with its own data dir and port, scraping live servers every
-// second; a small rush driven through the API; and the dashboard's queries.
+// binary, scripts/ensure-prometheus.sh) with its own data dir and port, scraping live servers every two
+// seconds; a small rush driven through the API; and the dashboard's queries.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,13 +19,16 @@ function freePort(): number {
   return port;
 }
 
-/** Starts `prometheus` scraping `targets` (base URLs) every second, with `rules` loaded. */
+export const RUNBOOK_BASE = "https://runbooks.example/coupon";
+
+/** Starts `prometheus` scraping `targets` (base URLs) every two seconds, with `rules` loaded and runbook links under RUNBOOK_BASE. */
 export async function startPrometheus(targets: { url: string; role: string }[], opts: { rules?: string[]; token?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "coupon-prometheus-"));
   const port = freePort();
   // JSON is YAML: no YAML writer needed
   const config = {
-    global: { scrape_interval: "1s", evaluation_interval: "1s", scrape_timeout: "1s" },
+    // a 2 s timeout: a server whose database holds hundreds of events (a shared test database) answers /metrics in about a second
+    global: { scrape_interval: "2s", evaluation_interval: "1s", scrape_timeout: "2s", external_labels: { runbook_base: RUNBOOK_BASE } },
     rule_files: opts.rules ?? [],
     scrape_configs: [
       {
@@ -64,6 +67,7 @@ export async function startPrometheus(targets: { url: string; role: string }[], 
     query: async (expr: string) => (await api<{ result: Sample[] }>("query", { query: expr })).result,
     queryRange: async (expr: string, start: number, stop: number, step: number) =>
       (await api<{ result: Sample[] }>("query_range", { query: expr, start: String(start), end: String(stop), step: String(step) })).result,
+    alerts: async () => (await api<{ alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string; activeAt: string }[] }>("alerts", {})).alerts,
     rules: () => api<{ groups: { rules: { name: string; type: string; health: string; lastError?: string }[] }[] }>("rules", {}),
     async stop() {
       proc.kill("SIGTERM");
@@ -96,9 +100,12 @@ export async function rush(api: ReturnType<typeof client>, eventId: number, user
   const results = await pool(users, users.length, async (u, i) => {
     await Bun.sleep(t0 + (arrivalMs * i) / users.length - Date.now());
     let r = await api.enter(eventId, u);
+    // polls carry the waiting ticket, as the waiting room does: the wait (coupon_queue_wait_seconds) is measured from it
+    let ticket: string | undefined = r.body?.ticket;
     while (r.body?.status === "waiting" || r.status === 429) {
       await Bun.sleep(Math.min(r.body?.pollAfterMs ?? 500, 1000));
-      r = await api.poll(eventId, u);
+      r = ticket ? await api.call("GET", `/api/events/${eventId}/queue`, { token: ticket }) : await api.poll(eventId, u);
+      ticket = r.body?.ticket ?? ticket;
     }
     if (r.body?.status !== "admitted") return 0;
     return (await api.issue(eventId, u)).status === 201 ? 1 : 0;

@@ -2,7 +2,7 @@
 // real server: the stock holds whatever mix of grants and issues races for it, one coupon per
 // user, and a retried request never creates twice.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, checkInvariants, mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, INTERNAL_TOKEN, mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -130,5 +130,23 @@ describe("Idempotency-Key", () => {
     expectError(await grant(id, "third", "make-good", "k3"), 410, "sold_out");
     expect((await s.api.patch(id, { stock: 3 })).status).toBe(200);
     expect((await grant(id, "third", "make-good", "k3")).status).toBe(201);
+  });
+
+  test("through a split router: the key and the replay reach the coupon role and back", async () => {
+    const router = await startServer({ ROLE: "router", QUEUE_URL: s.url, COUPON_URL: s.url, INTERNAL_TOKEN });
+    try {
+      const viaRouter = (key: string) =>
+        fetch(`${router.url}/admin/events`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "idempotency-key": key },
+          body: JSON.stringify({ name: `split ${key}`, stock: 1, trafficRpm: 0, runningCapacity: 1 }),
+        });
+      const key = `split-${Date.now()}`;
+      const [a, b] = [await viaRouter(key), await viaRouter(key)];
+      expect([a.status, b.status, b.headers.get("idempotent-replayed")]).toEqual([201, 201, "true"]);
+      expect((await b.json()).id).toBe((await a.json()).id);
+    } finally {
+      await stopServer(router);
+    }
   });
 });

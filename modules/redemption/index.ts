@@ -4,7 +4,7 @@ import { route } from "../../src/docs";
 import type { Kernel } from "../../src/kernel";
 import { Err } from "../events/model";
 import { CodeParams, CouponRecord, RedeemBody, UnredeemBody, VoidBody } from "./model";
-import { promisedEvent } from "./promised";
+import { promisedFinder } from "./promised";
 import { Redemption } from "./service";
 
 const doc = { tags: ["shop"] };
@@ -79,7 +79,8 @@ const R = redemptionRoutes;
 
 /** For the shop's backend (admin token or a key): look a coupon up by its code, redeem it, undo that, void it. */
 export function redemptionModule(k: Kernel) {
-  const redemption = new Redemption(k.mysql!, async (code) => promisedEvent(k.redis, k.config.keyPrefix, await k.listEvents(), code));
+  const promised = promisedFinder(k.redis, k.config.keyPrefix);
+  const redemption = new Redemption(k.mysql!, async (code) => promised(await k.listEvents(), code));
   return new Elysia({ name: "redemption" }).guard(adminGuard(k.auth), (admin) =>
     admin
       .get(R.lookup.path, ({ params }) => redemption.lookup(params.code), R.lookup.hook)

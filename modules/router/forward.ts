@@ -64,7 +64,7 @@ export const forwardModule = (k: Kernel) => {
       return errorBody("not_found", "no such route");
     }
     const headers = new Headers();
-    for (const h of ["authorization", "content-type", "accept", "x-request-id"]) {
+    for (const h of ["authorization", "content-type", "accept", "x-request-id", "idempotency-key"]) {
       const v = request.headers.get(h);
       if (v) headers.set(h, v);
     }
@@ -89,7 +89,7 @@ export const forwardModule = (k: Kernel) => {
         clearTimeout(timer);
       }
       const out = new Headers();
-      for (const h of ["content-type", "retry-after", "cache-control", "content-disposition"]) {
+      for (const h of ["content-type", "retry-after", "cache-control", "content-disposition", "idempotent-replayed"]) {
         const v = res.headers.get(h);
         if (v) out.set(h, v);
       }

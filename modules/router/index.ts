@@ -6,7 +6,7 @@ import { Snapshot } from "../../src/metrics";
 import { routerEventSource } from "../../src/metrics-sources";
 import { SECURITY } from "../../src/docs";
 import { ApiError, errorBody } from "../../src/http";
-import { RateLimited, rateLimit } from "../../src/ratelimit";
+import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { TurnedAwayTally } from "../events/funnel";
@@ -53,6 +53,8 @@ export type RouterDeps = {
   persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
+  /** the per-user rate limit, taken by enter once it has verified the token */
+  users?: TokenBuckets | null;
   /** the bot gate's check of an enter on a gated event (modules/botgate) */
   botCheck?: BotCheckFn;
   /** a waiter learned they were admitted: seconds from joining the line (the ticket's join time) */
@@ -78,8 +80,13 @@ const doorRoutes = (d: RouterDeps) => {
     const [place, slot, code] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user), d.redis.hexists(k.issued, user)]);
     return place !== null || Number(slot) > Date.now() || code === 1;
   };
-  /** On_turn: a holder's coupon, whatever the event's state now (sold out, closed): one read. */
-  const heldCode = (id: number, user: string) => d.redis.hget(eventKeys(d.prefix, id).issued, user);
+  /** On_turn: the caller's coupon, whatever the event's state now (sold out, closed): one read; null without a valid token. */
+  const heldCodeOf = async (id: number, header: string | null) => {
+    auth.authenticate(header);
+    const user = auth.userOrNull(header);
+    const code = user ? await d.redis.hget(eventKeys(d.prefix, id).issued, user) : null;
+    return user && code ? { user, code } : null;
+  };
 
   return new Elysia({ name: "router" })
     .get(
@@ -98,26 +105,32 @@ const doorRoutes = (d: RouterDeps) => {
     .post(
       "/api/events/:id/enter",
       async ({ params, request, set }) => {
-        const user = auth.user(request.headers.get("authorization"));
         const id = eventId(params.id);
         const v = await snapshot(id);
-        // the rate before this request; an enter counts toward it unless the user already held a
-        // place, a slot or a coupon (one account entering again and again must not fill the waiting room)
-        const rpm = await meter.rate(id);
         const now = Date.now();
-        // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202)
+        // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202),
+        // public facts answered before the token is verified (contract, "Hardening")
         const status = eventStatus(v, now);
         const viewRefusal: Refusal | null =
           status === "sold_out" ? "sold_out"
           : status === "closed" || status === "cancelled" ? "not_open"
           : status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt) ? "not_open"
           : null;
+        const header = request.headers.get("authorization");
         if (viewRefusal) {
-          const code = v.claim === "on_turn" ? await heldCode(id, user) : null;
-          if (code) return { ...issuedBody(v, code, await d.persisted(id, user)), ticket: ticketFor(tickets, v, id, user, 0, now) };
-          meter.count(id);
+          // on_turn: a holder coming back after the end still gets their coupon (with a valid token)
+          const code = v.claim === "on_turn" ? await heldCodeOf(id, header) : null;
+          if (code) return { ...issuedBody(v, code.code, await d.persisted(id, code.user)), ticket: ticketFor(tickets, v, id, code.user, 0, now) };
           return refuse(set, viewRefusal, id, d);
         }
+        auth.authenticate(header);
+        const user = auth.user(header);
+        // the per-user limit, here where the user is known (counted as rate_limited by the router's after-response hook)
+        const wait = d.users?.take(user) ?? 0;
+        if (wait) return limited(set, wait);
+        // the rate before this request; an enter counts toward it unless the user already held a
+        // place, a slot or a coupon (one account entering again and again must not fill the waiting room)
+        const rpm = await meter.rate(id);
         // before any Redis work for the line (contract, "Bot gate")
         if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) {
           meter.count(id);
@@ -295,6 +308,7 @@ export function routerModule(k: Kernel) {
     leave: (eventId, userId) => queue.leave(eventId, userId),
   };
   const botGate = botGateModule(k, { auth, view });
+  const users = userBuckets(config.rateLimit);
   metrics.sources.router = new Snapshot(routerEventSource(meter, metrics.routerKnows));
   k.exportLease("router");
   k.lifecycle.start(() => meter.start());
@@ -303,7 +317,7 @@ export function routerModule(k: Kernel) {
   return (
     new Elysia({ name: "router-role" })
       // per-user limits know ticket holders too (from tickets already verified), at no cost per request
-      .use(rateLimit(config.rateLimit, { ...auth, userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }))
+      .use(rateLimit(config.rateLimit, { userOrNull: (h) => tickets.knownUser(h) ?? auth.userOrNull(h) }, users, new Set([ENTER_ROUTE])))
       .onAfterResponse({ as: "global" }, ({ route, set, params }) => {
         if (set.status !== 429 || route !== ENTER_ROUTE) return;
         const id = Number((params as { id?: string })?.id);
@@ -330,6 +344,7 @@ export function routerModule(k: Kernel) {
           },
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
           botCheck: botGate.check,
+          users,
         }),
       )
   );

@@ -18,7 +18,7 @@ const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: "Europe/Berlin", locale: "en-GB" };
 
 async function waitingRoom(s: Started, browser: Browser) {
-  const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 40, trafficRpm: 0, runningCapacity: 3 });
+  const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 80, trafficRpm: 0, runningCapacity: 3 });
   const id = ev.body.id as number;
   const crowd = Array.from({ length: 60 }, (_, i) => `crowd-${id}-${i}`);
   await pool(crowd, 8, (u) => s.api.enter(id, u));

@@ -145,6 +145,9 @@ export function showWaiting(w) {
 export function renderStale() {
   const box = $("#stale");
   const failing = view.failing && view.heardAt !== null;
+  // screen readers hear the change once, not every second's count
+  if (failing && box.hidden) $("#stale-said").textContent = t(view.offline ? "wait.staleOffline" : "wait.staleServer", Math.max(0, Math.round((Date.now() - view.heardAt) / 1000)), timeOf(new Date(view.heardAt)));
+  if (!failing && !box.hidden) $("#stale-said").textContent = "";
   box.hidden = !failing;
   $("#in-line").classList.toggle("is-stale", failing);
   $("#as-of").hidden = !failing;
