@@ -19,8 +19,9 @@
     ARGV[2] event id
     ARGV[3…] coupon codes (made by the caller, unique and unguessable): at most this many are issued
 
-  Output: {why, issued, heldUntilMs?}: why is 'open' (the step ran), 'manual', a status other than
-  open, 'drawing', 'reconciling' (sales held until heldUntilMs) or 'event_not_found'
+  Output: {why, issued, heldUntilMs, users issued…}: why is 'open' (the step ran), 'manual', a status
+  other than open, 'drawing', 'reconciling' (sales held until heldUntilMs; else 0) or
+  'event_not_found'; the users issued in order (the i-th got the i-th code)
 ]]
 --@include "../events/lua/event"
 --@include "../coupon/includes/take"
@@ -28,18 +29,18 @@
 
 local now = tonumber(ARGV[1])
 local ev = readEvent(KEYS[1])
-if not ev then return {'event_not_found', 0} end
-if not ev.onTurn then return {'manual', 0} end
+if not ev then return {'event_not_found', 0, 0} end
+if not ev.onTurn then return {'manual', 0, 0} end
 local status = eventStatus(ev, now)
-if status ~= 'open' then return {status, 0} end
-if preQueuePhase(KEYS[1], nil, ev, now) == 'drawing' then return {'drawing', 0} end
+if status ~= 'open' then return {status, 0, 0} end
+if preQueuePhase(KEYS[1], nil, ev, now) == 'drawing' then return {'drawing', 0, 0} end
 local held = salesHeld(ev, KEYS[1], KEYS[5], now)
 if held then return {'reconciling', 0, held} end
 
 local sec = math.floor(now / 1000)
 local used = tonumber(redis.call('HGET', KEYS[6], sec)) or 0
 local n = math.min(#ARGV - 2, ev.admitPerSecond - used)
-local issued, looked = 0, 0
+local issued, looked, users = 0, 0, {}
 -- bounded per call so one script never blocks Redis for long
 while issued < n and looked < 5000 do
   local heads = redis.call('ZRANGE', KEYS[3], 0, math.min(n - issued, 1000) - 1)
@@ -56,6 +57,7 @@ while issued < n and looked < 5000 do
     redis.call('ZREM', KEYS[3], user)
     if not refused then
       issued = issued + 1
+      users[issued] = user
       takeCoupon(ev, KEYS[1], KEYS[2], KEYS[4], user, ARGV[2 + issued], ARGV[1], ARGV[2])
     end
   end
@@ -65,4 +67,4 @@ if issued > 0 then
   redis.call('HINCRBY', KEYS[6], sec, issued)
   redis.call('PEXPIRE', KEYS[6], 120000)
 end
-return {'open', issued}
+return {'open', issued, 0, unpack(users)}

@@ -18,6 +18,8 @@ const STEP = 1000;
  */
 export class TurnIssuer {
   private readonly script;
+  /** Each step's issuances (user, code), after the script committed them (the users' coupon index). */
+  onIssued: ((eventId: number, issued: { user: string; code: string }[]) => Promise<void>) | null = null;
 
   constructor(
     strict: RedisClient,
@@ -35,8 +37,9 @@ export class TurnIssuer {
     while (total < want) {
       const n = Math.min(want - total, STEP);
       const codes = Array.from({ length: n }, newCode);
-      const [why, issued] = (await this.script(k.meta, k.issued, k.waiting, k.stream, k.holders, k.admitLog, now, eventId, ...codes)) as [string, number];
+      const [why, issued, , ...users] = (await this.script(k.meta, k.issued, k.waiting, k.stream, k.holders, k.admitLog, now, eventId, ...codes)) as [string, number, number, ...string[]];
       total += issued;
+      if (issued > 0) await this.onIssued?.(eventId, users.map((user, i) => ({ user, code: codes[i]! })));
       if (why !== "open" || issued < n) break;
     }
     return total;
