@@ -35,6 +35,17 @@ const badJson = new WeakSet<Request>();
 const NOT_JSON = Object.freeze(Object.create(null) as Record<string, never>);
 const invalidJson = () => new ApiError(400, "invalid_json", "the request body is not valid JSON");
 
+// Requests whose body holds a string that is not valid Unicode (a lone surrogate, "\ud800"): MySQL
+// would store it as U+FFFD, and a redeem with that orderId could never be repeated or matched.
+const badText = new WeakSet<Request>();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+function holdsLoneSurrogate(v: unknown): boolean {
+  if (typeof v === "string") return LONE_SURROGATE.test(v);
+  if (Array.isArray(v)) return v.some(holdsLoneSurrogate);
+  if (v && typeof v === "object") return Object.entries(v).some(([k, x]) => LONE_SURROGATE.test(k) || holdsLoneSurrogate(x));
+  return false;
+}
+
 /**
  * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
  * input is a 4xx, an unreachable dependency is a 503, and nothing else ever leaks a stack trace.
@@ -67,7 +78,10 @@ export const errors = (maxBodyBytes: number) =>
     rawBodies.set(request, text);
     if (text === "") return null;
     try {
-      return JSON.parse(text);
+      const body = JSON.parse(text);
+      // only a \uD800–\uDFFF escape can make one (a raw one in UTF-8 is decoded as U+FFFD): walk the body only then
+      if (/\\u[dD][89a-fA-F]/.test(text) && holdsLoneSurrogate(body)) badText.add(request);
+      return body;
     } catch {
       // Parsing runs before a route's guards (Elysia's order: parse, transform, validation), so the
       // verdict waits: a caller without the admin token learns nothing about the body it sent.
@@ -77,6 +91,7 @@ export const errors = (maxBodyBytes: number) =>
   })
   .onBeforeHandle({ as: "global" }, ({ request }) => {
     if (badJson.has(request)) throw invalidJson();
+    if (badText.has(request)) throw new ApiError(400, "bad_request", "a string in the body is not valid Unicode (a lone surrogate such as \\ud800)");
   })
   .onError({ as: "global" }, ({ code, error, set, request }) => {
     set.headers["content-type"] = "application/json";

@@ -54,8 +54,12 @@ export const RateLimited = withHeaders(
   { "Retry-After": Type.Integer({ minimum: 1, description: "whole seconds, the same as the body's retryAfter" }) },
 );
 
-/** The routes a client may hammer (enter, poll and leave, issue), by their pattern: whoever serves them, in one process or through the router. */
-export const LIMITED_ROUTES = new Set(["/api/events/:id/enter", "/api/events/:id/queue", "/api/events/:id/issue", "/api/events/:id/challenge"]);
+/**
+ * Every user route is limited (per user and per address), by its pattern: whoever serves it, in one
+ * process or through the router (whose forwarding wildcard `/api/*` is a user route too). Admin
+ * routes have their own limits in the admin guard (adminLimiter, the lockout).
+ */
+export const isLimited = (route: string) => route.startsWith("/api/");
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export type RateLimitConfig = { userPerSec: number; userBurst: number; ipPerSec: number; ipBurst: number; limitLoopback: boolean; trustProxyHops: number; adminPerSec: number; adminBurst: number };
@@ -104,7 +108,7 @@ export function adminLimiter(cfg: RateLimitConfig) {
 }
 
 /**
- * Per-user and per-IP limits on enter, poll and issue, so one client cannot starve the rest: over the
+ * Per-user and per-IP limits on every user route, so one client cannot starve the rest: over the
  * limit is `429 {"error":"rate_limited","retryAfter":<s>}` with the same whole seconds in Retry-After. Loopback
  * clients are exempt from the per-IP limit unless RATE_LIMIT_LOOPBACK=on (load tests run there); an
  * address taken from X-Forwarded-For never is. The limit belongs to the matched route, so no Host
@@ -130,7 +134,7 @@ export const userBuckets = (cfg: RateLimitConfig) => (cfg.userPerSec > 0 ? new T
 export const rateLimit = (cfg: RateLimitConfig, auth: Pick<Auth, "userOrNull">, users = userBuckets(cfg), deferred: ReadonlySet<string> = new Set()) => {
   const ips = cfg.ipPerSec > 0 ? new TokenBuckets(cfg.ipPerSec, cfg.ipBurst) : null;
   return new Elysia({ name: "rate-limit" }).onBeforeHandle({ as: "global" }, ({ request, route, server, set }) => {
-    if (!LIMITED_ROUTES.has(route)) return;
+    if (!isLimited(route)) return;
     let wait = 0;
     if (ips) {
       const { ip, forwarded } = clientIp(request, server?.requestIP(request)?.address, cfg.trustProxyHops);

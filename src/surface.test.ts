@@ -26,7 +26,9 @@ describe("/health/ready", () => {
     };
     expect(await ready()).toMatchObject({ status: 200, body: { status: "ready", checks: { redis: "ok", mysql: "ok" } } });
     proxy.cut();
-    const down = await ready();
+    // the answer comes from a check at most a second old (contract, "Hardening"): the cut shows up within it
+    let down = await ready();
+    await waitFor("the cut seen", async () => (down = await ready()).status === 503, 30_000);
     expect(down).toMatchObject({ status: 503, body: { error: "not_ready", message: "mysql unavailable", checks: { redis: "ok", mysql: "down" } } });
     expect(JSON.stringify(down.body)).not.toMatch(/ECONN|127\.0\.0\.1|\d{4,5}|connect/i);
     proxy.restore();

@@ -36,11 +36,11 @@ export const couponRoutes = {
   }),
   coupon: route("GET", "/api/events/:id/coupon", {
     params: EventIdParams,
-    response: { 200: CouponState, 401: Err("unauthorized"), 404: Err("event_not_found"), 503: Err("unavailable", "upstream_unavailable") },
+    response: { 200: CouponState, 401: Err("unauthorized"), 404: Err("event_not_found"), 429: RateLimited, 503: Err("unavailable", "upstream_unavailable") },
     detail: { ...doc, operationId: "getMyCoupon", summary: "Your coupon for this event: whether it was issued, whether its row is persisted, its code and whether it was redeemed" },
   }),
   mine: route("GET", "/api/me/coupons", {
-    response: { 200: MyCouponsReply, 401: Err("unauthorized"), 503: Err("unavailable", "upstream_unavailable") },
+    response: { 200: MyCouponsReply, 401: Err("unauthorized"), 429: RateLimited, 503: Err("unavailable", "upstream_unavailable") },
     detail: { ...doc, operationId: "listMyCoupons", summary: "Your coupons, newest first: code, event, when issued, whether redeemed, until when valid" },
   }),
 };
@@ -57,7 +57,7 @@ export function couponModule(k: Kernel) {
       ? new DbLockCouponService(redis, mysql!, events!, config.keyPrefix)
       : new RedisCouponService(redis, k.issueRedis!, mysql!, events!, config.keyPrefix, config.queue, k.reconciler!.gate);
   if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
-  const mine = new MyCoupons(redis, mysql!, config.keyPrefix, k.listEvents);
+  const mine = new MyCoupons(redis, mysql!, config.keyPrefix);
   metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql!, events!, config.keyPrefix, EVENT_RETENTION_MS));
   k.exportLease("coupon");
 

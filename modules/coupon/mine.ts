@@ -7,27 +7,48 @@ export type MyCoupon = { eventId: number; eventName: string; code: string; issue
 // a person's coupons over years of events; the newest this many are listed
 export const MY_COUPONS_MAX = 500;
 
+// an unpersisted promise is normally stored within milliseconds; the index forgets a quiet user after this
+const PROMISES_TTL_MS = 30 * 24 * 3600_000;
+
+/** The per-user index of promises (hash: event id → code), one key per user (its own hash tag: any Cluster slot). */
+export const promisesKey = (prefix: string, userId: string) => `${prefix}:mine:{${userId}}`;
+
+/**
+ * Records a promise (a 201 issue, a grant, an on-turn issue) in the user's index, right after the
+ * script that made it and before the reply: GET /api/me/coupons finds the coupons not yet stored
+ * in MySQL here, at a cost that does not grow with the number of events. A failed write only delays
+ * the coupon's listing until its row is stored: the promise itself is already safe in the stream.
+ */
+export async function recordPromise(redis: RedisClient, prefix: string, userId: string, eventId: number, code: string): Promise<void> {
+  const key = promisesKey(prefix, userId);
+  try {
+    await redis.multi().hset(key, String(eventId), code).pexpire(key, PROMISES_TTL_MS).exec();
+  } catch (e) {
+    console.error(`my coupons: promise of event ${eventId} not indexed (${(e as Error)?.message}); listed once persisted`);
+  }
+}
+
 /**
  * A user's coupons, newest first: the persisted rows (by user id, indexed) with their events, and
- * ahead of them the coupons promised (201) whose rows the issuer has not written yet, read from the
- * issued hashes of the events Redis holds. Those have no issue time yet (null): it is in the stream
- * entry, which is not indexed by user.
+ * ahead of them the coupons promised (201) whose rows the issuer has not written yet, from the
+ * user's index of promises (never a scan of events). Those have no issue time yet (null): it is in
+ * the stream entry. Entries found persisted leave the index, so it holds only what is in flight.
  */
 export class MyCoupons {
   constructor(
     private readonly redis: RedisClient,
     private readonly mysql: Mysql,
     private readonly prefix: string,
-    private readonly eventIds: () => Promise<number[]>,
   ) {}
 
   async list(userId: string): Promise<{ coupons: MyCoupon[] }> {
-    const [[rows], ids] = await Promise.all([
+    const key = promisesKey(this.prefix, userId);
+    const [[rows], index] = await Promise.all([
       this.mysql.pool.query<RowDataPacket[]>(
         "SELECT i.event_id, e.name, i.code, i.issued_at, i.redeemed_at, e.coupon_valid_until FROM coupon_issues i JOIN coupon_events e ON e.id = i.event_id WHERE i.user_id = ? ORDER BY i.issued_at DESC, i.id DESC LIMIT ?",
         [userId, MY_COUPONS_MAX],
       ),
-      this.eventIds(),
+      this.redis.hgetall(key),
     ]);
     const persisted: MyCoupon[] = rows.map((r) => ({
       eventId: Number(r.event_id),
@@ -39,16 +60,16 @@ export class MyCoupons {
       persisted: true,
     }));
     const have = new Set(persisted.map((c) => c.eventId));
-    // one auto-pipelined round trip for all events, however many
-    const candidates = ids.filter((id) => !have.has(id));
-    const codes = await Promise.all(candidates.map((id) => this.redis.hget(eventKeys(this.prefix, id).issued, userId)));
-    let hits = candidates.flatMap((id, i) => (codes[i] ? [{ id, code: codes[i]! }] : []));
+    const indexed = Object.entries(index).map(([id, code]) => ({ id: Number(id), code }));
+    let hits = indexed.filter((h) => !have.has(h.id));
     if (hits.length) {
       // rows older than the newest MY_COUPONS_MAX are persisted too, just not listed above
       const [older] = await this.mysql.pool.query<RowDataPacket[]>("SELECT event_id FROM coupon_issues WHERE user_id = ? AND event_id IN (?)", [userId, hits.map((h) => h.id)]);
       const stored = new Set(older.map((r) => Number(r.event_id)));
       hits = hits.filter((h) => !stored.has(h.id));
     }
+    const done = indexed.filter((h) => !hits.includes(h)).map((h) => String(h.id));
+    if (done.length) await this.redis.hdel(key, ...done);
     const metas = await Promise.all(hits.map((h) => this.redis.hmget(eventKeys(this.prefix, h.id).meta, "name", "couponValidUntil")));
     const promised: MyCoupon[] = hits.map(({ id, code }, i) => ({
       eventId: id,

@@ -6,6 +6,7 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventStatus } from "../events/model";
 import { metaFromRow, notFound, type EventService } from "../events/service";
 import { newCode } from "./code";
+import { recordPromise } from "./mine";
 import type { CouponApi, CouponState, IssueResult } from "./model";
 
 /** Waits until the event's Redis state may be trusted by this process (see modules/events/reconcile.ts). */
@@ -38,7 +39,9 @@ export class RedisCouponService implements CouponApi {
     private readonly gate: ReconcileGate,
   ) {
     this.issueScript = runScript(issueRedis, "issue");
+    this.rows = new RowCache((eventId, userId) => issueRow(this.mysql, eventId, userId));
   }
+  private readonly rows: RowCache;
 
   async issue(eventId: number, userId: string): Promise<IssueResult> {
     await this.gate(eventId);
@@ -53,7 +56,10 @@ export class RedisCouponService implements CouponApi {
       r = await this.run(eventId, userId, code);
     }
     if (r[0] === "reconciling") throw new ApiError(503, "unavailable", "the event is being reconciled after a Redis failure; nothing was issued, try again shortly");
-    if (r[0] === "issued") return { status: "issued", code };
+    if (r[0] === "issued") {
+      await recordPromise(this.redis, this.prefix, userId, eventId, code);
+      return { status: "issued", code };
+    }
     return { status: r[0] } as IssueResult;
   }
 
@@ -76,7 +82,11 @@ export class RedisCouponService implements CouponApi {
 
   async coupon(eventId: number, userId: string): Promise<CouponState> {
     if (!(await this.events.ensureLoaded(eventId))) throw notFound();
-    const [promised, row] = await Promise.all([this.redis.hget(eventKeys(this.prefix, eventId).issued, userId), issueRow(this.mysql, eventId, userId)]);
+    // Redis's issued hash holds every promise (and, after a reconciliation, every stored row): a user
+    // it does not name has no coupon, and costs MySQL nothing
+    const promised = await this.redis.hget(eventKeys(this.prefix, eventId).issued, userId);
+    if (promised === null) return { issued: false, persisted: false, code: null, redeemedAt: null };
+    const row = await this.rows.get(eventId, userId);
     return {
       issued: promised !== null || !!row,
       persisted: !!row,
@@ -86,7 +96,31 @@ export class RedisCouponService implements CouponApi {
   }
 }
 
-/** Whether the user's coupon row for the event is in MySQL (one primary-key-sized lookup). */
+type IssueRow = Awaited<ReturnType<typeof issueRow>>;
+// a winner's page polls its coupon; a stored row is read from MySQL at most this often per (event, user) and process
+const ROW_CACHE_MS = 1000;
+const ROW_CACHE_MAX = 100_000;
+
+/** Stored coupon rows, each read at most once a second (concurrent reads share one query). */
+class RowCache {
+  private entries = new Map<string, { at: number; row: Promise<IssueRow> }>();
+  constructor(private readonly load: (eventId: number, userId: string) => Promise<IssueRow>) {}
+  get(eventId: number, userId: string): Promise<IssueRow> {
+    const key = `${eventId}:${userId}`;
+    const now = Date.now();
+    const hit = this.entries.get(key);
+    if (hit && now - hit.at < ROW_CACHE_MS) return hit.row;
+    // bounded: past the cap everything cached is older than a second's worth of traffic anyway
+    if (this.entries.size >= ROW_CACHE_MAX) this.entries = new Map();
+    const row = this.load(eventId, userId);
+    this.entries.set(key, { at: now, row });
+    // a failed read is not remembered
+    row.catch(() => this.entries.delete(key));
+    return row;
+  }
+}
+
+/** Whether the user's coupon row for the event is in MySQL (one indexed lookup). */
 export async function isPersisted(mysql: Mysql, eventId: number, userId: string): Promise<boolean> {
   return !!(await issueRow(mysql, eventId, userId));
 }

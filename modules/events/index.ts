@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { adminGuard, needsScope, type Scope } from "../../src/auth";
 import { route, SECURITY } from "../../src/docs";
+import { RateLimited } from "../../src/ratelimit";
 import type { Kernel } from "../../src/kernel";
 import {
   AdminEvent,
@@ -54,7 +55,7 @@ const control = (operationId: string, conflict: Parameters<typeof Err>, summary:
 /** The public event info route (a router in the same process answers it from its view instead). */
 export const publicEventRoute = route("GET", "/api/events/:id", {
   params: EventIdParams,
-  response: { 200: PublicEvent, 404: notFound404, 503: unavailable },
+  response: { 200: PublicEvent, 404: notFound404, 429: RateLimited, 503: unavailable },
   detail: { operationId: "getEvent", tags: ["user"], security: SECURITY.public, summary: "Public event info (no token)" },
 });
 

@@ -206,7 +206,7 @@ export const EventStats = t.Object({
   stall: t.Union([t.Literal("paused"), t.Literal("scheduled"), t.Literal("capacity_full"), t.Literal("admit_per_second"), t.Null()], {
     description: "why users are waiting and nobody is admitted: paused, not started, every running slot held, or admitPerSecond reached; null when the line moves or is empty",
   }),
-  webhooksDelivered: Int({ description: "webhook deliveries (one per persisted batch) the receiver accepted" }),
+  webhooksDelivered: Int({ description: "webhook deliveries (a persisted batch, a redeem, a void, a status change…) the receiver accepted" }),
   webhooksPending: Int({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
   webhookFailedAttempts: Int({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),
   reconcileError: t.Union([t.String(), t.Null()], { description: "why the event's Redis state could not be reconciled with MySQL (it sells nothing until it is)" }),

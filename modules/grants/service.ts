@@ -1,6 +1,7 @@
 import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { newCode } from "../coupon/code";
+import { recordPromise } from "../coupon/mine";
 import type { ReconcileGate } from "../coupon/service";
 import { refusal } from "../events/model";
 import type { EventService } from "../events/service";
@@ -17,6 +18,8 @@ const MAX_FENCE_WAIT_MS = 5000;
 export class Grants {
   private readonly script;
 
+  private readonly redis: RedisClient;
+
   constructor(
     issueRedis: RedisClient,
     private readonly events: EventService,
@@ -24,6 +27,7 @@ export class Grants {
     private readonly gate: ReconcileGate,
   ) {
     this.script = runScript(issueRedis, "grant");
+    this.redis = issueRedis;
   }
 
   async grant(eventId: number, userId: string): Promise<{ code: string }> {
@@ -36,7 +40,10 @@ export class Grants {
       r = await this.run(eventId, userId, code);
     }
     if (r[0] === "reconciling") throw new ApiError(503, "unavailable", "the event is being reconciled after a Redis failure; nothing was granted, try again shortly");
-    if (r[0] === "issued") return { code };
+    if (r[0] === "issued") {
+      await recordPromise(this.redis, this.prefix, userId, eventId, code);
+      return { code };
+    }
     if (r[0] === "already_issued") throw new ApiError(409, "already_issued", "this user already has this event's coupon");
     throw refusal(r[0] as "event_not_found" | "not_open" | "sold_out");
   }

@@ -66,7 +66,7 @@ export class ApiKeys implements KeyLookup {
     await this.watch().catch(log);
     this.timers.push(setInterval(() => void this.watch().catch(() => {}), WATCH_MS));
     this.timers.push(setInterval(() => void this.flushUsed().catch(() => {}), USED_FLUSH_MS));
-    if (this.mysql) this.timers.push(setInterval(() => void this.resync().catch((e) => console.error(`api keys: resync failed: ${(e as Error)?.message}`)), RESYNC_MS));
+    if (this.mysql) this.timers.push(setInterval(() => void this.resync().catch((e) => this.timers.length && console.error(`api keys: resync failed: ${(e as Error)?.message}`)), RESYNC_MS));
   }
 
   async stop() {

@@ -7,6 +7,9 @@ import { startPings } from "../../src/metrics-sources";
 import { Err } from "../events/model";
 import { docs } from "./docs";
 
+// the readiness answer is at most this old (contract, "Hardening")
+const READY_CHECK_MS = 1000;
+
 const ReadyChecks = t.Object(
   { redis: t.String(), mysql: t.Optional(t.String()), events: t.Optional(t.String({ description: "events whose Redis state could not be reconciled (they sell nothing)" })) },
   { description: "`ok` or `down` per dependency" },
@@ -24,6 +27,20 @@ export function opsModule(k: Kernel, forwarded: () => AnyElysia[]) {
   k.lifecycle.start(() => void (stopPings = startPings(redis, mysql, metrics)));
   k.lifecycle.stop(() => stopPings());
 
+  // "down", never the client's own error text: that can carry addresses and credentials
+  const ping = (p: () => Promise<unknown>) => p().then(
+    () => "ok",
+    () => "down",
+  );
+  // One check at a time, its answer shared for a second: a flood of anonymous readiness probes costs
+  // Redis and MySQL one ping each a second, never one per request.
+  let lastCheck: { at: number; result: Promise<[string, string | null]> } | null = null;
+  const dependencies = () => {
+    const now = Date.now();
+    if (!lastCheck || now - lastCheck.at >= READY_CHECK_MS) lastCheck = { at: now, result: Promise.all([ping(() => redis.ping()), mysql && ping(() => mysql!.pool.query("SELECT 1"))]) };
+    return lastCheck.result;
+  };
+
   return new Elysia({ name: "ops" })
     .use(k.config.swagger ? docs(forwarded) : new Elysia())
     .get("/health/live", () => ({ status: "ok" as const }), {
@@ -33,12 +50,7 @@ export function opsModule(k: Kernel, forwarded: () => AnyElysia[]) {
     .get(
       "/health/ready",
       async ({ set }) => {
-        // "down", never the client's own error text: that can carry addresses and credentials
-        const ping = (p: () => Promise<unknown>) => p().then(
-          () => "ok",
-          () => "down",
-        );
-        const [redisCheck, mysqlCheck] = await Promise.all([ping(() => redis.ping()), mysql && ping(() => mysql!.pool.query("SELECT 1"))]);
+        const [redisCheck, mysqlCheck] = await dependencies();
         const checks: { redis: string; mysql?: string; events?: string } = { redis: redisCheck };
         if (mysqlCheck) checks.mysql = mysqlCheck;
         // events whose Redis state could not be reconciled sell nothing; the process still serves the rest

@@ -5,6 +5,7 @@ import type { Kernel } from "../../src/kernel";
 import { EVENT_RETENTION_MS, Snapshot } from "../../src/metrics";
 import { queueEventSource } from "../../src/metrics-sources";
 import { createRedis, globalKeys } from "../../src/redis";
+import { recordPromise } from "../coupon/mine";
 import { mysqlSeedRecord, PreQueueDraw } from "./draw";
 import { queueInternalModule } from "./internal";
 import { AdmissionScheduler } from "./scheduler";
@@ -26,6 +27,10 @@ export function queueModule(k: Kernel) {
     queueSource.wake(eventId);
   };
   queue.turns = turnIssuer(k);
+  // the users' coupon index (GET /api/me/coupons lists a promise before its row exists)
+  queue.turns.onIssued = async (eventId, issued) => {
+    await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
+  };
 
   const app = new Elysia({ name: "queue" });
   if (!k.roles.has("queue")) return app;

@@ -98,7 +98,7 @@ const doorRoutes = (d: RouterDeps) => {
       },
       {
         params: EventIdParams,
-        response: { 200: PublicEvent, 404: Err("event_not_found"), 503: unavailable },
+        response: { 200: PublicEvent, 404: Err("event_not_found"), 429: RateLimited, 503: unavailable },
         detail: { operationId: "getEvent", tags: ["user"], security: SECURITY.public, summary: "Public event info (no token; from the router's view of the event, at most a flush old)" },
       },
     )

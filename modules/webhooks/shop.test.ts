@@ -208,4 +208,17 @@ describe("a shop, end to end", () => {
     expect(spec["x-webhooks"]["coupon.voided"].post.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/WebhookCouponVoided" });
     expect(spec.components.schemas.WebhookCouponIssued.properties.type).toMatchObject({ enum: ["coupon.issued"] });
   });
+
+  test("a webhookUrl changed to a working endpoint gets what is owed now, not after the backoff", async () => {
+    const dead = receiver(tls, SECRET);
+    dead.down();
+    const id = (await admin("POST", "/admin/events", { name: "moved endpoint", stock: 2, trafficRpm: 1_000_000, runningCapacity: 10, webhookUrl: dead.url })).body.id as number;
+    await s.api.enter(id, "mover");
+    expect((await s.api.issue(id, "mover")).status).toBe(201);
+    await waitFor("a failed attempt", async () => (await admin("GET", `/admin/events/${id}/webhooks`)).body.deliveries.some((d: any) => d.status === "retrying"));
+    const before = hook.received.length;
+    expect((await s.api.patch(id, { webhookUrl: hook.url })).status).toBe(200);
+    await waitFor("delivered to the new address", async () => hook.received.slice(before).some((r) => r.payload?.type === "coupon.issued" && r.payload.data.eventId === id), 30_000);
+    dead.stop();
+  });
 });

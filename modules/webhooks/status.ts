@@ -20,6 +20,8 @@ const WATCHED_MAX = 1000;
  */
 export class StatusWatcher {
   private last = 0;
+  // each watched event's webhookUrl as last seen by this process
+  private readonly urls = new Map<number, string>();
 
   constructor(
     private readonly mysql: Mysql,
@@ -31,12 +33,13 @@ export class StatusWatcher {
     if (Date.now() - this.last < this.everyMs) return 0;
     this.last = Date.now();
     const [rows] = await this.mysql.pool.query<RowDataPacket[]>(
-      `SELECT id, webhook_status FROM coupon_events
+      `SELECT id, webhook_status, webhook_url FROM coupon_events
         WHERE webhook_url IS NOT NULL AND NOT (webhook_status <=> 'cancelled')
           AND NOT (webhook_status <=> 'closed' AND (closed = 1 OR ends_at < ?))
         ORDER BY id DESC LIMIT ?`,
       [new Date(Date.now() - CLOSED_WATCH_MS), WATCHED_MAX],
     );
+    await this.urlsChanged(rows);
     const now = await Promise.all(rows.map((r) => this.statusOf(Number(r.id)).catch(() => null)));
     let announced = 0;
     for (const [i, r] of rows.entries()) {
@@ -47,6 +50,21 @@ export class StatusWatcher {
       else if (await this.announce(Number(r.id), status, previous)) announced++;
     }
     return announced;
+  }
+
+  /**
+   * A webhookUrl changed (the shop moved or fixed its endpoint): what is still owed to the event is
+   * due now, not after the backoff earned at the old address. Seen by every watcher; doing it twice is harmless.
+   */
+  private async urlsChanged(rows: RowDataPacket[]) {
+    for (const r of rows) {
+      const id = Number(r.id);
+      const url = String(r.webhook_url);
+      const before = this.urls.get(id);
+      this.urls.set(id, url);
+      if (before !== undefined && before !== url)
+        await this.mysql.pool.query("UPDATE webhook_outbox SET next_attempt_at = ? WHERE event_id = ? AND delivered_at IS NULL AND next_attempt_at > ?", [new Date(), id, new Date()]);
+    }
   }
 
   private async announce(eventId: number, status: string, previous: string): Promise<boolean> {
