@@ -174,6 +174,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queueUrl,
     couponUrl,
     issueStrategy: strategy as "redis" | "db-lock",
+    // the coupon role refuses issue (503, Retry-After) once a promise has waited this long for MySQL; 0 = never
+    issueBacklogMaxAgeMs: int(env, "ISSUE_BACKLOG_MAX_AGE_MS", 60_000, 0, 86_400_000),
     upstreamTimeoutMs: int(env, "UPSTREAM_TIMEOUT_MS", 5000, 100, 120000),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10 * 1024 * 1024),
     queue: {

@@ -1,7 +1,9 @@
 import { AuditTrail, type AuditEntry } from "../modules/audit/service";
 import { Lockout } from "../modules/keys/lockout";
 import { ApiKeys } from "../modules/keys/service";
+import { FunnelTally } from "../modules/events/funnel";
 import { Reconciler } from "../modules/events/reconcile";
+import { BacklogBound } from "../modules/issuer/backlog";
 import { eventIds, EventService } from "../modules/events/service";
 import type { IssuerService } from "../modules/issuer/service";
 import type { PreQueueDraw } from "../modules/queue/draw";
@@ -15,7 +17,7 @@ import type { Config, Role } from "./config";
 import { connectMysql, migrateDatabase, queryTimer, type Mysql } from "./db";
 import { createMetrics, ExportLease } from "./metrics";
 import { adminLimiter, clientResolver } from "./ratelimit";
-import { createRedis, scriptTimer } from "./redis";
+import { checkEvictionPolicy, createRedis, scriptTimer } from "./redis";
 
 type Step = () => unknown;
 
@@ -62,6 +64,12 @@ export async function createKernel(config: Config) {
   scriptTimer.observe = metrics.redisScript;
   queryTimer.observe = metrics.mysqlQuery;
   const redis = createRedis(config);
+  try {
+    await checkEvictionPolicy(redis);
+  } catch (e) {
+    redis.disconnect();
+    throw e;
+  }
 
   let mysql: Mysql | null = null;
   if (roles.serves("coupon") || roles.has("issuer")) {
@@ -84,17 +92,24 @@ export async function createKernel(config: Config) {
   });
   const tickets = new Tickets(config.jwtSecret);
   const auditTrail = mysql ? new AuditTrail(mysql) : null;
-  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs, webhookAllowPrivate: config.webhooks.allowPrivate }) : null;
+  // a slot's holder who was not told of it within two polls and a second is a ghost (stats.ts)
+  const ghost = { slotTtlMs: config.queue.slotTtlMs, afterMs: 2 * config.queue.maxPollMs + 1000 };
+  const events = mysql ? new EventService(redis, mysql, config.keyPrefix, { webhooks: !!config.webhookSecret, fenceMs: config.reconcile.fenceMs, webhookAllowPrivate: config.webhooks.allowPrivate, ghost }) : null;
   // the roles that sell (coupon) reconcile Redis with MySQL before they do; see modules/events/reconcile.ts
   // the issue script runs on its own strict connection (never queued offline, never re-sent after a reconnect)
   const issueRedis = roles.serves("coupon") && config.issueStrategy === "redis" ? createRedis(config, "issue", true) : null;
   const reconciler = events && roles.serves("coupon") ? new Reconciler(issueRedis ? [redis, issueRedis] : [redis], events, config.keyPrefix) : null;
   const lifecycle = new Lifecycle();
+  // the funnel's counts this process makes (admissions, lapses, drops, leaves, refusals), added to Redis once per flush
+  const funnel = new FunnelTally(redis, config.keyPrefix);
+  lifecycle.start(() => funnel.start(config.router.rateFlushMs));
+  lifecycle.stop(() => funnel.stop());
   lifecycle.prepare(() => apiKeys.start());
   lifecycle.stop(() => apiKeys.stop());
   // a Redis that comes back stale or empty (crash, failover, lost writes) is reconciled with MySQL
   // and the streams before this process sells again
   if (reconciler) {
+    reconciler.backlog = new BacklogBound(redis, config.keyPrefix, config.issueBacklogMaxAgeMs).check;
     lifecycle.prepare(() => reconciler.start());
     lifecycle.stop(() => reconciler.stop());
   }
@@ -120,6 +135,7 @@ export async function createKernel(config: Config) {
     events,
     reconciler,
     auditTrail,
+    funnel,
     /**
      * Records an admin write in the audit trail, with the actor the admin guard found on `request`
      * (modules/audit). Call it once the write has taken effect.

@@ -12,9 +12,9 @@ const WAIT = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 export const EVENT_STATUSES = ["scheduled", "open", "paused", "sold_out", "closed", "cancelled"] as const;
 
 /** Dead-letter reasons as metric labels: the MySQL-side stock guard's own, and every entry fault in one bucket. */
-export const DEAD_REASONS = ["over_stock", "entry_fault"] as const;
+export const DEAD_REASONS = ["over_stock", "duplicate_user", "entry_fault"] as const;
 export type DeadReason = (typeof DEAD_REASONS)[number];
-export const deadReason = (reason: string | null | undefined): DeadReason => (reason === "over_stock" ? "over_stock" : "entry_fault");
+export const deadReason = (reason: string | null | undefined): DeadReason => (reason === "over_stock" || reason === "duplicate_user" ? reason : "entry_fault");
 
 /** Series of an event are dropped this long after it ended (or, for activity counters, after its last activity). */
 export const EVENT_RETENTION_MS = 10 * 60_000;
@@ -195,7 +195,7 @@ export function createMetrics(opts: MetricsOptions) {
   // ---- issuer
   const issuerPersisted = new Counter({ name: "coupon_issuer_persisted_total", help: "Issuances this issuer committed to MySQL (rows)", registers: only(has("issuer")) });
   const issuerBatch = new Histogram({ name: "coupon_issuer_batch_rows", help: "Rows per batch this issuer committed to MySQL", buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000], registers: only(has("issuer")) });
-  const issuerDead = new Counter({ name: "coupon_issuer_dead_lettered_total", help: "Stream entries this issuer moved to a dead-letter stream, by reason (over_stock, entry_fault)", labelNames: ["reason"], registers: only(has("issuer")) });
+  const issuerDead = new Counter({ name: "coupon_issuer_dead_lettered_total", help: "Stream entries this issuer moved to a dead-letter stream, by reason (over_stock, duplicate_user, entry_fault)", labelNames: ["reason"], registers: only(has("issuer")) });
   for (const reason of DEAD_REASONS) issuerDead.inc({ reason }, 0);
   // webhooks are sent after persistence: the issuer role's work
   const webhookDeliveries = new Counter({ name: "coupon_webhook_deliveries_total", help: "Webhook deliveries attempted by this process, by outcome (delivered, failed)", labelNames: ["outcome"], registers: only(has("issuer")) });
@@ -252,7 +252,7 @@ export function createMetrics(opts: MetricsOptions) {
   coupon("coupon_event_running_capacity", "Setting runningCapacity: most users holding a running slot at once", (r) => r.runningCapacity);
   coupon("coupon_event_admit_limit_per_second", "Setting admitPerSecond: most users admitted from the line per second", (r) => r.admitPerSecond);
   coupon("coupon_event_max_waiting", "Setting maxWaiting: most users in the line (0 = unlimited)", (r) => r.maxWaiting);
-  snapshotGauge<CouponEventStats>("coupon", "coupon_event_dead_letters", "Issuances in the event's dead-letter stream (not replayed), by reason (over_stock, entry_fault)", ["event_id", "reason"], (g, rows) => {
+  snapshotGauge<CouponEventStats>("coupon", "coupon_event_dead_letters", "Issuances in the event's dead-letter stream (not replayed), by reason (over_stock, duplicate_user, entry_fault)", ["event_id", "reason"], (g, rows) => {
     for (const r of rows) for (const reason of DEAD_REASONS) g.set({ event_id: String(r.eventId), reason }, r.dead[reason]);
   });
   snapshotGauge<CouponEventStats>("coupon", "coupon_event_status", "1 for the event's current status, 0 for the others", ["event_id", "status"], (g, rows) => {

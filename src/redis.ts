@@ -30,6 +30,25 @@ export function createRedis(config: Config, name = "main", strict = false): Redi
   return redis;
 }
 
+/**
+ * Refuses to start on a Redis that may evict keys: an evicted issued hash or stream loses promised
+ * coupons (contract, Hardening). Where CONFIG GET is refused (managed Redis), it warns instead.
+ */
+export async function checkEvictionPolicy(redis: RedisClient): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes("master") : [redis];
+  for (const node of nodes) {
+    let policy: string | undefined;
+    try {
+      policy = ((await node.config("GET", "maxmemory-policy")) as string[])[1];
+    } catch (e) {
+      console.warn(`redis: cannot read maxmemory-policy (${(e as Error)?.message}); make sure it is noeviction`);
+      continue;
+    }
+    if (policy !== undefined && policy !== "noeviction")
+      throw new Error(`Redis runs with maxmemory-policy ${policy}; it must be noeviction (an evicted key loses promised coupons): set maxmemory-policy noeviction`);
+  }
+}
+
 /** Key builder: every key of one event shares the `{eventId}` hash tag, so all its scripts run on one Cluster slot. */
 export function eventKeys(prefix: string, eventId: number) {
   const base = `${prefix}:{${eventId}}`;
@@ -41,6 +60,8 @@ export function eventKeys(prefix: string, eventId: number) {
     dead: `${base}:dead`,
     // hash: issuer consumer -> "<oldest epoch>:<until ms>" while it holds a batch it has read but not stored
     holders: `${base}:holders`,
+    // hash: issuer consumer -> "<oldest issuance ms>:<until ms>" of what it holds (the coupon role's backlog bound)
+    backlog: `${base}:backlog`,
     replayed: `${base}:replayed`,
     waiting: `${base}:waiting`,
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
@@ -56,9 +77,9 @@ export function eventKeys(prefix: string, eventId: number) {
     funnel: `${base}:funnel`,
     // stream: one sample of the event's numbers per HISTORY_STEP_MS, entry id = the sample's time (modules/events/history.ts)
     history: `${base}:history`,
-    // zset: user -> deadline (ms) to come back by, for users admitted from the line who have not been
-    // back since; a live slot whose holder missed it is a ghost slot (shown in the stats)
-    unseen: `${base}:unseen`,
+    // zset: user -> when a router last told them they hold a running slot; a slot whose holder was
+    // never told since it was handed out is a ghost slot (modules/events/stats.ts)
+    seen: `${base}:seen`,
   };
 }
 export type EventKeys = ReturnType<typeof eventKeys>;

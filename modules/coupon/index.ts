@@ -56,7 +56,11 @@ export function couponModule(k: Kernel) {
     config.issueStrategy === "db-lock"
       ? new DbLockCouponService(redis, mysql!, events!, config.keyPrefix)
       : new RedisCouponService(redis, k.issueRedis!, mysql!, events!, config.keyPrefix, config.queue, k.reconciler!.gate);
-  if (coupons instanceof RedisCouponService) coupons.onRefill = (eventId, n) => metrics.admitted(eventId, n, "refill");
+  if (coupons instanceof RedisCouponService)
+    coupons.onRefill = (eventId, n) => {
+      metrics.admitted(eventId, n, "refill");
+      k.funnel.add(eventId, "admitted", n);
+    };
   const mine = new MyCoupons(redis, mysql!, config.keyPrefix);
   metrics.sources.coupon = new Snapshot(couponEventSource(redis, mysql!, events!, config.keyPrefix, EVENT_RETENTION_MS));
   k.exportLease("coupon");

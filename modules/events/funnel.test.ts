@@ -41,9 +41,12 @@ describe("the funnel", () => {
     await waitFor("not_open counted", async () => (await funnel(sched)).turnedAway.not_open === 3, 10_000);
 
     const full = (await s.api.createEvent({ name: "full", stock: 5, trafficRpm: 0, runningCapacity: 1, maxWaiting: 2 })).body.id;
+    // paused: the line keeps everyone it takes (nobody is admitted out of it meanwhile)
+    expect((await s.api.call("POST", `/admin/events/${full}/pause`, admin)).status).toBe(200);
     for (const u of ["w1", "w2"]) expect((await s.api.enter(full, u)).status).toBe(202);
     for (const u of ["w3", "w4"]) expect((await s.api.enter(full, u)).body.error).toBe("line_full");
     await waitFor("line_full counted", async () => (await funnel(full)).turnedAway.line_full === 2, 10_000);
+    expect((await funnel(full)).joined).toBe(2);
 
     const one = (await s.api.createEvent({ name: "one", stock: 1, trafficRpm: 100, runningCapacity: 5 })).body.id;
     expect((await s.api.enter(one, "x")).status).toBe(200);
@@ -66,6 +69,27 @@ describe("the funnel", () => {
     // /metrics: the same numbers (the coupon role's snapshot is a couple of seconds old at most)
     await waitFor("the metrics", async () => (await metric("coupon_event_turned_away", `event_id="${one}",reason="sold_out"`)) === 2 + (12 - limited), 10_000);
     expect(await metric("coupon_event_funnel_users", `event_id="${one}",stage="issued"`)).toBe(1);
+  });
+});
+
+describe("the funnel's steps", () => {
+  test("joined, admitted (directly and from the line), left, slots lapsed, dropped for silence: each counted once", async () => {
+    // one slot; slots lapse after 1.5 s; waiters who stop polling drop after 3 s
+    const id = (await s.api.createEvent({ name: "steps", stock: 50, trafficRpm: 100, runningCapacity: 1, admitPerSecond: 5 })).body.id;
+    expect((await s.api.enter(id, "direct")).status).toBe(200);
+    for (const u of ["w1", "w2", "silent"]) expect((await s.api.enter(id, u)).status).toBe(202);
+    expect((await s.api.enter(id, "w1")).status).toBe(202); // again: the same place, not a new join
+    expect((await s.api.leave(id, "w2")).status).toBe(204);
+    // "direct" never issues: its slot lapses; w1 keeps polling and is admitted; "silent" stops polling
+    await waitFor("w1 admitted", async () => (await s.api.poll(id, "w1")).body.status === "admitted", 20_000, 200);
+    await waitFor("the silent waiter dropped, w1's slot lapsed", async () => {
+      const f = await funnel(id);
+      return f.droppedSilent === 1 && f.slotsLapsed >= 2;
+    }, 30_000, 250);
+    const f = await funnel(id);
+    expect(f).toMatchObject({ joined: 4, left: 1, droppedSilent: 1, issued: 0 });
+    expect(f.admitted).toBe(f.slotsLapsed);
+    expect(f.admitted).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -1,13 +1,13 @@
 // The funnel of an event: how many joined, were admitted, were issued, and where the others went.
-// Counted by the server in one Redis hash per event (eventKeys().funnel): the waiting room's Lua adds
-// to it where each step happens (enter, admission, a lapsed slot, a waiter dropped for silence), the
-// leave route when a user leaves, and every router the requests it turned away (counted in memory
-// and added once per flush, so a flood of refusals costs no Redis write per request).
+// Counted by the server in one Redis hash per event (eventKeys().funnel), from what the waiting
+// room's scripts answer where each step happens (admission, a lapsed slot, a waiter dropped for
+// silence, a leave, a refusal), tallied in memory and added once per flush (FunnelTally); joined
+// comes from the line's arrival counter, issued from the issued hash.
 import { eventKeys, type RedisClient } from "../../src/redis";
 
 export const TURNED_AWAY = ["sold_out", "line_full", "not_open", "rate_limited", "bot_check_failed"] as const;
 export type TurnedAwayReason = (typeof TURNED_AWAY)[number];
-const STEPS = ["joined", "admitted", "slotsLapsed", "droppedSilent", "left"] as const;
+const STEPS = ["admitted", "slotsLapsed", "droppedSilent", "left"] as const;
 
 export type Funnel = {
   joined: number;
@@ -22,46 +22,88 @@ export type Funnel = {
 /** The event's funnel; `issued` is the number of users holding its coupon (the issued hash). */
 export async function readFunnel(redis: RedisClient, prefix: string, id: number): Promise<Funnel> {
   const k = eventKeys(prefix, id);
-  const [h, issued] = await Promise.all([redis.hgetall(k.funnel), redis.hlen(k.issued)]);
+  const [h, issued, seq, preEnd] = await Promise.all([redis.hgetall(k.funnel), redis.hlen(k.issued), redis.get(k.waitSeq), redis.hget(k.meta, "preEnd")]);
   const n = (f: string) => Math.max(0, Number(h[f]) || 0);
   const out = { issued } as Funnel;
   for (const s of STEPS) out[s] = n(s);
+  // every place in the line took an arrival sequence, the pre-queue's twice (the counter jumps by
+  // preEnd at the start, includes/prequeue.lua); those admitted at once took none
+  out.joined = Math.max(0, Number(seq) - Math.max(0, Number(preEnd) || 0)) + n("direct");
   out.turnedAway = Object.fromEntries(TURNED_AWAY.map((r) => [r, n(r)])) as Funnel["turnedAway"];
   return out;
 }
 
-/** Refusals one router counted since its last flush, added to each event's funnel hash at the flush. */
-export class TurnedAwayTally {
-  private counts = new Map<number, Map<TurnedAwayReason, number>>();
+type Field = (typeof STEPS)[number] | TurnedAwayReason | "direct";
+
+/**
+ * The funnel's counts one process made since its last flush, added to each event's funnel hash (and
+ * the holders of slots who were told they hold one, to the event's `seen` set) once per flush: a
+ * crowd costs no Redis write per request. Fed where each step is decided: admissions and the
+ * scheduler's lapsed slots and dropped waiters (modules/queue), refills (modules/coupon), leaves, and
+ * the routers' refusals and admitted replies.
+ */
+export class FunnelTally {
+  private counts = new Map<number, Map<Field, number>>();
+  private seenNow = new Map<number, Set<string>>();
+  private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
-  /**
-   * Counts a refusal of an enter if its reason is one of the funnel's (others are not turn-aways);
-   * bot_check_failed is counted by the bot gate itself (modules/botgate), into the same hash.
-   */
-  add(id: number, reason: string, n = 1) {
-    if (reason === "bot_check_failed" || !(TURNED_AWAY as readonly string[]).includes(reason)) return;
+  add(id: number, field: Field, n = 1) {
+    if (n <= 0) return;
     let m = this.counts.get(id);
     if (!m) this.counts.set(id, (m = new Map()));
-    m.set(reason as TurnedAwayReason, (m.get(reason as TurnedAwayReason) ?? 0) + n);
+    m.set(field, (m.get(field) ?? 0) + n);
+  }
+
+  /**
+   * A refusal of an enter, if its reason is one of the funnel's (others are not turn-aways);
+   * bot_check_failed is counted by the bot gate itself (modules/botgate), into the same hash.
+   */
+  turnedAway(id: number, reason: string) {
+    if (reason !== "bot_check_failed" && (TURNED_AWAY as readonly string[]).includes(reason)) this.add(id, reason as TurnedAwayReason);
+  }
+
+  /** The user was told they hold a running slot: not a ghost (stats.ts, countGhostSlots). */
+  seen(id: number, user: string) {
+    let s = this.seenNow.get(id);
+    if (!s) this.seenNow.set(id, (s = new Set()));
+    s.add(user);
+  }
+
+  start(everyMs: number) {
+    this.timer ??= setInterval(() => void this.flush(), everyMs);
+  }
+
+  async stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
   }
 
   async flush() {
     const counts = this.counts;
-    if (!counts.size) return;
+    const seen = this.seenNow;
+    if (!counts.size && !seen.size) return;
     this.counts = new Map();
+    this.seenNow = new Map();
+    const now = Date.now();
     await Promise.all(
-      [...counts].map(async ([id, m]) => {
-        const key = eventKeys(this.prefix, id).funnel;
+      [...new Set([...counts.keys(), ...seen.keys()])].map(async (id) => {
+        const k = eventKeys(this.prefix, id);
+        const m = counts.get(id);
+        const users = seen.get(id);
         const tx = this.redis.multi();
-        for (const [reason, n] of m) tx.hincrby(key, reason, n);
+        for (const [field, n] of m ?? []) tx.hincrby(k.funnel, field, n);
+        if (users?.size) tx.zadd(k.seen, ...[...users].flatMap((u) => [now, u]));
         const res = await tx.exec().catch(() => null);
+        if (res && !res.some(([err]) => err)) return;
         // kept for the next flush rather than lost
-        if (!res || res.some(([err]) => err)) for (const [reason, n] of m) this.add(id, reason, n);
+        for (const [field, n] of m ?? []) this.add(id, field, n);
+        for (const u of users ?? []) this.seen(id, u);
       }),
     );
   }

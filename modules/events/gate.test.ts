@@ -2,7 +2,7 @@
 // an event created after the process started sells, also after a connection blip to the same Redis;
 // after a real loss (the server is not the one recorded) it waits for MySQL, as it must.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { createRedis, globalKeys, type RedisClient } from "../../src/redis";
+import { createRedis, eventKeys, globalKeys, type RedisClient } from "../../src/redis";
 import { cuttableProxy, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
@@ -48,5 +48,30 @@ describe("the reconciliation gate", () => {
     expect(await take(id, "u3")).toBe(503);
     proxy.restore();
     await waitFor("sells again once MySQL is back", async () => (await take(id, "u3")) === 201, 60_000, 250);
+  });
+});
+
+describe("a partial loss (one key gone, same server)", () => {
+  test("the issued hash deleted: detected within a tick and reconciled; earlier winners get no second coupon", async () => {
+    const p = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    try {
+      const id = (await p.api.createEvent({ name: "partial", stock: 100, trafficRpm: 1_000_000_000, runningCapacity: 1000 })).body.id as number;
+      const winners = Array.from({ length: 50 }, (_, i) => `w-${id}-${i}`);
+      for (const u of winners) {
+        await p.api.enter(id, u);
+        expect((await p.api.issue(id, u)).status).toBe(201);
+      }
+      await waitFor("persisted", async () => (await p.api.stats(id)).body.persisted === 50);
+      const k = eventKeys(p.prefix, id);
+      await p.redis.del(k.issued);
+      await waitFor("the loss found and repaired", async () => (await p.redis.hlen(k.issued)) === 50, 15_000, 100);
+      for (const u of winners.slice(0, 10)) {
+        await p.api.enter(id, u);
+        expect((await p.api.issue(id, u)).body.error).toBe("already_issued");
+      }
+      expect((await p.api.stats(id)).body).toMatchObject({ remaining: 50, persisted: 50 });
+    } finally {
+      await stopServer(p);
+    }
   });
 });

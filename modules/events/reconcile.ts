@@ -37,6 +37,11 @@ export class Reconciler {
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly marker: string;
   private readonly redis: RedisClient;
+  /** Checked after the event is trusted: the bound on promises waiting for MySQL (modules/issuer/backlog.ts). */
+  backlog: ((eventId: number) => Promise<void>) | null = null;
+  // events this process sold lately (checked every tick for a partial loss), and those found damaged
+  private readonly selling = new Map<number, number>();
+  private readonly damaged = new Set<number>();
 
   /** `clients`: every connection this process sells through; the first one also reads and writes. */
   constructor(
@@ -72,6 +77,12 @@ export class Reconciler {
 
   /** Resolves once this process may sell the event (see the class comment); a 503 if it cannot be reconciled. */
   gate = async (eventId: number): Promise<void> => {
+    this.selling.set(eventId, Date.now());
+    await this.trust(eventId);
+    await this.backlog?.(eventId);
+  };
+
+  private trust = async (eventId: number): Promise<void> => {
     if (this.trusted(eventId)) return;
     // a reconnect is being checked: it may well find the same Redis, and then nothing is in doubt
     if (this.checking) await this.checking.catch(() => {});
@@ -86,6 +97,7 @@ export class Reconciler {
   };
 
   private trusted(eventId: number) {
+    if (this.damaged.has(eventId)) return false;
     return this.trustedAt >= this.generation || (this.reconciledAt.get(eventId) ?? -1) >= this.generation;
   }
 
@@ -100,6 +112,7 @@ export class Reconciler {
     const run = this.events
       .reconcileFresh(id, lossSuspected)
       .then(() => {
+        this.damaged.delete(id);
         if ((this.reconciledAt.get(id) ?? -1) < gen) this.reconciledAt.set(id, gen);
       }, (e) => {
         this.events.recordFailure(id, e);
@@ -150,8 +163,41 @@ export class Reconciler {
       if (why === "start") this.trustedAt = Math.max(this.trustedAt, gen);
     }
     for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, lost).catch(() => {});
+    if (!lost) await this.checkPartialLoss();
+  }
+
+  /**
+   * A key of an event lost on its own (deleted, evicted) leaves the server and its record as they
+   * were: every tick, each event sold here in the last minutes is checked for the one sign that
+   * matters — fewer users in its issued hash than units gone (stock − remaining) — and, if so, is
+   * reconciled (its users put back from MySQL and the streams) before it sells here again.
+   */
+  private async checkPartialLoss() {
+    const now = Date.now();
+    for (const [id, at] of this.selling) {
+      if (now - at > RECENT_MS) {
+        this.selling.delete(id);
+        continue;
+      }
+      const k = this.events.keys(id);
+      const res = await this.redis.multi().hmget(k.meta, "stock", "remaining").hlen(k.issued).exec().catch(() => null);
+      if (!res || res.some(([e]) => e)) continue;
+      const [s, r] = res[0]![1] as (string | null)[];
+      if (s == null || r == null) continue;
+      const [stock, remaining, users] = [Number(s), Number(r), Number(res[1]![1])];
+      if (users >= stock - remaining) continue;
+      console.error(`event ${id}: Redis holds ${users} issued users for ${stock - remaining} units gone (keys lost); reconciling before it sells again`);
+      this.damaged.add(id);
+      await this.events.reconcileFresh(id, true).then(
+        () => this.damaged.delete(id),
+        (e) => this.events.recordFailure(id, e),
+      );
+    }
   }
 }
+
+// how long after its last sale here an event is still checked for a partial loss
+const RECENT_MS = 5 * 60_000;
 
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>) {
   let next = 0;

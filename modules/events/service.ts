@@ -123,7 +123,7 @@ export class EventService {
     readonly redis: RedisClient,
     readonly mysql: Mysql,
     readonly prefix: string,
-    readonly opts: { webhooks: boolean; fenceMs: number; webhookAllowPrivate?: boolean },
+    readonly opts: { webhooks: boolean; fenceMs: number; webhookAllowPrivate?: boolean; ghost: { slotTtlMs: number; afterMs: number } },
   ) {
     this.patchScript = runScript(redis, "patchMeta");
     this.editScript = runScript(redis, "editEvent");

@@ -97,7 +97,7 @@ export async function stats(this: EventService, id: number) {
     readDraw.call(this, id),
     deliveryCounts(this.mysql, id),
     readFunnel(this.redis, this.prefix, id),
-    countGhostSlots(this.redis, this.prefix, id, now),
+    countGhostSlots(this.redis, this.prefix, id, this.opts.ghost, now),
     Promise.all([
       this.redis.zcard(k.waiting),
       this.redis.zcount(k.running, `(${now}`, "+inf"),
@@ -149,14 +149,26 @@ async function readDraw(this: EventService, id: number) {
 }
 
 /**
- * Running slots held by users admitted from the line who did not come back by their deadline (a
- * waiter polls at least every QUEUE_MAX_POLL_MS, so one who is still there learns of the slot by
- * then): they stopped polling before their turn came, and the slot stays held until it lapses.
+ * Running slots whose holder was never told of them: handed out by the scheduler (or an issue's
+ * refill) more than `afterMs` ago — a waiter polls at least every QUEUE_MAX_POLL_MS, so one who is
+ * still there learns of the slot by then — and no router has answered them "admitted" since. They
+ * stopped polling before their turn came, and the slot stays held until it lapses.
  */
-export async function countGhostSlots(redis: RedisClient, prefix: string, id: number, now = Date.now()): Promise<number> {
+export async function countGhostSlots(redis: RedisClient, prefix: string, id: number, ghost: { slotTtlMs: number; afterMs: number }, now = Date.now()): Promise<number> {
   const k = eventKeys(prefix, id);
-  const late = await redis.zrangebyscore(k.unseen, "-inf", now, "LIMIT", 0, 10_000);
-  if (!late.length) return 0;
-  const slots = await redis.zmscore(k.running, ...late);
-  return slots.filter((s) => s !== null && Number(s) > now).length;
+  // a slot's score is its expiry: handed out at expiry − ttl (the event's own slotSeconds where set)
+  const [flat, slotSeconds] = await Promise.all([redis.zrangebyscore(k.running, `(${now}`, "+inf", "WITHSCORES", "LIMIT", 0, 10_000), redis.hget(k.meta, "slotSeconds")]);
+  if (!flat.length) return 0;
+  const ttl = Number(slotSeconds) > 0 ? Number(slotSeconds) * 1000 : ghost.slotTtlMs;
+  const users: string[] = [];
+  const since: number[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const at = Number(flat[i + 1]) - ttl;
+    if (at >= now - ghost.afterMs) continue;
+    users.push(flat[i]!);
+    since.push(at);
+  }
+  if (!users.length) return 0;
+  const told = await redis.zmscore(k.seen, ...users);
+  return told.filter((t, i) => t === null || Number(t) < since[i]!).length;
 }

@@ -5,19 +5,21 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
 import { newCode, normalizeCode } from "../coupon/code";
+import { entryFields, Held } from "./held";
+
+export { entryFields, HOLD_TTL_MS } from "./held";
 import { enqueue } from "../webhooks/outbox";
 
 export const GROUP = "issuers";
 
 export type Entry = [id: string, fields: string[]];
-type Issuance = { streamId: string; eventId: number; userId: string; code: string; issuedAt: Date; epoch: number };
-
-// how long a holder announcement lives, and how often a holder renews it (reconcile's fence must exceed the renewal)
-export const HOLD_TTL_MS = 1000;
-const HOLD_RENEW_MS = 200;
+// coded: the entry carried its code (every entry since codes exist; an older one gets one when stored)
+type Issuance = { streamId: string; eventId: number; userId: string; code: string; issuedAt: Date; epoch: number; coded: boolean };
 
 /** Why an entry was dead-lettered: `over_stock` when MySQL's own stock bound refused it. */
 export const OVER_STOCK = "over_stock";
+/** …`duplicate_user` when MySQL already holds another coupon (another code) for its user: a unit promised twice. */
+export const DUPLICATE_USER = "duplicate_user";
 
 // MySQL errors about the row's own data: retrying the same entry can never succeed.
 const ENTRY_FAULTS = new Set([
@@ -46,13 +48,6 @@ export function isEntryFault(err: unknown): boolean {
 // DATETIME holds years up to 9999; a time past that is a malformed entry, not a MySQL problem.
 export const MAX_ISSUED_AT = Date.UTC(10000, 0, 1) - 1;
 
-/** A stream entry's flat [field, value, …] list as a record (e = event, u = user, t = issued at ms, c = code, ep = epoch). */
-export function entryFields(fields: string[]): Record<string, string | undefined> {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-  return f;
-}
-
 export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance | null {
   const f = entryFields(fields);
   const t = Number(f.t);
@@ -61,7 +56,7 @@ export function parseEntry(eventId: number, [streamId, fields]: Entry): Issuance
   if (!Number.isSafeInteger(epoch) || epoch < 0) return null;
   // entries from before codes existed get one now (their 201 showed none)
   if (f.c !== undefined && normalizeCode(f.c) !== f.c) return null;
-  return { streamId, eventId, userId: f.u, code: f.c ?? newCode(), issuedAt: new Date(t), epoch };
+  return { streamId, eventId, userId: f.u, code: f.c ?? newCode(), issuedAt: new Date(t), epoch, coded: f.c !== undefined };
 }
 
 export type IssuerStats = { persisted: number; batches: number; lastBatchSize: number; deadLettered: number; overStock: number; reclaimed: number; lagMs: number };
@@ -72,7 +67,9 @@ export type IssuerStats = { persisted: number; batches: number; lastBatchSize: n
  * idempotent on (event_id, user_id), so a redelivered entry never makes a second row. Entries a
  * dead consumer left pending are reclaimed after `claimIdleMs`; an entry that still fails for a
  * reason of its own on its `maxDeliveries`-th delivery goes to the event's dead-letter
- * stream. A MySQL outage never dead-letters anything: entries wait in the stream.
+ * stream. A MySQL outage never dead-letters anything, and never stops the reading: every entry
+ * read is held in memory and announced in Redis until MySQL has it (held.ts), so a Redis that
+ * restarts empty meanwhile cannot sell its unit again.
  */
 export class IssuerService {
   private loop: Promise<void> | null = null;
@@ -81,6 +78,10 @@ export class IssuerService {
   private readonly quiet = new Map<number, { delay: number; next: number }>();
   private lastReclaim = 0;
   private backoffMs = 0;
+  // MySQL failing: held entries are tried again from then on (the reads go on meanwhile)
+  private mysqlRetryAt = 0;
+  private mysqlBackoffMs = 0;
+  readonly held: Held;
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, overStock: 0, reclaimed: 0, lagMs: 0 };
   onBatch: ((size: number, lagMs: number) => void) | null = null;
   onDeadLetter: ((reason: string) => void) | null = null;
@@ -97,17 +98,22 @@ export class IssuerService {
   ) {
     this.ackScript = runScript(redis, "ack");
     this.adoptScript = runScript(redis, "adopt");
+    this.held = new Held(redis, prefix, cfg.consumerName);
   }
 
   start() {
     this.stopping = false;
+    this.held.start();
     this.loop ??= this.run().finally(() => (this.loop = null));
   }
 
-  /** Finishes (persists and acks) the batch in hand, then stops. */
+  /** Tries once more to persist (and ack) what it holds, then stops; what is left stays pending in the stream. */
   async stop() {
     this.stopping = true;
     await this.loop;
+    this.mysqlRetryAt = 0;
+    await this.flushAll().catch(() => {});
+    this.held.stop();
   }
 
   private async run() {
@@ -172,7 +178,8 @@ export class IssuerService {
       )) as [string, Entry[]][] | null;
       const entries = res?.[0]?.[1] ?? [];
       // a first delivery is also the last one allowed when maxDeliveries is 1
-      if (entries.length) await this.holding(eventId, entries, () => this.persist(eventId, entries, new Set(this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : [])));
+      if (entries.length) await this.held.add(eventId, entries, this.cfg.maxDeliveries <= 1 ? entries.map((e) => e[0]) : []);
+      await this.flush(eventId);
       if (entries.length) this.quiet.delete(eventId);
       else {
         const delay = Math.min(1000, Math.max(50, (quiet?.delay ?? 25) * 2));
@@ -193,7 +200,8 @@ export class IssuerService {
    * event failed — an outage — and the loop backs off.
    */
   private async forEachEvent(fn: (eventId: number) => Promise<number>): Promise<number> {
-    const ids = await this.listEvents();
+    // events Redis forgot (a wipe) while this issuer holds entries of theirs are still walked
+    const ids = [...new Set([...(await this.listEvents()), ...this.held.eventIds()])];
     // all events at once: their reads share one auto-pipelined round trip to Redis
     const results = await Promise.allSettled(ids.map(fn));
     let total = 0;
@@ -219,30 +227,33 @@ export class IssuerService {
       (e): e is Entry => !!e?.[1],
     );
     this.stats.reclaimed += claimed.length;
-    if (claimed.length) await this.holding(eventId, claimed, () => this.persist(eventId, claimed, lastTry));
+    if (claimed.length) await this.held.add(eventId, claimed, [...lastTry].filter((id) => claimed.some((e) => e[0] === id)));
+    await this.flush(eventId);
     return claimed.length;
   }
 
+  private async flushAll() {
+    for (const id of this.held.eventIds()) await this.flush(id);
+  }
+
   /**
-   * Runs `work` on a batch while announcing, in the event's holders hash, that this issuer holds
-   * entries of that epoch. Redis may lose a batch's entries after an issuer read them; then only
-   * this issuer has them, and the event's sales must not resume after a reconciliation until they
-   * are stored (and counted): the issue script waits while a live holder has an older epoch. The
-   * announcement is renewed well within its expiry, so a loss of Redis's last writes is repaired
-   * before the reconciliation's fence ends, and an issuer that dies stops blocking within a second.
+   * Persists what it holds of the event, a batch at a time. A MySQL failure keeps the entries held
+   * (and announced) and is not thrown: the reads go on, and MySQL is tried again after a backoff.
    */
-  private async holding<T>(eventId: number, entries: Entry[], work: () => Promise<T>): Promise<T> {
-    const key = eventKeys(this.prefix, eventId).holders;
-    let oldest = Number.MAX_SAFE_INTEGER;
-    for (const [, fields] of entries) oldest = Math.min(oldest, Number(entryFields(fields).ep ?? 0) || 0);
-    const announce = () => this.redis.hset(key, this.cfg.consumerName, `${oldest}:${Date.now() + HOLD_TTL_MS}`);
-    await announce();
-    const renew = setInterval(() => void announce().catch(() => {}), HOLD_RENEW_MS);
-    try {
-      return await work();
-    } finally {
-      clearInterval(renew);
-      await this.redis.hdel(key, this.cfg.consumerName).catch(() => {});
+  private async flush(eventId: number) {
+    while (Date.now() >= this.mysqlRetryAt) {
+      const { entries, lastTry } = this.held.batch(eventId, this.cfg.batchSize);
+      if (!entries.length) return;
+      try {
+        await this.persist(eventId, entries, lastTry);
+        this.mysqlBackoffMs = 0;
+      } catch (err) {
+        if (!this.mysqlBackoffMs) console.error(`issuer: MySQL: ${(err as Error)?.message ?? err}; holding ${this.held.size} entries, retrying`);
+        this.mysqlBackoffMs = Math.min(2000, Math.max(100, this.mysqlBackoffMs * 2));
+        this.mysqlRetryAt = Date.now() + this.mysqlBackoffMs;
+        return;
+      }
+      await this.held.release(eventId, entries.map((e) => e[0]));
     }
   }
 
@@ -250,7 +261,7 @@ export class IssuerService {
    * Stores the entries in one transaction, then acks exactly those now in MySQL. An entry that is
    * malformed or that MySQL rejects for its own data stays pending to be retried, unless it is in
    * `lastTry`: then it is dead-lettered. Entries MySQL's stock bound refuses are dead-lettered as
-   * `over_stock` at once. Any other failure is thrown, leaving all of them pending.
+   * `over_stock` at once, and a second entry (another code) for a stored user as `duplicate_user`. Any other failure is thrown, leaving all of them pending.
    */
   private async persist(eventId: number, entries: Entry[], lastTry: Set<string>) {
     const rows: Issuance[] = [];
@@ -264,9 +275,10 @@ export class IssuerService {
     let stored: Issuance[] = [];
     let settled: string[] = [];
     let over: Issuance[] = [];
+    let dupes: Issuance[] = [];
     if (rows.length) {
       try {
-        ({ stored, settled, over } = await this.store(eventId, rows));
+        ({ stored, settled, over, dupes } = await this.store(eventId, rows));
       } catch (err) {
         if (!isEntryFault(err)) throw err;
         // one bad row must not hold back the others: fall back to one transaction per row
@@ -276,6 +288,7 @@ export class IssuerService {
             stored.push(...r.stored);
             settled.push(...r.settled);
             over.push(...r.over);
+            dupes.push(...r.dupes);
           } catch (e) {
             if (!isEntryFault(e)) throw e;
             faults.push([byId.get(row.streamId)!, String((e as Error).message).slice(0, 500)]);
@@ -286,6 +299,7 @@ export class IssuerService {
       this.count(stored);
     }
     for (const row of over) await this.deadLetter(eventId, byId.get(row.streamId)!, OVER_STOCK);
+    for (const row of dupes) await this.deadLetter(eventId, byId.get(row.streamId)!, DUPLICATE_USER);
     for (const [entry, reason] of faults) {
       if (lastTry.has(entry[0])) await this.deadLetter(eventId, entry, reason);
       else console.error(`issuer: entry ${entry[0]} of event ${eventId} failed (${reason}); will retry`);
@@ -322,14 +336,23 @@ export class IssuerService {
     // an entry for an event MySQL does not know can never become a row
     if (!ev) throw Object.assign(new Error(`event ${eventId} does not exist`), { code: "ER_NO_SUCH_EVENT" });
     const [known] = await conn.query<RowDataPacket[]>(
-      `SELECT user_id FROM coupon_issues WHERE event_id = ? AND user_id IN (${rows.map(() => "?").join(",")})`,
+      `SELECT user_id, code FROM coupon_issues WHERE event_id = ? AND user_id IN (${rows.map(() => "?").join(",")})`,
       [eventId, ...rows.map((r) => r.userId)],
     );
-    const already = new Set(known.map((r) => r.user_id as string));
-    const settled = rows.filter((r) => already.has(r.userId)).map((r) => r.streamId);
-    // a user twice in one batch (never from one Redis, but entries can be replayed) is stored once
-    const seen = new Set<string>();
-    let fresh = rows.filter((r) => !already.has(r.userId) && !seen.has(r.userId) && !!seen.add(r.userId));
+    const codes = new Map(known.map((r) => [r.user_id as string, r.code as string]));
+    // the same promise again (a redelivery, a replay: the same code) is settled as it is; another code
+    // for a stored user is a second promise Redis made (it lost the first): flagged, never dropped silently
+    const settled: string[] = [];
+    const dupes: Issuance[] = [];
+    let fresh: Issuance[] = [];
+    for (const r of rows) {
+      const code = codes.get(r.userId);
+      if (code === undefined) {
+        codes.set(r.userId, r.code);
+        fresh.push(r);
+      } else if (code === r.code || !r.coded) settled.push(r.streamId);
+      else dupes.push(r);
+    }
     const over: Issuance[] = [];
     const stale = fresh.filter((r) => r.epoch < Number(ev.redis_epoch));
     if (stale.length) {
@@ -352,7 +375,7 @@ export class IssuerService {
         await enqueue(conn, eventId, "coupon.issued", { eventId, issues: stored.map((r) => ({ userId: r.userId, code: r.code, issuedAt: r.issuedAt.toISOString() })) });
       }
     }
-    return { stored, settled: [...settled, ...stored.map((r) => r.streamId)], over };
+    return { stored, settled: [...settled, ...stored.map((r) => r.streamId)], over, dupes };
   }
 
   private count(rows: Issuance[]) {

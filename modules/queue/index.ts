@@ -24,6 +24,8 @@ export function queueModule(k: Kernel) {
   k.exportLease("queue");
   queue.onAdmitted = (eventId, n, source) => {
     metrics.admitted(eventId, n, source);
+    k.funnel.add(eventId, "admitted", n);
+    if (source === "direct") k.funnel.add(eventId, "direct", n);
     queueSource.wake(eventId);
   };
   queue.turns = turnIssuer(k);
@@ -31,6 +33,12 @@ export function queueModule(k: Kernel) {
   queue.turns.onIssued = async (eventId, issued) => {
     await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
   };
+  // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
+  queue.onTicked = (eventId, r) => {
+    k.funnel.add(eventId, "slotsLapsed", r.expired);
+    k.funnel.add(eventId, "droppedSilent", r.stale);
+  };
+  queue.onLeft = (eventId) => k.funnel.add(eventId, "left");
 
   const app = new Elysia({ name: "queue" });
   if (!k.roles.has("queue")) return app;

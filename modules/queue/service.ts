@@ -17,6 +17,9 @@ export class QueueService implements QueueApi {
   turns: TurnIssuer | null = null;
   /** Why issuing on turn failed last, per event (said once per reason). */
   private readonly turnFailures = new Map<number, string>();
+  /** A tick's lapsed slots and dropped waiters, and a user who gave up a place or slot: fed to the funnel. */
+  onTicked: ((eventId: number, r: { expired: number; stale: number }) => void) | null = null;
+  onLeft: ((eventId: number) => void) | null = null;
 
   constructor(
     private readonly redis: RedisClient,
@@ -58,6 +61,7 @@ export class QueueService implements QueueApi {
     const [err, exists] = res![0]!;
     if (err) throw err;
     if (!exists) throw refusal("event_not_found");
+    if (Number(res![1]![1]) + Number(res![2]![1]) > 0) this.onLeft?.(eventId);
   }
 
   /** One scheduler tick for one event (see admit-7.lua; on_turn events: turn-6.lua). */
@@ -67,6 +71,7 @@ export class QueueService implements QueueApi {
     const issued = turn > 0 ? await this.issueOnTurn(eventId, turn, now) : 0;
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
     if (issued > 0) this.onAdmitted?.(eventId, issued, "scheduler");
+    this.onTicked?.(eventId, { expired, stale });
     return { expired, stale, admitted: admitted + issued, issued, status, drawDue: drawDue === 1 };
   }
 

@@ -17,8 +17,13 @@ export const TICKET_TYP = "coupon-ticket+jwt";
 export const TICKET_AUD = "coupon-ticket";
 // an event without an end still gets tickets that lapse (a user can always enter again for a new one)
 const DEFAULT_TTL_MS = 7 * 24 * 3600_000;
-// per generation (two are kept): a flash crowd's active waiters, about 300 bytes each
-const CACHE_GENERATION = 500_000;
+// What a cached ticket costs the router, measured (scripts/measure-ticket-cache.ts: 835–1,010 bytes
+// of RSS each, 541 of JS heap, at 200k–400k tickets), and what the cache may cost in all: two
+// generations of 128k tickets, ~256 MiB at most. Past that many active waiters on one router, the
+// extra polls verify their ticket again (one HMAC) instead of growing the process.
+const BYTES_PER_TICKET = 1024;
+const CACHE_BYTES = 256 * 2 ** 20;
+const CACHE_GENERATION = CACHE_BYTES / BYTES_PER_TICKET / 2;
 
 export type TicketClaims = { user: string; eventId: number; seq: number; joinedAt: number; expMs: number };
 type Verified = { token: string; claims: TicketClaims };

@@ -9,7 +9,6 @@ import { ApiError, errorBody } from "../../src/http";
 import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from "../../src/ratelimit";
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
-import { TurnedAwayTally } from "../events/funnel";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
 import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
@@ -269,9 +268,8 @@ export function routerModule(k: Kernel) {
   const meter = new RateMeter(redis, config.keyPrefix, config.router.rateFlushMs);
   // the router's view of live events, refreshed with the rate counts (one round trip per flush)
   const view = (k.parts.view = new EventView(redis, config.keyPrefix, config.router.rateFlushMs));
-  // the funnel's turned-away counts, added to each event's funnel hash with the same flush
-  const turnedAway = new TurnedAwayTally(redis, config.keyPrefix);
-  meter.onFlush = () => Promise.all([view.refresh(), turnedAway.flush()]).then(() => {});
+  meter.onFlush = () => view.refresh();
+  const { funnel } = k;
   if (events) {
     events.onChange = (id) => view.invalidate(id);
     view.rebuild = async (id) => !!(await events.ensureLoaded(id));
@@ -297,14 +295,20 @@ export function routerModule(k: Kernel) {
       try {
         const r = await queue.enter(eventId, userId, rpm);
         metrics.doorOutcome(eventId, r.status);
-        turnedAway.add(eventId, r.status);
+        funnel.turnedAway(eventId, r.status);
+        if (r.status === "admitted") funnel.seen(eventId, userId);
         return r;
       } catch (e) {
         metrics.doorRefused(eventId, e instanceof ApiError ? e.code : "error");
         throw e;
       }
     },
-    poll: (eventId, userId) => queue.poll(eventId, userId),
+    async poll(eventId, userId) {
+      const r = await queue.poll(eventId, userId);
+      // told they hold a slot: not a ghost
+      if (r.status === "admitted") funnel.seen(eventId, userId);
+      return r;
+    },
     leave: (eventId, userId) => queue.leave(eventId, userId),
   };
   const botGate = botGateModule(k, { auth, view });
@@ -323,7 +327,7 @@ export function routerModule(k: Kernel) {
         const id = Number((params as { id?: string })?.id);
         metrics.doorRefused(id, "rate_limited");
         // only for an event the view knows: a made-up id must not create a funnel hash
-        if (view.lookup(id)) turnedAway.add(id, "rate_limited");
+        if (view.lookup(id)) funnel.turnedAway(id, "rate_limited");
       })
       .use(botGate.routes)
       .use(
@@ -340,7 +344,7 @@ export function routerModule(k: Kernel) {
           persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
           onRefused: (id, code) => {
             metrics.doorOutcome(id, code);
-            turnedAway.add(id, code);
+            funnel.turnedAway(id, code);
           },
           onWaited: (id, seconds) => metrics.observeWait(id, seconds),
           botCheck: botGate.check,

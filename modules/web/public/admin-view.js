@@ -27,7 +27,7 @@ export function stallText(ev) {
     case "scheduled":
       return `Not started: opens at ${when(ev.startsAt)}; ${num(ev.waiting)} waiting.`;
     case "capacity_full":
-      return `Capacity full: ${num(ev.running)} of ${num(ev.runningCapacity)} slots held; ${num(ev.waiting)} waiting.`;
+      return `Capacity full: ${num(ev.running)} of ${num(ev.runningCapacity)} slots held${ghosts(ev)}; ${num(ev.waiting)} waiting.`;
     case "admit_per_second":
       return `admitPerSecond reached: ${num(Math.max(ev.admittedThisSecond, ev.admittedLastSecond))} of ${num(ev.admitPerSecond)} admitted this second; ${num(ev.waiting)} waiting.`;
   }
@@ -36,7 +36,21 @@ export function stallText(ev) {
   return ev.waiting > 0 ? `Admitting from the line: ${num(ev.waiting)} waiting.` : "Nobody waiting.";
 }
 
-/** The charts of the last few minutes, from the samples the page took at each refresh. */
+// slots held by users admitted from the line who never came back: named, so a full house of them is not taken for a crowd
+const ghosts = (ev) =>
+  ev.ghostSlots > 0 ? ` (${num(ev.ghostSlots)} ${ev.ghostSlots === 1 ? "is a ghost slot" : "are ghost slots"}: held by users who stopped polling, freed when ${ev.ghostSlots === 1 ? "it lapses" : "they lapse"})` : "";
+
+const TURNED_AWAY = { sold_out: "sold out", line_full: "line full", not_open: "not open", rate_limited: "rate limited", bot_check_failed: "bot check failed" };
+
+/** The funnel in words: where the ones who did not get a coupon went, and who was turned away at the door. */
+export function funnelText(ev) {
+  const f = ev.funnel;
+  const rest = `Slots lapsed unused: ${num(f.slotsLapsed)} · dropped for not polling: ${num(f.droppedSilent)} · left: ${num(f.left)} · ghost slots now: ${num(ev.ghostSlots)}`;
+  const away = Object.entries(TURNED_AWAY).map(([k, label]) => `${label} ${num(f.turnedAway[k])}`).join(" · ");
+  return { rest, away: `Turned away: ${away}` };
+}
+
+/** The charts of the last few minutes, from the server's samples ({t: ms, issued: per second, waiting, admitted: per second}). */
 export function drawCharts(samples) {
   const now = Date.now();
   // the time axis spans what has been seen, from one minute up to the whole window

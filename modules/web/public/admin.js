@@ -2,7 +2,7 @@
 // shows them; the admin token stays in this tab's sessionStorage; the event being managed is in the
 // address (#event-42), so a reload comes back to it.
 import { announce } from "./common.js";
-import { $, drawCharts, fromLocalInput, num, problem, stallText, STATUS_TEXT, toLocalInput, when, WINDOW_MS } from "./admin-view.js";
+import { $, fromLocalInput, funnelText, num, problem, stallText, STATUS_TEXT, toLocalInput, when } from "./admin-view.js";
 
 const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 1000;
@@ -46,7 +46,7 @@ $("#token-form").addEventListener("submit", async (e) => {
     sessionStorage.setItem(TOKEN_KEY, token);
     announce($("#token-status"), "Signed in for this tab.", "success");
     loadList();
-    if (wanted !== null) select(wanted);
+    if (wanted !== null) select(wanted, true);
   }
   showSignedIn();
 });
@@ -143,7 +143,6 @@ const wanted = Number(/^#event-([1-9][0-9]{0,9})$/.exec(location.hash)?.[1]) || 
 let selected = null;
 let current = null; // its latest stats
 let knobsFilled = null; // the settings as filled into the form (what "changed" is measured against)
-let samples = [];
 let deadSeen = -1;
 
 function select(id, focus = false) {
@@ -151,18 +150,20 @@ function select(id, focus = false) {
     selected = id;
     current = null;
     knobsFilled = null;
-    samples = [];
     deadSeen = -1;
     $("#detail-title").textContent = `#${id}`;
     $("#event-link").href = `/events/${id}`;
     for (const el of ["#action-status", "#knobs-status", "#dead-status", "#csv-status"]) $(el).textContent = "";
-    drawCharts(samples);
   }
   history.replaceState(null, "", `#event-${id}`);
   for (const tr of document.querySelectorAll("#event-rows tr")) tr.toggleAttribute("aria-current", tr.dataset.id === String(id));
   $("#detail").hidden = false;
   refreshDetail();
-  if (focus) $("#detail-title").focus();
+  if (focus) {
+    // the event's head (its controls) at the top of the window, whatever is above it
+    $("#detail").scrollIntoView({ block: "start" });
+    $("#detail-title").focus({ preventScroll: true });
+  }
 }
 $("#detail-title").tabIndex = -1;
 
@@ -186,7 +187,6 @@ async function refreshDetail() {
 }
 
 function render(ev) {
-  const before = current;
   current = ev;
   $("#detail-title").textContent = `#${ev.id} ${ev.name}`;
   const badge = $("#detail-status");
@@ -196,7 +196,14 @@ function render(ev) {
     const k = dd.dataset.stat;
     const v = ev[k];
     dd.textContent =
-      k === "admitRate" ? `${v.toFixed(1)}/s` : k === "remaining" ? `${num(v)} of ${num(ev.stock)}` : k === "running" ? `${num(v)} of ${num(ev.runningCapacity)}` : num(v);
+      k === "admitRate" ? `${v.toFixed(1)}/s` : k === "remaining" ? `${num(v)} of ${num(ev.stock)}` : k === "running" ? `${num(v)} of ${num(ev.runningCapacity)}` : num(v ?? 0);
+  }
+  // the funnel, counted by the server: joined → admitted → issued, and where the others went
+  if (ev.funnel) {
+    for (const el of document.querySelectorAll("#funnel [data-funnel]")) el.textContent = num(ev.funnel[el.dataset.funnel]);
+    const f = funnelText(ev);
+    $("#funnel-rest").textContent = f.rest;
+    $("#funnel-away").textContent = f.away;
   }
   for (const el of document.querySelectorAll("#detail .hooks")) el.hidden = !ev.webhookUrl && !ev.webhooksDelivered && !ev.webhooksPending;
   // the pre-queue's draw, once made: what anyone needs to recompute the order (docs/how-it-works.md: auditing the draw)
@@ -226,15 +233,10 @@ function render(ev) {
   $("#do-cancel").disabled = ev.status !== "scheduled";
 
   if (!knobsFilled) fillKnobs(ev);
-
-  const now = Date.now();
-  if (before && before.id === ev.id) {
-    const last = samples[samples.length - 1];
-    const dt = last ? (now - last.t) / 1000 : 1;
-    samples.push({ t: now, issued: Math.max(0, (ev.issued - before.issued) / Math.max(dt, 0.001)), waiting: ev.waiting, admitted: ev.admittedLastSecond });
-  } else samples.push({ t: now, issued: 0, waiting: ev.waiting, admitted: ev.admittedLastSecond });
-  while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
-  drawCharts(samples);
+  // the start and the pre-queue's opening move only until they happen
+  const scheduled = ev.status === "scheduled";
+  $("#k-startsAt").disabled = !scheduled;
+  $("#k-queueOpensAt").disabled = !scheduled || (!!ev.queueOpensAt && Date.parse(ev.queueOpensAt) <= Date.now());
 }
 
 // ---- actions -------------------------------------------------------------------------------------------
@@ -260,14 +262,15 @@ for (const [name, a] of Object.entries(ACTIONS))
 
 // ---- settings ------------------------------------------------------------------------------------------
 
-const KNOBS = ["trafficRpm", "runningCapacity", "admitPerSecond", "maxWaiting", "endsAt", "couponValidUntil", "webhookUrl"];
-const DATES = new Set(["endsAt", "couponValidUntil"]);
+const KNOBS = ["name", "stock", "startsAt", "queueOpensAt", "trafficRpm", "runningCapacity", "admitPerSecond", "maxWaiting", "endsAt", "couponValidUntil", "webhookUrl"];
+const DATES = new Set(["startsAt", "queueOpensAt", "endsAt", "couponValidUntil"]);
+const TEXTS = new Set(["name", "webhookUrl"]);
 
 function fillKnobs(ev) {
   knobsFilled = {};
   for (const k of KNOBS) {
     const input = $(`#k-${k}`);
-    input.value = DATES.has(k) ? toLocalInput(ev[k]) : k === "webhookUrl" ? (ev[k] ?? "") : ev[k];
+    input.value = DATES.has(k) ? toLocalInput(ev[k]) : TEXTS.has(k) ? (ev[k] ?? "") : ev[k];
     knobsFilled[k] = input.value;
   }
 }
@@ -281,7 +284,7 @@ $("#knobs").addEventListener("submit", async (e) => {
   for (const k of KNOBS) {
     const v = $(`#k-${k}`).value.trim();
     if (v === knobsFilled?.[k]) continue;
-    body[k] = DATES.has(k) ? fromLocalInput(v) : k === "webhookUrl" ? v || null : Number(v);
+    body[k] = DATES.has(k) ? fromLocalInput(v) : k === "webhookUrl" ? v || null : k === "name" ? v : Number(v);
   }
   if (!Object.keys(body).length) return announce(status, "Nothing changed.", "info");
   const r = await adminApi("PATCH", `/admin/events/${selected}`, body);
@@ -364,7 +367,7 @@ $("#create-form").addEventListener("submit", async (e) => {
 // ---- start ------------------------------------------------------------------------------------------------
 
 showSignedIn();
-if (wanted !== null && token) select(wanted);
+if (wanted !== null && token) select(wanted, true);
 loadList();
 setInterval(() => document.visibilityState === "visible" && refreshDetail(), REFRESH_MS);
 setInterval(() => document.visibilityState === "visible" && loadList(), LIST_REFRESH_MS);
