@@ -24,7 +24,7 @@ if ! redis_up; then
   command -v redis-server >/dev/null || apt_install redis-server
   log "starting redis-server"
   mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /tmp --logfile /tmp/redis-6379.log
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --maxmemory-policy noeviction --dir /tmp --logfile /tmp/redis-6379.log
   for _ in $(seq 50); do redis_up && break; sleep 0.2; done
   redis_up || { echo "redis did not start" >&2; exit 1; }
 fi

@@ -52,13 +52,20 @@ export class Snapshot<T> {
   private value: T | null = null;
   private at = 0;
   private reading: Promise<T | null> | null = null;
+  private closed = false;
 
   constructor(
     private readonly read: () => Promise<T>,
     private readonly maxAgeMs = 2000,
   ) {}
 
+  /** Reads nothing more (the process is stopping: its connections close next). */
+  close() {
+    this.closed = true;
+  }
+
   get(): Promise<T | null> {
+    if (this.closed) return Promise.resolve(null);
     if (this.value !== null && Date.now() - this.at < this.maxAgeMs) return Promise.resolve(this.value);
     this.reading ??= this.read()
       .then((v) => {
@@ -67,7 +74,8 @@ export class Snapshot<T> {
         return v;
       })
       .catch((e) => {
-        console.error(`metrics: snapshot failed: ${(e as Error)?.message ?? e}`);
+        // a read cut short by the stop says nothing worth logging
+        if (!this.closed) console.error(`metrics: snapshot failed: ${(e as Error)?.message ?? e}`);
         this.value = null;
         return null;
       })
