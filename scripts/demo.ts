@@ -1,6 +1,7 @@
 // `bun run demo`: starts the all-in-one server, creates an event, sends a rush of distinct users through
 // enter → (waiting room) → issue, shows progress live, waits until every promised coupon is in MySQL,
-// and prints a verdict checked against MySQL. Options: --users N --stock N --capacity N --rpm N --port N --keep
+// and prints a verdict checked against MySQL. Options: --users N --stock N --capacity N --rpm N
+// --claim manual|on_turn (on_turn: nobody presses issue, the scheduler issues each user's turn) --port N --keep
 import { parseArgs } from "node:util";
 import { signJwt } from "../src/auth";
 import { checkInvariants } from "./testkit";
@@ -12,6 +13,7 @@ const { values: opt } = parseArgs({
     stock: { type: "string", default: "1000" },
     capacity: { type: "string", default: "300" },
     rpm: { type: "string", default: "2000" },
+    claim: { type: "string", default: "manual" },
     port: { type: "string", default: process.env.PORT ?? "3000" },
     inflight: { type: "string", default: "512" },
     keep: { type: "boolean", default: false },
@@ -19,6 +21,8 @@ const { values: opt } = parseArgs({
 });
 const USERS = Number(opt.users), STOCK = Number(opt.stock), CAPACITY = Number(opt.capacity), RPM = Number(opt.rpm);
 const PORT = Number(opt.port), INFLIGHT = Number(opt.inflight);
+const CLAIM = opt.claim as "manual" | "on_turn";
+if (CLAIM !== "manual" && CLAIM !== "on_turn") throw new Error("--claim is manual or on_turn");
 const SECRET = process.env.AUTH_JWT_SECRET ?? "dev-jwt-secret-change-me";
 const ADMIN = process.env.ADMIN_TOKEN ?? "dev-admin-token";
 const DB_URL = process.env.DATABASE_URL ?? "mysql://root@127.0.0.1:3306/coupon";
@@ -72,6 +76,9 @@ const issueLatency: number[] = [];
 const allLatency: number[] = [];
 const waitTimes: number[] = [];
 const winners: string[] = [];
+// on_turn: each waiter's arrival sequence (from the waiting ticket) and who got a coupon, to check the order
+const seqOf = new Map<string, number>();
+const ticketSeq = (ticket: string) => JSON.parse(Buffer.from(ticket.split(".")[1]!, "base64url").toString()).seq as number;
 let live = { issued: 0, persisted: 0, waiting: 0, running: 0, pending: 0 };
 
 async function user(eventId: number, i: number) {
@@ -82,14 +89,17 @@ async function user(eventId: number, i: number) {
   allLatency.push(r.ms);
   if (r.status === 202) {
     stats.waitedUsers++;
+    if (r.body?.ticket) seqOf.set(id, ticketSeq(r.body.ticket));
     while (r.body?.status === "waiting") {
       await Bun.sleep(r.body.pollAfterMs);
       r = await call("GET", `/api/events/${eventId}/queue`, token);
       allLatency.push(r.ms);
     }
-    if (r.body?.status === "admitted") waitTimes.push(performance.now() - t0);
+    if (r.body?.status === "admitted" || r.body?.status === "issued") waitTimes.push(performance.now() - t0);
   }
   if (r.status >= 500) stats.errors5xx++;
+  // on_turn: the platform issued it when the user's turn came (at enter when nobody was ahead)
+  if (r.body?.status === "issued") return void (stats.issued++, winners.push(id));
   if (r.body?.status !== "admitted") return r.status === 410 || r.body?.status === "sold_out" ? void stats.soldOut++ : void stats.other++;
   const res = await call("POST", `/api/events/${eventId}/issue`, token);
   issueLatency.push(res.ms);
@@ -113,10 +123,10 @@ const pct = (xs: number[], p: number) => {
 
 async function main() {
   await ready();
-  const created = await call("POST", "/admin/events", ADMIN, { name: `Demo rush ${new Date().toISOString().slice(11, 19)}`, stock: STOCK, trafficRpm: RPM, runningCapacity: CAPACITY, admitPerSecond: CAPACITY });
+  const created = await call("POST", "/admin/events", ADMIN, { name: `Demo rush ${new Date().toISOString().slice(11, 19)}`, stock: STOCK, trafficRpm: RPM, runningCapacity: CAPACITY, admitPerSecond: CAPACITY, claim: CLAIM });
   if (created.status !== 201) throw new Error(`could not create the event: ${JSON.stringify(created.body)}`);
   const eventId = created.body.id as number;
-  console.log(`event ${eventId}: ${STOCK} coupons, ${USERS} users, trafficRpm ${RPM}, runningCapacity ${CAPACITY}`);
+  console.log(`event ${eventId}: ${STOCK} coupons, ${USERS} users, claim ${CLAIM}, trafficRpm ${RPM}, runningCapacity ${CAPACITY}, admitPerSecond ${CAPACITY}`);
   console.log(`watch it:  event page ${BASE}/events/${eventId}   admin ${BASE}/admin   swagger ${BASE}/swagger\n`);
 
   let lastReq = 0, lastAt = performance.now();
@@ -157,7 +167,11 @@ async function main() {
   const db = mysql.createPool({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password, database: u.pathname.slice(1) });
   const inv = await checkInvariants(db, eventId, STOCK, winners);
   await db.end();
-  const ok = inv.overIssue === 0 && inv.duplicates === 0 && inv.lost.length === 0 && inv.phantom.length === 0 && stats.errors5xx === 0 && inv.rows === Math.min(STOCK, USERS);
+  // on_turn (nobody leaves here): every waiter who got nothing entered after every waiter who got one
+  const won = new Set(winners);
+  const lastWinner = Math.max(0, ...[...seqOf].filter(([u]) => won.has(u)).map(([, q]) => q));
+  const skipped = CLAIM === "on_turn" ? [...seqOf].filter(([u, q]) => q < lastWinner && !won.has(u)).length : 0;
+  const ok = inv.overIssue === 0 && inv.duplicates === 0 && inv.lost.length === 0 && inv.phantom.length === 0 && stats.errors5xx === 0 && inv.rows === Math.min(STOCK, USERS) && skipped === 0;
   const rows: [string, string | number][] = [
     ["users", USERS],
     ["stock", STOCK],
@@ -168,6 +182,7 @@ async function main() {
     ["lost (201 without row)", inv.lost.length],
     ["phantom (row without 201)", inv.phantom.length],
     ["sold out replies", stats.soldOut],
+    ...(CLAIM === "on_turn" ? ([["skipped (entered earlier, no coupon)", skipped]] as [string, number][]) : []),
     ["5xx replies", stats.errors5xx],
     ["went through waiting room", stats.waitedUsers],
     ["max waiting-room length", stats.maxWaiting],
@@ -180,7 +195,7 @@ async function main() {
   ];
   console.log("\nverdict");
   for (const [k, v] of rows) console.log(`  ${k.padEnd(36)} ${v}`);
-  console.log(`\n${ok ? "PASS" : "FAIL"}: ${ok ? "exactly the stock issued, one per user, every promise persisted" : "an invariant was broken"}`);
+  console.log(`\n${ok ? "PASS" : "FAIL"}: ${ok ? `exactly the stock issued, one per user, every promise persisted${CLAIM === "on_turn" ? ", in the order of the line" : ""}` : "an invariant was broken"}`);
   if (opt.keep) {
     console.log(`server still running on ${BASE} (Ctrl-C to stop)`);
     await new Promise(() => {});

@@ -21,7 +21,7 @@ function isUnavailable(err: unknown): boolean {
   for (let e = err as { code?: unknown; fatal?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (e.fatal === true) return true;
     if (typeof e.code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|ER_CON_COUNT_ERROR|ER_SERVER_SHUTDOWN|ER_LOCK_WAIT_TIMEOUT|ER_LOCK_DEADLOCK)$/.test(e.code)) return true;
-    if (/ECONNREFUSED|ETIMEDOUT|ECONNRESET|Connection is closed|Connection lost|MaxRetriesPerRequest|Pool is closed|CLUSTERDOWN|LOADING|connect ETIMEDOUT/i.test(String(e.message ?? ""))) return true;
+    if (/ECONNREFUSED|ETIMEDOUT|ECONNRESET|Connection is closed|Connection lost|Command aborted due to connection close|isn't writeable|enableOfflineQueue|MaxRetriesPerRequest|Pool is closed|CLUSTERDOWN|LOADING|connect ETIMEDOUT/i.test(String(e.message ?? ""))) return true;
   }
   return false;
 }

@@ -130,9 +130,9 @@ describe("the OpenAPI document", () => {
     const ref = (n: string) => ({ $ref: `#/components/schemas/${n}` });
     const json = (op: Json, st: number) => op.responses[st].content["application/json"].schema;
     const enter = spec.paths["/api/events/{id}/enter"].post;
-    expect(json(enter, 200)).toEqual(ref("Admitted"));
+    expect(json(enter, 200).anyOf).toEqual([ref("Admitted"), ref("IssuedOnTurn")]);
     expect(json(enter, 202).anyOf).toEqual([ref("Waiting"), ref("PreQueue")]);
-    expect(json(spec.paths["/api/events/{id}/queue"].get, 200).anyOf).toEqual(expect.arrayContaining([ref("Admitted"), ref("Waiting"), ref("PreQueue")]));
+    expect(json(spec.paths["/api/events/{id}/queue"].get, 200).anyOf).toEqual(expect.arrayContaining([ref("Admitted"), ref("IssuedOnTurn"), ref("Waiting"), ref("PreQueue")]));
     expect(copy(spec.components.schemas.PreQueue)).toMatchObject({ required: expect.arrayContaining(["status", "startsAt", "pollAfterMs"]), properties: { status: { enum: ["pre_queue"] } } });
     expect(json(spec.paths["/api/events/{id}/issue"].post, 201)).toEqual(ref("Issued"));
     expect(json(spec.paths["/admin/events/{id}"].get, 200)).toEqual(ref("EventStats"));
@@ -223,12 +223,15 @@ export async function flow(): Promise<string | null> {
 
   const entered = await api.POST("/api/events/{id}/enter", { params: { path: { id } } });
   if (entered.error) return entered.error.error;
-  const state: S["Admitted"] | S["Waiting"] | S["PreQueue"] = entered.data;
+  const state: S["Admitted"] | S["IssuedOnTurn"] | S["Waiting"] | S["PreQueue"] = entered.data;
   let ticket = state.ticket;
+  // on_turn events: the coupon itself (at once when nobody is ahead)
+  if (state.status === "issued") return state.code;
+  const claim: "manual" | "on_turn" | undefined = state.status === "waiting" ? state.claim : undefined;
   if (state.status === "waiting") ticket = state.ticket ?? ticket;
   if (state.status === "pre_queue") return state.startsAt;
   const polled = await api.GET("/api/events/{id}/queue", { params: { path: { id } } });
-  const polledStatus: "admitted" | "waiting" | "pre_queue" | "sold_out" | "closed" | undefined = polled.data?.status;
+  const polledStatus: "admitted" | "issued" | "waiting" | "pre_queue" | "sold_out" | "closed" | undefined = polled.data?.status;
   const issued = await api.POST("/api/events/{id}/issue", { params: { path: { id } } });
   const code: string | undefined = issued.data?.code;
   const eventId: number | undefined = issued.data?.eventId;

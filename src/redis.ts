@@ -68,6 +68,9 @@ export function eventKeys(prefix: string, eventId: number) {
     waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
     running: `${base}:running`,
+    // hash: slot holder -> arrival sequence; hash: user -> "<sequence>:<lapsed at ms>" (modules/queue/includes/slots.lua)
+    slots: `${base}:slots`,
+    lapsed: `${base}:lapsed`,
     admitLog: `${base}:admits`,
     rate: `${base}:rate`,
     // hash: the funnel's counts (modules/events/funnel.ts): joined, admitted, slotsLapsed, droppedSilent, left, and the turned-away reasons

@@ -50,14 +50,15 @@ export async function draw(b: Bench): Promise<ScenarioResult> {
     await redis.slowlog("RESET");
     const mem0 = await usedMemory(redis);
 
-    // pre-queue: the enter script (KEYS meta, issued, waiting, liveness, counter, slots; ARGV user, now, slot ttl, rate)
+    // pre-queue: the enter script (KEYS meta, issued, waiting, liveness, counter, running, slot sequences, lapsed, admissions; ARGV user, now, slot ttl, rate)
     const users = Array.from({ length: N }, (_, i) => `pq${i.toString(36)}-${(i * 2654435761 % 2 ** 32).toString(36)}`);
     const t0 = performance.now();
     let notPre = 0;
     for (let i = 0; i < N; i += 2000) {
       const p = redis.pipeline();
-      for (const u of users.slice(i, i + 2000)) (p as unknown as Record<string, (...a: unknown[]) => void>).enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, u, Date.now(), 120_000, 0);
-      for (const [err, r] of (await p.exec())!) if (err || (r as string[])[0] !== "pre_queue") notPre++;
+      for (const u of users.slice(i, i + 2000)) (p as unknown as Record<string, (...a: unknown[]) => void>).enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, k.slots, k.lapsed, k.admitLog, u, Date.now(), 120_000, 0);
+      // replies start with whether the user was known already (enter-9.lua)
+      for (const [err, r] of (await p.exec())!) if (err || (r as string[])[1] !== "pre_queue") notPre++;
     }
     const enterS = (performance.now() - t0) / 1000;
     if (notPre) failures.push(`${notPre} enters were not answered pre_queue`);
@@ -94,7 +95,7 @@ export async function draw(b: Bench): Promise<ScenarioResult> {
     const order = drawOrder(st.draw.seed, users);
     if (st.draw.size !== N) failures.push(`the draw placed ${st.draw.size} of ${N}`);
     if (line.length !== N || line.some((u, i) => u !== order[i])) failures.push("the line is not in the order the published seed gives");
-    const late = (await (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown[]>>).enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, "latecomer", Date.now(), 120_000, 0)) as [string, number];
+    const late = (await (redis as unknown as Record<string, (...a: unknown[]) => Promise<unknown[]>>).enter!(k.meta, k.issued, k.waiting, k.waitLive, k.waitSeq, k.running, k.slots, k.lapsed, k.admitLog, "latecomer", Date.now(), 120_000, 0)).slice(1) as [string, number];
     if (late[0] !== "waiting" || late[1] !== N + 1) failures.push(`a later arrival got ${JSON.stringify(late)} instead of place ${N + 1}`);
     // how far the place says anything about the arrival (uniform: |rho| < 4/sqrt(n-1) but for ~6e-5)
     const arrival = new Map(users.map((u, i) => [u, i]));

@@ -31,7 +31,7 @@ export const couponRoutes = {
       ...doc,
       security: SECURITY.userOrTicket,
       operationId: "issueCoupon",
-      summary: "Issue the coupon (user token or waiting ticket): admission, stock and one-per-user decided atomically; 201 is a promise the row will exist",
+      summary: "Issue the coupon (user token or waiting ticket): admission, stock and one-per-user decided atomically; 201 is a promise the row will exist. On an on_turn event the platform issues at the user's turn: 409 already_issued for a holder, else 403 not_admitted",
     },
   }),
   coupon: route("GET", "/api/events/:id/coupon", {

@@ -66,7 +66,7 @@ export class RedisCouponService implements CouponApi {
   private async run(eventId: number, userId: string, code: string) {
     const k = eventKeys(this.prefix, eventId);
     try {
-      const r = (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitLive, k.admitLog, k.holders, userId, Date.now(), eventId, this.queue.slotTtlMs, code, this.queue.waiterTimeoutMs)) as [string, string?, number?];
+      const r = (await this.issueScript(k.meta, k.issued, k.running, k.stream, k.waiting, k.waitLive, k.admitLog, k.holders, k.slots, k.lapsed, userId, Date.now(), eventId, this.queue.slotTtlMs, code, this.queue.waiterTimeoutMs)) as [string, string?, number?];
       if (r[2]) this.onRefill?.(eventId, r[2]);
       return r;
     } catch (e) {
@@ -118,6 +118,11 @@ class RowCache {
     row.catch(() => this.entries.delete(key));
     return row;
   }
+}
+
+/** Whether the user's coupon row for the event is in MySQL (one indexed lookup). */
+export async function isPersisted(mysql: Mysql, eventId: number, userId: string): Promise<boolean> {
+  return !!(await issueRow(mysql, eventId, userId));
 }
 
 async function issueRow(mysql: Mysql, eventId: number, userId: string) {

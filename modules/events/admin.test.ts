@@ -35,7 +35,7 @@ describe("admin API and event view", () => {
     expect(r.status).toBe(201);
     const id = r.body.id;
     expect(Number.isSafeInteger(id) && id > 0).toBe(true);
-    expect(r.body).toEqual({ id, name: "shape", stock: 3, trafficRpm: 1000, runningCapacity: 7, admitPerSecond: 2, startsAt, endsAt, queueOpensAt: null, maxWaiting: 0, couponValidUntil: null, webhookUrl: null, message: "", brand: null, botGate: null, status: "open" });
+    expect(r.body).toEqual({ id, name: "shape", stock: 3, trafficRpm: 1000, runningCapacity: 7, admitPerSecond: 2, startsAt, endsAt, queueOpensAt: null, maxWaiting: 0, couponValidUntil: null, webhookUrl: null, message: "", brand: null, botGate: null, claim: "manual", slotSeconds: null, graceSeconds: null, status: "open" });
 
     // admitPerSecond defaults to runningCapacity; no endsAt is null
     const d = await s.api.createEvent({ name: "defaults", stock: 1, trafficRpm: 0, runningCapacity: 4 });
@@ -48,7 +48,7 @@ describe("admin API and event view", () => {
     for (const f of ["trafficRpm", "runningCapacity", "admitPerSecond", "startsAt", "endsAt"]) expect(st.body[f]).toEqual(r.body[f]);
 
     const pub = await s.api.call("GET", `/api/events/${id}`);
-    expect(pub).toEqual({ status: 200, body: { id, name: "shape", stock: 3, remaining: 3, status: "open", startsAt, endsAt, queueOpensAt: null, message: "", couponValidUntil: null, paused: false, brand: null, botGate: null, serverTime: expect.any(String) } });
+    expect(pub).toEqual({ status: 200, body: { id, name: "shape", stock: 3, remaining: 3, status: "open", startsAt, endsAt, queueOpensAt: null, message: "", couponValidUntil: null, paused: false, brand: null, botGate: null, claim: "manual", slotSeconds: null, graceSeconds: null, serverTime: expect.any(String) } });
 
     // the numbers move as coupons are issued, and the status follows
     for (const u of ["a", "b", "c"]) {

@@ -2,7 +2,7 @@
 import { eq } from "drizzle-orm";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
-import { checkBrand, eventStatus, parseDate, type BrandValue, type EventMeta } from "./model";
+import { checkBrand, eventStatus, parseDate, type BrandValue, type Claim, type EventMeta } from "./model";
 import { badInput, metaFromRow, ms, notFound, type BrandInput, type EventService } from "./service";
 
 export type PatchEventInput = Partial<{
@@ -20,11 +20,14 @@ export type PatchEventInput = Partial<{
   webhookUrl: string | null;
   brand: BrandInput | null;
   botGate: { pow: number } | null;
+  claim: Claim;
+  slotSeconds: number | null;
+  graceSeconds: number | null;
 }>;
 
 type Column = Partial<typeof couponEvents.$inferInsert>;
 
-const NOT_SCHEDULED = "the event has started: startsAt and queueOpensAt can only move while it is scheduled";
+const NOT_SCHEDULED = "the event has started: startsAt, queueOpensAt and the claim can only change while it is scheduled";
 const PREQUEUE_OPEN = "the pre-queue is open: queueOpensAt can no longer move (startsAt still can)";
 
 /**
@@ -52,7 +55,10 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
       Object.assign(set, column);
       fields.push(field, String(value));
     };
-    const times = input.startsAt !== undefined || input.queueOpensAt !== undefined;
+    // a line half served one way cannot go on the other (who holds a slot, who was issued): the claim
+    // changes only before the start, checked like the times (here and, atomically, in the script)
+    const claimMoves = input.claim !== undefined && input.claim !== m.claim;
+    const times = input.startsAt !== undefined || input.queueOpensAt !== undefined || claimMoves;
     if (times && eventStatus(m, now) !== "scheduled") throw new ApiError(409, "not_scheduled", NOT_SCHEDULED);
     if (input.queueOpensAt !== undefined && m.queueOpensAt > 0 && now >= m.queueOpensAt) throw new ApiError(409, "not_scheduled", PREQUEUE_OPEN);
     let brand: BrandValue | null | undefined;
@@ -81,6 +87,9 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
     if (input.admitPerSecond !== undefined) put("admitPerSecond", input.admitPerSecond, { admitPerSecond: input.admitPerSecond });
     if (input.maxWaiting !== undefined) put("maxWaiting", input.maxWaiting, { maxWaiting: input.maxWaiting });
     if (input.webhookUrl !== undefined) put("webhookUrl", input.webhookUrl ?? "", { webhookUrl: input.webhookUrl });
+    if (claimMoves) put("claim", input.claim!, { claim: input.claim });
+    if (input.slotSeconds !== undefined) put("slotSeconds", input.slotSeconds ?? 0, { slotSeconds: input.slotSeconds });
+    if (input.graceSeconds !== undefined) put("graceSeconds", input.graceSeconds ?? 0, { graceSeconds: input.graceSeconds });
     if (input.botGate !== undefined) put("botPow", input.botGate?.pow ?? 0, { botPow: input.botGate?.pow ?? null });
     if (brand !== undefined) {
       m.brand = brand;

@@ -84,7 +84,7 @@ export const eventRoutes = {
     detail: {
       ...adminDoc("events:write"),
       operationId: "updateEvent",
-      summary: "Change an event live: name, message, stock (not below what is promised; raising it reopens a sold-out event), startsAt/queueOpensAt (while scheduled), trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, brand, botGate. Every router applies it within a flush; each change is in the audit trail",
+      summary: "Change an event live: name, message, stock (not below what is promised; raising it reopens a sold-out event), startsAt/queueOpensAt (while scheduled), trafficRpm, runningCapacity, admitPerSecond, maxWaiting, endsAt, couponValidUntil, webhookUrl, brand, botGate, slotSeconds, graceSeconds, claim (while scheduled). Every router applies it within a flush; each change is in the audit trail",
     },
   }),
   pause: route("POST", "/admin/events/:id/pause", control("pauseEvent", ["event_ended"], "Pause: nobody new is admitted; the line keeps its order and still takes newcomers; admitted users may still issue")),

@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   not_open: "the event is not open: not yet started (outside a pre-queue), closed or cancelled",
   already_issued: "this user already has this event's coupon",
   event_ended: "the event is closed or cancelled",
-  not_scheduled: "the event has started: only a scheduled event can be cancelled (close a started one) or have its startsAt or queueOpensAt moved (queueOpensAt only before the pre-queue opens)",
+  not_scheduled: "the event has started: only a scheduled event can be cancelled (close a started one) or have its startsAt or queueOpensAt moved (queueOpensAt only before the pre-queue opens) or its claim changed",
   stock_below_issued: "stock may not go below the coupons already promised (the body carries `issued`)",
   already_redeemed: "redeemed on another order (the body carries `redeemedAt`)",
   sold_out: "no coupons left",
@@ -69,6 +69,12 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
+const CLAIM_DOC = "manual: an admitted user holds a running slot and presses issue; on_turn: joining the line is the request, and the platform issues the coupon itself when the user's turn comes (README: claim on turn)";
+const claimOf = (description: string) => t.Union([t.Literal("manual"), t.Literal("on_turn")], { description });
+export const Claim = claimOf(CLAIM_DOC);
+export type Claim = "manual" | "on_turn";
+const SlotSeconds = t.Union([Int({ minimum: 10, maximum: 86_400 }), t.Null()], { description: "how long an admitted user may hold a running slot (manual events); null = QUEUE_SLOT_TTL_MS" });
+const GraceSeconds = t.Union([Int({ minimum: 10, maximum: 3600 }), t.Null()], { description: "how long a waiter who stops polling keeps the place (manual events); null = QUEUE_WAITER_TIMEOUT_MS" });
 const HttpsUrl = (description: string) => t.String({ minLength: 9, maxLength: 2048, pattern: "^https://", description });
 /** The shop's brand on the pages (issue #22): input; every field but the name may be left out or null. */
 const BrandInput = t.Object(
@@ -119,6 +125,9 @@ export const CreateEventBody = t.Object(
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000, description: "0 = unlimited" })),
     couponValidUntil: t.Optional(NullableIsoDate),
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
+    claim: t.Optional(Claim),
+    slotSeconds: t.Optional(SlotSeconds),
+    graceSeconds: t.Optional(GraceSeconds),
     message: t.Optional(Message),
     brand: t.Optional(NullableBrand),
     botGate: t.Optional(BotGate),
@@ -142,6 +151,9 @@ export const PatchEventBody = t.Object(
     webhookUrl: t.Optional(t.Union([WebhookUrl, t.Null()])),
     brand: t.Optional(NullableBrand),
     botGate: t.Optional(BotGate),
+    claim: t.Optional(claimOf(`${CLAIM_DOC}; changed only while the event is scheduled (409 not_scheduled after its start)`)),
+    slotSeconds: t.Optional(SlotSeconds),
+    graceSeconds: t.Optional(GraceSeconds),
   },
   { $id: "PatchEvent", additionalProperties: false, minProperties: 1 },
 );
@@ -168,6 +180,9 @@ const Config = {
   maxWaiting: Int({ description: "0 = unlimited" }),
   couponValidUntil: NullableString,
   webhookUrl: NullableString,
+  claim: Claim,
+  slotSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_SLOT_TTL_MS" }),
+  graceSeconds: t.Union([Int(), t.Null()], { description: "null = QUEUE_WAITER_TIMEOUT_MS" }),
   message: t.String({ description: "the operator's word to the people waiting (\"\" = none)" }),
   brand: Brand,
   botGate: BotGate,
@@ -233,6 +248,9 @@ export const PublicEvent = t.Object({
   startsAt: t.String(),
   endsAt: NullableString,
   queueOpensAt: NullableString,
+  claim: Claim,
+  slotSeconds: t.Union([Int(), t.Null()], { description: "how long an admitted user holds a running slot (manual events); null = the server's default" }),
+  graceSeconds: t.Union([Int(), t.Null()], { description: "how long a waiter who stops polling keeps the place; null on on_turn events (nobody is dropped for silence) or when the server's default applies" }),
   message: t.String({ description: "the operator's word to the people waiting, plain text (\"\" = none)" }),
   couponValidUntil: t.Union([t.String(), t.Null()], { description: "until when the coupons can be redeemed (null: no limit)" }),
   paused: t.Boolean({ description: "paused by the operator (nobody new is let through; the line keeps its order)" }),
@@ -333,6 +351,10 @@ export type EventMeta = {
   endsAt: number;
   couponValidUntil: number;
   webhookUrl: string;
+  claim: Claim;
+  /** 0 = the env default */
+  slotSeconds: number;
+  graceSeconds: number;
   /** the operator's word to the people waiting ("" = none) */
   message: string;
   brand: BrandValue | null;
@@ -356,7 +378,7 @@ export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow" | "message">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow" | "message" | "claim" | "slotSeconds" | "graceSeconds">;
 
 /** The API's `botGate` from the meta's difficulty (0 = off). */
 export const botGate = (pow: number) => (pow > 0 ? { pow } : null);
@@ -373,6 +395,10 @@ export function publicEvent(ev: PublicFields, now = Date.now()) {
     startsAt: new Date(ev.startsAt).toISOString(),
     endsAt: iso(ev.endsAt),
     queueOpensAt: iso(ev.queueOpensAt),
+    claim: ev.claim,
+    slotSeconds: ev.slotSeconds || null,
+    // on_turn: nobody is dropped for silence
+    graceSeconds: ev.claim === "on_turn" ? null : ev.graceSeconds || null,
     message: ev.message,
     couponValidUntil: iso(ev.couponValidUntil),
     paused: ev.paused,

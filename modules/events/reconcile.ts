@@ -4,7 +4,7 @@ import { globalKeys, type RedisClient } from "../../src/redis";
 import type { EventService } from "./service";
 
 /** The identity of the Redis server(s) behind the client: a restart or a failover changes it. */
-async function redisRunId(redis: RedisClient): Promise<string> {
+export async function redisRunId(redis: RedisClient): Promise<string> {
   const nodes = redis instanceof Cluster ? redis.nodes("master") : [redis];
   const ids = await Promise.all(nodes.map(async (n) => /run_id:(\w+)/.exec(await n.info("server"))?.[1] ?? "?"));
   return ids.sort().join(",");

@@ -5,7 +5,7 @@ import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control } from "./controls";
 import { patch } from "./edit";
-import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type EventMeta } from "./model";
+import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
@@ -22,6 +22,9 @@ export type CreateEventInput = {
   maxWaiting?: number;
   couponValidUntil?: string | null;
   webhookUrl?: string | null;
+  claim?: Claim;
+  slotSeconds?: number | null;
+  graceSeconds?: number | null;
   message?: string;
   brand?: BrandInput | null;
   botGate?: { pow: number } | null;
@@ -166,6 +169,9 @@ export class EventService {
       endsAt,
       couponValidUntil,
       webhookUrl: input.webhookUrl ?? null,
+      claim: input.claim ?? "manual",
+      slotSeconds: input.slotSeconds ?? null,
+      graceSeconds: input.graceSeconds ?? null,
       message: input.message ?? "",
       brand: brand ? JSON.stringify(brand) : null,
       botPow: input.botGate?.pow ?? null,
@@ -226,6 +232,9 @@ export class EventService {
       endsAt: Number(h.endsAt || 0),
       couponValidUntil: Number(h.couponValidUntil || 0),
       webhookUrl: h.webhookUrl ?? "",
+      claim: h.claim === "on_turn" ? "on_turn" : "manual",
+      slotSeconds: Number(h.slotSeconds || 0),
+      graceSeconds: Number(h.graceSeconds || 0),
       message: h.message ?? "",
       brand: parseBrand(h.brand),
       botPow: Number(h.botPow || 0),
@@ -262,6 +271,9 @@ export class EventService {
       maxWaiting: meta.maxWaiting,
       couponValidUntil: isoOrNull(meta.couponValidUntil),
       webhookUrl: meta.webhookUrl || null,
+      claim: meta.claim,
+      slotSeconds: meta.slotSeconds || null,
+      graceSeconds: meta.graceSeconds || null,
       message: meta.message,
       brand: meta.brand,
       botGate: botGate(meta.botPow),
@@ -304,6 +316,9 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
     endsAt: ms(ev.endsAt),
     couponValidUntil: ms(ev.couponValidUntil),
     webhookUrl: ev.webhookUrl ?? "",
+    claim: ev.claim === "on_turn" ? "on_turn" : "manual",
+    slotSeconds: ev.slotSeconds ?? 0,
+    graceSeconds: ev.graceSeconds ?? 0,
     message: ev.message,
     brand: parseBrand(ev.brand),
     botPow: ev.botPow ?? 0,
@@ -330,6 +345,9 @@ export function metaFields(m: EventMeta): string[] {
     "endsAt", String(m.endsAt),
     "couponValidUntil", String(m.couponValidUntil),
     "webhookUrl", m.webhookUrl,
+    "claim", m.claim,
+    "slotSeconds", String(m.slotSeconds),
+    "graceSeconds", String(m.graceSeconds),
     "message", m.message,
     "brand", m.brand ? JSON.stringify(m.brand) : "",
     "botPow", String(m.botPow),

@@ -6,7 +6,7 @@
   script, so the issuer persists it (and sends coupon.issued) like any other. Any status but
   cancelled: an operator may make good after the event closed (raising the stock first if needed).
   A slot the user held is freed: they hold a coupon now.
-  Mirrors modules/coupon/issue-8.lua's checks and writes; both move to one shared include when it lands.
+  Stock and one-per-user are decided by modules/coupon/includes/take.lua, the issue script's own.
 
   Input:
     KEYS[1] event meta hash
@@ -25,26 +25,18 @@
     {'event_not_found'} | {'not_open'} | {'already_issued', code} | {'sold_out'}
 ]]
 --@include "../events/lua/event"
+--@include "../coupon/includes/take"
 
 local user, now = ARGV[1], tonumber(ARGV[2])
 local ev = readEvent(KEYS[1])
 if not ev then return {'event_not_found'} end
 if eventStatus(ev, now) == 'cancelled' then return {'not_open'} end
-local held = redis.call('HGET', KEYS[2], user)
-if held then return {'already_issued', held} end
-if ev.remaining <= 0 then return {'sold_out'} end
-if ev.fenceUntil > now then return {'reconciling', ev.fenceUntil} end
-if ev.guard then
-  local holders = redis.call('HGETALL', KEYS[5])
-  for i = 2, #holders, 2 do
-    local epoch, untilMs = string.match(holders[i], '^(%d+):(%d+)$')
-    if epoch and tonumber(untilMs) > now and tonumber(epoch) < tonumber(ev.epoch) then return {'reconciling', now + 50} end
-  end
-  redis.call('HDEL', KEYS[1], 'guard')
-end
+local refused = couponRefusal(ev, KEYS[2], user)
+if refused == 'already_issued' then return {'already_issued', redis.call('HGET', KEYS[2], user)} end
+if refused then return {refused} end
+local held = salesHeld(ev, KEYS[1], KEYS[5], now)
+if held then return {'reconciling', held} end
 
-redis.call('HINCRBY', KEYS[1], 'remaining', -1)
-redis.call('HSET', KEYS[2], user, ARGV[4])
+local id = takeCoupon(ev, KEYS[1], KEYS[2], KEYS[4], user, ARGV[4], ARGV[2], ARGV[3], true)
 redis.call('ZREM', KEYS[3], user)
-local id = redis.call('XADD', KEYS[4], '*', 'e', ARGV[3], 'u', user, 't', ARGV[2], 'c', ARGV[4], 'ep', ev.epoch, 'g', '1')
 return {'issued', id}

@@ -1,9 +1,8 @@
 --[[
   The pre-queue draw, step 4, the waiters' last signs of life (includes/live.lua): writes a piece
-  of the liveness string at the drawn places, built by the drawer from one read of it made before
-  the places were written, so each user's grace carries over to their drawn place. A sign of life
-  given while the draw runs may be overwritten by the one read before it: a waiter's last-seen time
-  is then at most the draw's duration older than it was, against a grace of minutes.
+  of the liveness string at the drawn places, each stamped with the draw's time by the drawer, so
+  nobody is dropped for having been silent before the draw: the grace counts from it. A sign of
+  life given while the draw runs may be overwritten by the draw's own, a moment older.
   Only the drawer holding the claim.
 
   Input:

@@ -77,9 +77,6 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     const placed = pre.filter((u) => !leavers.includes(u));
 
     await waitFor("the start", async () => Date.now() >= startsAt + 50, 30_000, 50);
-    // the last sign of life of some who are quiet now, to check the draw carries it to their new place
-    const seenBefore = new Map<string, number>();
-    for (const u of placed.slice(100, 150)) seenBefore.set(u, await liveWord(s, id, arrival.get(u)!));
     // later arrivals before the draw: they close the pre-queue, wait behind it and are not admitted
     const late1 = Array.from({ length: 30 }, (_, i) => `late1-${id}-${i}`);
     const l1 = [] as Reply[];
@@ -94,6 +91,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     // the draw, with more later arrivals knocking while it runs
     const draw = new PreQueueDraw(s.redis, s.prefix, mysqlSeedRecord(s.mysql!), { leaseMs: 10_000, readChunk: 250, moveChunk: 100 });
     const late2 = Array.from({ length: 60 }, (_, i) => `late2-${id}-${i}`);
+    const drawStarted = Date.now() % 2 ** 32;
     const [outcome, l2] = await Promise.all([draw.run(id), pool(late2, 4, (u) => s.api.enter(id, u))]);
     expect(outcome).toMatchObject({ status: "drawn", size: placed.length });
     expect(l2.every((r) => r.status === 202 && r.body.status === "waiting")).toBe(true);
@@ -121,8 +119,8 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     // the places are dense and end right before the first later arrival
     expect(after.slice(0, placed.length).every((x, i) => i === 0 || x.seq === after[i - 1]!.seq + 1)).toBe(true);
     expect(after[placed.length]!.seq).toBe(after[placed.length - 1]!.seq + 1);
-    // the last sign of life moved along
-    for (const [u, seen] of seenBefore) expect(await liveWord(s, id, after.find((x) => x.user === u)!.seq)).toBe(seen);
+    // every drawn place has a sign of life from the draw: nobody is dropped for silence before it, the grace counts from it
+    for (const { seq } of after.slice(0, placed.length)) expect(await liveWord(s, id, seq)).toBeGreaterThanOrEqual(drawStarted);
 
     // uniform: the place says nothing about the arrival. Under a uniform draw Spearman's rho has
     // mean 0 and standard deviation 1/sqrt(n-1); |rho| < 4/sqrt(n-1) fails a fair draw with
@@ -167,8 +165,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     const ranks = drawRanks(claimed.seed, read.users);
     const order = ranks.map((i) => read.users[i]!);
     expect(order).toEqual(drawOrder(claimed.seed, pre));
-    // everyone's last sign of life, to find it at their drawn place in the end
-    const seen = new Map(read.users.map((u, i) => [u, read.live.readUInt32BE(4 * read.seqs[i]!)]));
+    const drawStarted = Date.now() % 2 ** 32;
     // the first drawer moves the last 150 places, then goes silent
     expect(await first.place(id, claimed.preEnd, read, ranks, 150)).toBe(true);
     expect(await second.run(id)).toEqual({ status: "busy" });
@@ -191,7 +188,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
     expect(after.map((x) => x.user)).toEqual(drawOrder(claimed.seed, left));
     expect(after.every((x, i) => i === 0 || x.seq === after[i - 1]!.seq + 1)).toBe(true);
     expect(after.at(-1)!.seq).toBe(2 * claimed.preEnd);
-    for (const { user, seq } of after) expect(await liveWord(s, id, seq)).toBe(seen.get(user)!);
+    for (const { seq } of after) expect(await liveWord(s, id, seq)).toBeGreaterThanOrEqual(drawStarted);
     expect((await s.api.stats(id)).body.draw).toMatchObject({ seed: claimed.seed, size: left.length });
   });
 

@@ -47,8 +47,8 @@ export function mysqlSeedRecord(mysql: Mysql): SeedRecord {
   };
 }
 
-/** The pre-queue as one read saw it: each user's current sequence, and the liveness string up to 2 preEnd. */
-export type PreQueueRead = { users: string[]; seqs: number[]; live: Buffer };
+/** The pre-queue as one read saw it: each user's current sequence. */
+export type PreQueueRead = { users: string[]; seqs: number[] };
 
 export type DrawOutcome =
   | { status: "drawn"; size: number; seed: string; ms: { total: number; read: number; rank: number; write: number } }
@@ -69,10 +69,10 @@ const LIVE_PIECE = 256 * 1024;
  *    so one drawer works at a time;
  * 2. the seed: 32 bytes from the CSPRNG, kept in MySQL written once (`mysqlSeedRecord`); a drawer
  *    that takes over after a crash, or after a Redis loss, gets the same seed back;
- * 3. read the pre-queue once, in slices (ZRANGE BYSCORE … LIMIT), and the liveness string's part
- *    that holds their last signs of life (one GETRANGE), and rank it with `drawRanks`;
- * 4. write the line once, in chunks: first each user's last sign of life at their drawn place
- *    (draw-live-2.lua, SETRANGE in pieces), then the places (draw-move-2.lua, ZADD XX GT). The user
+ * 3. read the pre-queue once, in slices (ZRANGE BYSCORE … LIMIT), and rank it with `drawRanks`;
+ * 4. write the line once, in chunks: first a sign of life at every drawn place, stamped with the
+ *    draw's time (draw-live-2.lua, SETRANGE in pieces): nobody is dropped for silence before the
+ *    draw, their grace counts from it; then the places (draw-move-2.lua, ZADD XX GT). The user
  *    ranked r of n gets arrival sequence 2 preEnd − n + r, so the drawn places end right before the
  *    first later arrival and a position estimated from sequences (the router's view) counts no hole
  *    for them. A takeover ranks n' ≤ n users (some left), so each one's place can only move back
@@ -147,7 +147,7 @@ export class PreQueueDraw {
     }
   }
 
-  /** Step 3: the pre-queued users still in line (arrival sequence ≤ preEnd, or a place an earlier drawer gave), and their liveness. */
+  /** Step 3: the pre-queued users still in line (arrival sequence ≤ preEnd, or a place an earlier drawer gave). */
   async read(eventId: number, preEnd: number): Promise<PreQueueRead> {
     const k = eventKeys(this.prefix, eventId);
     const users: string[] = [];
@@ -161,8 +161,7 @@ export class PreQueueDraw {
       if (flat.length < 2 * this.opts.readChunk) break;
       from = `(${flat[flat.length - 1]}`;
     }
-    const live = await this.redis.getrangeBuffer(k.waitLive, 0, 4 * (2 * preEnd + 1) - 1);
-    return { users, seqs, live };
+    return { users, seqs };
   }
 
   /**
@@ -173,13 +172,12 @@ export class PreQueueDraw {
     const k = eventKeys(this.prefix, eventId);
     const n = ranks.length;
     const base = 2 * preEnd - n;
-    // the drawn places' part of the liveness string: place p's word at byte 4p (big-endian u32)
+    // the drawn places' part of the liveness string: place p's word at byte 4p (big-endian u32),
+    // the draw's time (0 means "never seen" in live.lua: a time that wraps to 0 is written as 1)
     const from = 4 * (preEnd + 1);
     const region = Buffer.alloc(4 * preEnd);
-    ranks.forEach((i, r) => {
-      const src = 4 * pre.seqs[i]!;
-      if (src + 4 <= pre.live.length) pre.live.copy(region, 4 * (base + r + 1) - from, src, src + 4);
-    });
+    const stamp = Date.now() % 4294967296 || 1;
+    for (let r = 0; r < n; r++) region.writeUInt32BE(stamp, 4 * (base + r + 1) - from);
     for (let at = 0; at < region.length; at += LIVE_PIECE) {
       if (Number(await this.liveScript(k.meta, k.waitLive, this.owner, from + at, region.subarray(at, at + LIVE_PIECE))) < 0) return false;
     }

@@ -4,10 +4,12 @@ import { connectMysql } from "../../src/db";
 import type { Kernel } from "../../src/kernel";
 import { EVENT_RETENTION_MS, Snapshot } from "../../src/metrics";
 import { queueEventSource } from "../../src/metrics-sources";
-import { globalKeys } from "../../src/redis";
+import { createRedis, globalKeys } from "../../src/redis";
+import { recordPromise } from "../coupon/mine";
 import { mysqlSeedRecord, PreQueueDraw } from "./draw";
 import { queueInternalModule } from "./internal";
 import { AdmissionScheduler } from "./scheduler";
+import { recordedRunGate, TurnIssuer } from "./turn";
 
 /**
  * The waiting room: its admission scheduler and pre-queue draw, its gauges, and (for a router in
@@ -26,6 +28,11 @@ export function queueModule(k: Kernel) {
     if (source === "direct") k.funnel.add(eventId, "direct", n);
     queueSource.wake(eventId);
   };
+  queue.turns = turnIssuer(k);
+  // the users' coupon index (GET /api/me/coupons lists a promise before its row exists)
+  queue.turns.onIssued = async (eventId, issued) => {
+    await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
+  };
   // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
   queue.onTicked = (eventId, r) => {
     k.funnel.add(eventId, "slotsLapsed", r.expired);
@@ -37,6 +44,19 @@ export function queueModule(k: Kernel) {
   if (!k.roles.has("queue")) return app;
   // the routers of a split deployment reach this waiting room over /internal, with INTERNAL_TOKEN (absent: not served)
   return app.use(config.queue.schedulerEnabled ? schedulerModule(k) : new Elysia()).use(config.internalToken ? queueInternalModule(queue, config.internalToken) : new Elysia());
+}
+
+/**
+ * What issues on_turn events' coupons here: the issue route's strict connection and reconciliation
+ * gate where this process sells too; in a queue process that does not, a strict connection of its
+ * own, gated on the coupon processes' record of a reconciled Redis (turn.ts).
+ */
+function turnIssuer(k: Kernel): TurnIssuer {
+  const { config } = k;
+  if (k.issueRedis && k.reconciler) return new TurnIssuer(k.issueRedis, config.keyPrefix, k.reconciler.gate);
+  const strict = createRedis(config, "turn", true);
+  k.lifecycle.stop(() => void strict.disconnect());
+  return new TurnIssuer(strict, config.keyPrefix, recordedRunGate(strict, config.keyPrefix));
 }
 
 function schedulerModule(k: Kernel) {

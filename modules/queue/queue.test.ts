@@ -290,7 +290,7 @@ describe("stale waiters and expired slots (short timeouts, manual ticks)", () =>
   });
   afterAll(() => stopServer(s));
 
-  test("a waiter who stops polling and slots left unused are dropped; their places go to the next users", async () => {
+  test("a waiter who stops polling is dropped and slots left unused lapse; their places go to the next users, a lapsed holder keeps the front", async () => {
     const id = (await s.api.createEvent({ name: "stale", stock: 100, trafficRpm: 0, runningCapacity: 2 })).body.id as number;
     for (const u of ["a", "b", "c", "d", "e"]) expect((await s.api.enter(id, u)).status).toBe(202);
     expect((await s.queue.tick(id)).admitted).toBe(2); // a and b hold the slots, and never use them
@@ -304,17 +304,19 @@ describe("stale waiters and expired slots (short timeouts, manual ticks)", () =>
     }
     for (const u of ["d", "e"]) await s.api.poll(id, u);
     const t = await s.queue.tick(id);
-    expect(t).toEqual({ expired: 2, stale: 1, admitted: 2, status: "open", drawDue: false });
+    expect(t).toEqual({ expired: 2, stale: 1, admitted: 2, issued: 0, status: "open", drawDue: false });
 
     for (const u of ["d", "e"]) expect((await s.api.poll(id, u)).body.status).toBe("admitted");
     expect((await s.api.poll(id, "c")).body.error).toBe("not_in_queue");
-    expect((await s.api.poll(id, "a")).body.error).toBe("not_in_queue");
     expect((await s.api.issue(id, "a")).body.error).toBe("not_admitted");
-    expect((await s.api.stats(id)).body).toMatchObject({ waiting: 0, running: 2, remaining: 100 });
+    // a's slot lapsed unused: back, a keeps the front (a place: d and e hold both slots) and is told when it lapsed
+    const a = await s.api.poll(id, "a");
+    expect(a.body).toMatchObject({ status: "waiting", position: 1, lapsedAt: expect.any(String) });
+    expect((await s.api.stats(id)).body).toMatchObject({ waiting: 1, running: 2, remaining: 100 });
     // c may come back, but only at the back of the line
     const back = await s.api.enter(id, "c");
     expect(back.status).toBe(202);
-    expect(back.body.position).toBe(1);
+    expect(back.body.position).toBe(2);
     expect(Number(await r.zscore(eventKeys(s.prefix, id).waiting, "c"))).toBe(6);
   });
 });

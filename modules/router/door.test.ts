@@ -300,8 +300,8 @@ describe("waiting tickets and cheap polls", () => {
     const res = await fetch(`${s.url}/api/events/${id}`);
     expect(res.headers.get("cache-control")).toBe("public, max-age=1");
     const body = (await res.json()) as any;
-    expect(Object.keys(body).sort()).toEqual(["botGate", "brand", "couponValidUntil", "endsAt", "id", "message", "name", "paused", "queueOpensAt", "remaining", "serverTime", "startsAt", "status", "stock"]);
-    expect(body).toMatchObject({ id, name: "public", stock: 9, remaining: 9, status: "open", endsAt: null });
+    expect(Object.keys(body).sort()).toEqual(["botGate", "brand", "claim", "couponValidUntil", "endsAt", "graceSeconds", "id", "message", "name", "paused", "queueOpensAt", "remaining", "serverTime", "slotSeconds", "startsAt", "status", "stock"]);
+    expect(body).toMatchObject({ id, name: "public", stock: 9, remaining: 9, status: "open", endsAt: null, claim: "manual", slotSeconds: null, graceSeconds: null, paused: false });
     expect(Math.abs(Date.parse(body.serverTime) - Date.now())).toBeLessThan(5000);
     expect((await fetch(`${s.url}/api/events/2000000001`)).status).toBe(404);
   });

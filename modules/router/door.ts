@@ -4,15 +4,41 @@ import type { QueueState } from "../queue/model";
 import type { Tickets } from "../queue/ticket";
 import { preQueuePhase, type EventSnapshot } from "./view";
 
+type Claim = "manual" | "on_turn";
 /** What the router answers a user who is in (or at) the line: the contract's bodies. */
-export type WaitingBody = { status: "waiting"; position: number; etaSeconds: number | null; pollAfterMs: number; remaining: number; running: number; graceSeconds: number; message: string; ticket?: string };
-export type AdmittedBody = { status: "admitted"; expiresAt: string; message: string; ticket?: string };
-export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number; message: string; ticket?: string };
+export type WaitingBody = {
+  status: "waiting";
+  position: number;
+  etaSeconds: number | null;
+  pollAfterMs: number;
+  remaining: number;
+  running: number;
+  graceSeconds: number | null;
+  claim: Claim;
+  paused: boolean;
+  slotSeconds: number;
+  lapsedAt?: string;
+  message: string;
+  ticket?: string;
+};
+export type AdmittedBody = { status: "admitted"; expiresAt: string; slotSeconds: number; lapsedAt?: string; message: string; ticket?: string };
+export type PreQueueBody = { status: "pre_queue"; startsAt: string; pollAfterMs: number; remaining: number; preQueued: number; graceSeconds: number | null; claim: Claim; message: string; ticket?: string };
+export type IssuedBody = { status: "issued"; eventId: number; code: string; persisted: boolean; validUntil: string | null; ticket?: string };
 
-type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
+type PollCfg = Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
+/** What of the event decides grace and pace (the view's snapshot has it; so do tests' stand-ins). */
+type EventTimes = Pick<EventSnapshot, "claim" | "slotSeconds" | "graceSeconds">;
 
-const graceSeconds = (cfg: PollCfg) => Math.floor(cfg.waiterTimeoutMs / 1000);
-const clamp = (cfg: PollCfg, ms: number) => Math.round(Math.min(cfg.maxPollMs, Math.max(cfg.minPollMs, ms)));
+/** The event's grace in ms (its graceSeconds, else the env's); null on on_turn events: nobody is dropped for silence. */
+const graceMs = (cfg: PollCfg, v: EventTimes | null) => (v?.claim === "on_turn" ? null : v?.graceSeconds ? v.graceSeconds * 1000 : cfg.waiterTimeoutMs);
+const graceSeconds = (cfg: PollCfg, v: EventTimes | null) => {
+  const g = graceMs(cfg, v);
+  return g === null ? null : Math.floor(g / 1000);
+};
+export const slotSeconds = (cfg: PollCfg, v: EventTimes | null) => v?.slotSeconds || Math.floor(cfg.slotTtlMs / 1000);
+// a waiter is never told to come back later than a third of their grace (they would be dropped for obeying)
+const clamp = (cfg: PollCfg, v: EventTimes | null, ms: number) => Math.round(Math.min(maxPoll(cfg, v), Math.max(cfg.minPollMs, ms)));
+const maxPoll = (cfg: PollCfg, v: EventTimes | null) => Math.max(cfg.minPollMs, Math.min(cfg.maxPollMs, Math.floor((graceMs(cfg, v) ?? Infinity) / 3)));
 
 /**
  * Admissions per second a waiter can expect: the measured rate; before any is measured, the
@@ -25,7 +51,7 @@ function admissionRate(v: EventSnapshot | null, measured: number, configured: nu
   return configured;
 }
 
-export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position: number; remaining: number; admitRate: number; admitPerSecond: number; paused: boolean }): WaitingBody {
+export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position: number; remaining: number; admitRate: number; admitPerSecond: number; paused: boolean; lapsedAt?: string | null }): WaitingBody {
   const rate = admissionRate(v, w.admitRate, w.admitPerSecond, w.paused);
   const etaSeconds = rate === null ? null : Math.round((w.position / rate) * 10) / 10;
   // Long lines poll less often: about ten polls over the expected wait, within [min, max]. With no
@@ -33,8 +59,22 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
   // slot frees with each issue —, so the pace assumes it moves at the configured rate; only a
   // paused line polls at the slowest pace.
   const pace = rate ?? (w.paused ? null : w.admitPerSecond);
-  const pollAfterMs = pace === null ? cfg.maxPollMs : clamp(cfg, (w.position / pace) * 100);
-  return { status: "waiting", position: w.position, etaSeconds, pollAfterMs, remaining: w.remaining, running: v?.running ?? 0, graceSeconds: graceSeconds(cfg), message: v?.message ?? "" };
+  const pollAfterMs = pace === null ? maxPoll(cfg, v) : clamp(cfg, v, (w.position / pace) * 100);
+  const body: WaitingBody = {
+    status: "waiting",
+    position: w.position,
+    etaSeconds,
+    pollAfterMs,
+    remaining: w.remaining,
+    running: v?.running ?? 0,
+    graceSeconds: graceSeconds(cfg, v),
+    claim: v?.claim ?? "manual",
+    paused: w.paused,
+    slotSeconds: slotSeconds(cfg, v),
+    message: v?.message ?? "",
+  };
+  if (w.lapsedAt) body.lapsedAt = w.lapsedAt;
+  return body;
 }
 
 /**
@@ -44,13 +84,23 @@ export function waitingBody(cfg: PollCfg, v: EventSnapshot | null, w: { position
  */
 export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: number; size: number }, now = Date.now()): PreQueueBody {
   const untilStart = v.startsAt - now;
-  const pollAfterMs = untilStart > cfg.maxPollMs ? cfg.maxPollMs : clamp(cfg, Math.max(0, untilStart) + 500 + Math.random() * 1000);
-  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg), message: v.message };
+  const max = maxPoll(cfg, v);
+  const pollAfterMs = untilStart > max ? max : clamp(cfg, v, Math.max(0, untilStart) + 500 + Math.random() * 1000);
+  return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg, v), claim: v.claim, message: v.message };
 }
 
-/** The exact answer of the waiting room (enter or poll), as the user sees it. */
-export function stateBody(cfg: PollCfg, v: EventSnapshot, r: QueueState, now = Date.now()): WaitingBody | AdmittedBody | PreQueueBody {
-  if (r.status === "admitted") return { status: "admitted", expiresAt: r.expiresAt, message: v.message };
+/** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet, as far as this process can tell). */
+export function issuedBody(v: EventSnapshot, code: string, persisted: boolean): IssuedBody {
+  return { status: "issued", eventId: v.id, code, persisted, validUntil: v.couponValidUntil ? new Date(v.couponValidUntil).toISOString() : null };
+}
+
+/** The exact answer of the waiting room (enter or poll), as the user sees it (an issued one: issuedBody). */
+export function stateBody(cfg: PollCfg, v: EventSnapshot, r: Exclude<QueueState, { status: "issued" }>, now = Date.now()): WaitingBody | AdmittedBody | PreQueueBody {
+  if (r.status === "admitted") {
+    const body: AdmittedBody = { status: "admitted", expiresAt: r.expiresAt, slotSeconds: slotSeconds(cfg, v), message: v.message };
+    if (r.lapsedAt) body.lapsedAt = r.lapsedAt;
+    return body;
+  }
   if (r.status === "pre_queue") return preQueueBody(cfg, v, r, now);
   return waitingBody(cfg, v, { ...r, paused: v.paused });
 }

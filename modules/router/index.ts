@@ -10,10 +10,11 @@ import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from 
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
+import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
-import { Admitted, EnterQueued, PollReply, type QueueApi } from "../queue/model";
+import { EnterDone, EnterQueued, PollReply, type QueueApi } from "../queue/model";
 import type { CallerResolver, Tickets } from "../queue/ticket";
-import { cheapPoll, stateBody, ticketFor } from "./door";
+import { cheapPoll, issuedBody, stateBody, ticketFor, type IssuedBody } from "./door";
 import { botGateModule, PROOF_HEADER, type BotCheckFn } from "../botgate";
 import { RateMeter } from "./rate";
 import { EventView, type EventSnapshot } from "./view";
@@ -46,7 +47,9 @@ export type RouterDeps = {
   caller: CallerResolver;
   redis: RedisClient;
   prefix: string;
-  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs">;
+  cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
+  /** whether the user's coupon row is in MySQL (false where this process has no MySQL: the page asks GET …/coupon) */
+  persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
   /** the per-user rate limit, taken by enter once it has verified the token */
@@ -70,11 +73,18 @@ const doorRoutes = (d: RouterDeps) => {
     if (!v) throw refusal("event_not_found");
     return v;
   };
-  /** With a full line only users already in it (or holding a slot) may enter again: one read each. */
+  /** With a full line only users already in it (or holding a slot or a coupon) may enter again: one read each. */
   const holdsPlace = async (id: number, user: string) => {
     const k = eventKeys(d.prefix, id);
-    const [place, slot] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user)]);
-    return place !== null || Number(slot) > Date.now();
+    const [place, slot, code] = await Promise.all([d.redis.zscore(k.waiting, user), d.redis.zscore(k.running, user), d.redis.hexists(k.issued, user)]);
+    return place !== null || Number(slot) > Date.now() || code === 1;
+  };
+  /** On_turn: the caller's coupon, whatever the event's state now (sold out, closed): one read; null without a valid token. */
+  const heldCodeOf = async (id: number, header: string | null) => {
+    auth.authenticate(header);
+    const user = auth.userOrNull(header);
+    const code = user ? await d.redis.hget(eventKeys(d.prefix, id).issued, user) : null;
+    return user && code ? { user, code } : null;
   };
 
   return new Elysia({ name: "router" })
@@ -100,20 +110,48 @@ const doorRoutes = (d: RouterDeps) => {
         // refusals the view can give on its own (a stale "open" goes on to Lua: never a wrong 200/202),
         // public facts answered before the token is verified (contract, "Hardening")
         const status = eventStatus(v, now);
-        if (status === "sold_out") return refuse(set, "sold_out", id, d);
-        if (status === "closed" || status === "cancelled") return refuse(set, "not_open", id, d);
-        if (status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt)) return refuse(set, "not_open", id, d);
+        const viewRefusal: Refusal | null =
+          status === "sold_out" ? "sold_out"
+          : status === "closed" || status === "cancelled" ? "not_open"
+          : status === "scheduled" && !(v.queueOpensAt > 0 && now >= v.queueOpensAt) ? "not_open"
+          : null;
         const header = request.headers.get("authorization");
+        if (viewRefusal) {
+          // on_turn: a holder coming back after the end still gets their coupon (with a valid token)
+          const code = v.claim === "on_turn" ? await heldCodeOf(id, header) : null;
+          if (code) return { ...issuedBody(v, code.code, await d.persisted(id, code.user)), ticket: ticketFor(tickets, v, id, code.user, 0, now) };
+          return refuse(set, viewRefusal, id, d);
+        }
         auth.authenticate(header);
         const user = auth.user(header);
         // the per-user limit, here where the user is known (counted as rate_limited by the router's after-response hook)
         const wait = d.users?.take(user) ?? 0;
         if (wait) return limited(set, wait);
-        const rpm = await meter.hit(id);
+        // the rate before this request; an enter counts toward it unless the user already held a
+        // place, a slot or a coupon (one account entering again and again must not fill the waiting room)
+        const rpm = await meter.rate(id);
         // before any Redis work for the line (contract, "Bot gate")
-        if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) return refuse(set, "bot_check_failed", id, d);
-        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) return refuse(set, "line_full", id, d);
-        const r = await queue.enter(id, user, rpm);
+        if (v.botPow > 0 && d.botCheck && !(await d.botCheck(id, user, request.headers.get(PROOF_HEADER)))) {
+          meter.count(id);
+          return refuse(set, "bot_check_failed", id, d);
+        }
+        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) {
+          meter.count(id);
+          return refuse(set, "line_full", id, d);
+        }
+        let r;
+        try {
+          r = await queue.enter(id, user, rpm);
+        } catch (e) {
+          meter.count(id);
+          throw e;
+        }
+        if (!r.known) meter.count(id);
+        if (r.status === "issued") {
+          const body: IssuedBody = issuedBody(v, r.code, await d.persisted(id, user));
+          body.ticket = ticketFor(tickets, v, id, user, 0, now);
+          return body;
+        }
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r, now);
         body.ticket = ticketFor(tickets, v, id, user, r.status === "admitted" ? 0 : r.seq, now);
@@ -123,7 +161,7 @@ const doorRoutes = (d: RouterDeps) => {
       {
         params: EventIdParams,
         response: {
-          200: Admitted,
+          200: EnterDone,
           202: EnterQueued,
           401: Err("unauthorized"),
           403: Err("bot_check_failed"),
@@ -136,9 +174,9 @@ const doorRoutes = (d: RouterDeps) => {
         detail: {
           ...userDoc,
           operationId: "enterEvent",
-          summary: "Enter the event: admitted now, or a place in the waiting room (with a waiting ticket)",
+          summary: "Enter the event: admitted now (manual), issued (on_turn, nobody ahead), or a place in the waiting room (with a waiting ticket)",
           description:
-            "On an event with a bot gate (botGate not null) a new entrant sends a solved challenge (GET /api/events/{id}/challenge) as header X-Bot-Proof; users already in the line or holding a slot or coupon need none. Waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm; between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state. Every 200/202 carries a waiting ticket.",
+            "On an event with a bot gate (botGate not null) a new entrant sends a solved challenge (GET /api/events/{id}/challenge) as header X-Bot-Proof; users already in the line or holding a slot or coupon need none. Manual events: waits when anyone is waiting, the running queue is full, or the event's live request rate reaches trafficRpm. On_turn events: joining the line is the request; the coupon is issued when the user's turn comes (at once when nobody is ahead), and a holder entering again gets it back (200 issued). Between queueOpensAt and startsAt the user joins the pre-queue. A paused event still queues. Idempotent: entering again returns the user's current state and does not count toward trafficRpm. A user whose running slot lapsed unused gets their place back (lapsedAt), admitted before anyone who entered after them. Every 200/202 carries a waiting ticket.",
         },
       },
     )
@@ -149,13 +187,21 @@ const doorRoutes = (d: RouterDeps) => {
         const who = await caller(request.headers.get("authorization"), id);
         const v = await snapshot(id);
         // without a ticket the user's place is unknown here, but an ended event is ended for everyone
-        const cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
+        let cheap = cheapPoll(cfg, v, who.ticket?.seq ?? 0);
+        // an on_turn event that ended may still hold this user's coupon: the exact poll says
+        if (cheap && v.claim === "on_turn" && (cheap.status === "sold_out" || cheap.status === "closed")) cheap = null;
         if (cheap) {
           if (cheap.status === "waiting" || cheap.status === "pre_queue") view.markLive(id, who.ticket!.seq);
           return cheap;
         }
         const r = await queue.poll(id, who.user);
         if (r.status === "sold_out" || r.status === "closed") return { status: r.status };
+        if (r.status === "issued") {
+          const body = issuedBody(v, r.code, await d.persisted(id, who.user));
+          if (who.ticket && who.ticket.seq > 0) d.onWaited?.(id, Math.max(0, Date.now() - who.ticket.joinedAt) / 1000);
+          if (!who.ticket || who.ticket.seq > 0) body.ticket = ticketFor(tickets, v, id, who.user, 0, who.ticket?.joinedAt);
+          return body;
+        }
         if (r.status !== "admitted" && r.status !== "waiting" && r.status !== "pre_queue") throw refusal(r.status);
         const body = stateBody(cfg, v, r);
         // a poll without a ticket, or with one for an earlier place (left and entered again, or a
@@ -182,7 +228,7 @@ const doorRoutes = (d: RouterDeps) => {
         detail: {
           ...ticketDoc,
           operationId: "pollQueue",
-          summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, or the event ended",
+          summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, issued (on_turn: the coupon, also after the page was closed), or the event ended",
         },
       },
     )
@@ -295,6 +341,7 @@ export function routerModule(k: Kernel) {
           redis,
           prefix: config.keyPrefix,
           cfg: config.queue,
+          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
           onRefused: (id, code) => {
             metrics.doorOutcome(id, code);
             funnel.turnedAway(id, code);

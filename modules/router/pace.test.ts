@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { waitingBody } from "./door";
 import type { EventSnapshot } from "./view";
 
-const cfg = { minPollMs: 300, maxPollMs: 5000, waiterTimeoutMs: 120_000 };
+const cfg = { minPollMs: 300, maxPollMs: 5000, waiterTimeoutMs: 120_000, slotTtlMs: 120_000 };
 const full = { running: 300, runningCapacity: 300 } as EventSnapshot;
 const at = (position: number, paused = false) => waitingBody(cfg, full, { position, remaining: 700, admitRate: 0, admitPerSecond: 300, paused });
 

@@ -39,18 +39,38 @@ export class RateMeter {
 
   /** Counts one request and returns the event's rate per minute before it. */
   async hit(eventId: number): Promise<number> {
+    const c = await this.ready(eventId);
+    // read and counted in one synchronous step: each of a burst of requests sees the ones before it
+    const rpm = c.aggregate + c.flushing + c.local;
+    this.count(eventId);
+    return rpm;
+  }
+
+  /** The event's rate per minute now, without counting a request. */
+  async rate(eventId: number): Promise<number> {
+    const c = await this.ready(eventId);
+    return c.aggregate + c.flushing + c.local;
+  }
+
+  // the first requests for an event in this process read the shared rate before deciding
+  private async ready(eventId: number): Promise<Counter> {
+    const c = this.counter(eventId);
+    if (!c.known) await (c.firstRead ??= this.flush(eventId, c).finally(() => (c.firstRead = null)));
+    return c;
+  }
+
+  /** Counts one request (after `rate`: an enter counts once the waiting room said the user was new). */
+  count(eventId: number) {
+    const c = this.counter(eventId);
+    c.local++;
+    c.lastHit = Date.now();
+  }
+
+  private counter(eventId: number): Counter {
     let c = this.counters.get(eventId);
     // lastHit starts now so the idle sweep in flushAll cannot drop a counter whose first read is in flight
     if (!c) this.counters.set(eventId, (c = { local: 0, flushing: 0, aggregate: 0, lastHit: Date.now(), firstRead: null, known: false }));
-    // the first requests for an event in this process read the shared rate before deciding
-    if (!c.known) {
-      const counter = c;
-      await (c.firstRead ??= this.flush(eventId, c).finally(() => (counter.firstRead = null)));
-    }
-    const rpm = c.aggregate + c.flushing + c.local;
-    c.local++;
-    c.lastHit = Date.now();
-    return rpm;
+    return c;
   }
 
   /** Each event's rate per minute as a request would see it now (events hit in the last minute). */

@@ -16,7 +16,7 @@
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
   'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
-  'queueOpensAt', 'maxWaiting', 'name', 'preEnd', 'drawn', 'couponValidUntil', 'brand', 'botPow', 'message')
+  'queueOpensAt', 'maxWaiting', 'name', 'preEnd', 'drawn', 'couponValidUntil', 'brand', 'botPow', 'message', 'claim', 'slotSeconds', 'graceSeconds')
 -- a hash without stock or remaining is not an event (see events/lua/event.lua)
 if not fields[1] or not fields[2] then return {} end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')

@@ -30,6 +30,10 @@ export type EventSnapshot = {
   brand: BrandValue | null;
   /** the bot gate's difficulty (0 = off) */
   botPow: number;
+  claim: "manual" | "on_turn";
+  /** per-event slot ttl and waiter grace in seconds (0: the env default) */
+  slotSeconds: number;
+  graceSeconds: number;
   /** users in the line */
   waiting: number;
   /** arrival sequence of the user at the head of the line (0: empty line) */
@@ -245,10 +249,14 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     brand: parseBrand(s(17)),
     botPow: num(s(18)),
     message: s(19) ?? "",
-    waiting: num(s(20)),
-    headSeq: num(s(21)),
-    tailSeq: num(s(22)),
-    running: num(s(23)),
+    claim: s(20) === "on_turn" ? "on_turn" : "manual",
+    slotSeconds: num(s(21)),
+    graceSeconds: num(s(22)),
+    // after the meta fields (their count above): the line and the slots
+    waiting: num(s(23)),
+    headSeq: num(s(24)),
+    tailSeq: num(s(25)),
+    running: num(s(26)),
   };
 }
 

@@ -23,6 +23,11 @@ export const couponEvents = mysqlTable("coupon_events", {
   // The bot gate's difficulty (proof of work of about 2^n hashes before POST /enter); null = off.
   botPow: int("bot_pow"),
   paused: boolean("paused").notNull().default(false),
+  // "manual": an admitted user presses issue; "on_turn": the scheduler issues when the user's turn comes
+  claim: varchar("claim", { length: 10 }).notNull().default("manual"),
+  // null: the QUEUE_SLOT_TTL_MS / QUEUE_WAITER_TIMEOUT_MS defaults
+  slotSeconds: int("slot_seconds"),
+  graceSeconds: int("grace_seconds"),
   closed: boolean("closed").notNull().default(false),
   cancelled: boolean("cancelled").notNull().default(false),
   // Bumped by every reconciliation of the event's Redis state: issuances stamped with an older

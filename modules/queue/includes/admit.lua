@@ -5,9 +5,10 @@
   A head whose last sign of life is older than the waiter timeout is dropped instead of admitted
   (liveness is only ever checked here, where it matters; see live.lua), and the next one is looked at,
   so admission order among live waiters is entry order.
+  Each slot remembers the holder's arrival sequence (slots.lua: a lapsed slot keeps the place).
   Needs live.lua. Returns admitted, dropped.
 ]]
-local function admitWaiting(ev, waitingKey, liveKey, runningKey, admitsKey, now, slotTtl, waiterTimeout)
+local function admitWaiting(ev, waitingKey, liveKey, runningKey, slotsKey, admitsKey, now, slotTtl, waiterTimeout)
   local live = redis.call('ZCOUNT', runningKey, '(' .. now, '+inf')
   local sec = math.floor(now / 1000)
   local used = tonumber(redis.call('HGET', admitsKey, sec)) or 0
@@ -27,13 +28,15 @@ local function admitWaiting(ev, waitingKey, liveKey, runningKey, admitsKey, now,
       gets[#gets + 1] = '#' .. heads[i]
     end
     local seen = redis.call('BITFIELD', liveKey, unpack(gets))
-    local take, slots, gone = {}, {}, {}
+    local take, slots, seqs, gone = {}, {}, {}, {}
     for i = 1, #heads, 2 do
       local user = heads[i]
       if isLive(seen[(i + 1) / 2], now, waiterTimeout) then
         take[#take + 1] = user
         slots[#slots + 1] = expires
         slots[#slots + 1] = user
+        seqs[#seqs + 1] = user
+        seqs[#seqs + 1] = heads[i + 1]
       else
         gone[#gone + 1] = user
       end
@@ -41,6 +44,7 @@ local function admitWaiting(ev, waitingKey, liveKey, runningKey, admitsKey, now,
     looked = looked + #heads / 2
     if #take > 0 then
       redis.call('ZADD', runningKey, unpack(slots))
+      redis.call('HSET', slotsKey, unpack(seqs))
       redis.call('ZREM', waitingKey, unpack(take))
       admitted = admitted + #take
     end
