@@ -42,6 +42,8 @@ export class Reconciler {
   // events this process sold lately (checked every tick for a partial loss), and those found damaged
   private readonly selling = new Map<number, number>();
   private readonly damaged = new Set<number>();
+  // stopping: a check still running fails as the pool closes; that says nothing worth logging
+  private stopped = false;
 
   /** `clients`: every connection this process sells through; the first one also reads and writes. */
   constructor(
@@ -71,6 +73,7 @@ export class Reconciler {
   }
 
   stop() {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -115,7 +118,7 @@ export class Reconciler {
         this.damaged.delete(id);
         if ((this.reconciledAt.get(id) ?? -1) < gen) this.reconciledAt.set(id, gen);
       }, (e) => {
-        this.events.recordFailure(id, e);
+        if (!this.stopped) this.events.recordFailure(id, e);
         throw e;
       })
       .finally(() => {
