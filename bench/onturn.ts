@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { newCode } from "../modules/coupon/code";
 import { defineScripts, eventKeys } from "../src/redis";
 import { adminClient } from "./lib/checks";
-import { killAll, startRedis, startServer } from "./lib/procs";
+import { killAll, startChild, startRedis } from "./lib/procs";
 
 const arg = (name: string, def: number) => Number(Bun.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? def);
 const USERS = arg("users", 1_000_000), STOCK = arg("stock", 1000), RATE = arg("rate", 500);
@@ -74,7 +74,14 @@ const env = {
   databaseUrl: `mysql://root@127.0.0.1:3306/${SCHEMA}`,
 };
 // waiters and slots outlive the run: nobody here polls (the HTTP side is the flash scenario's)
-const server = await startServer("onturn", env, { QUEUE_WAITER_TIMEOUT_MS: "3600000", QUEUE_MAX_POLL_MS: "5000", QUEUE_SLOT_TTL_MS: "3600000" });
+// a loaded machine may take a while to bring the server up: 2 minutes
+const server = await startChild(
+  "onturn",
+  "src/main.ts",
+  { REDIS_URL: env.redisUrl, REDIS_KEY_PREFIX: env.prefix, DATABASE_URL: env.databaseUrl, ADMIN_TOKEN: env.adminToken, AUTH_JWT_SECRET: env.jwtSecret, QUEUE_WAITER_TIMEOUT_MS: "3600000", QUEUE_MAX_POLL_MS: "5000", QUEUE_SLOT_TTL_MS: "3600000" },
+  "/health/ready",
+  120_000,
+);
 const redis = new Redis(own.url, { connectionName: "bench-onturn", maxRetriesPerRequest: 2 });
 const probe = new Redis(own.url, { connectionName: "bench-onturn-probe", maxRetriesPerRequest: 2 });
 for (const m of ["queue", "coupon"]) defineScripts(redis, join(MODULES, m));

@@ -6,6 +6,7 @@ import { EVENT_RETENTION_MS, Snapshot } from "../../src/metrics";
 import { queueEventSource } from "../../src/metrics-sources";
 import { createRedis, globalKeys } from "../../src/redis";
 import { recordPromise } from "../coupon/mine";
+import { BacklogBound } from "../issuer/backlog";
 import { mysqlSeedRecord, PreQueueDraw } from "./draw";
 import { queueInternalModule } from "./internal";
 import { AdmissionScheduler } from "./scheduler";
@@ -49,14 +50,21 @@ export function queueModule(k: Kernel) {
 /**
  * What issues on_turn events' coupons here: the issue route's strict connection and reconciliation
  * gate where this process sells too; in a queue process that does not, a strict connection of its
- * own, gated on the coupon processes' record of a reconciled Redis (turn.ts).
+ * own, gated on the coupon processes' record of a reconciled Redis (turn.ts) and on the bound of
+ * promises waiting for MySQL (ISSUE_BACKLOG_MAX_AGE_MS).
  */
 function turnIssuer(k: Kernel): TurnIssuer {
   const { config } = k;
   if (k.issueRedis && k.reconciler) return new TurnIssuer(k.issueRedis, config.keyPrefix, k.reconciler.gate);
   const strict = createRedis(config, "turn", true);
   k.lifecycle.stop(() => void strict.disconnect());
-  return new TurnIssuer(strict, config.keyPrefix, recordedRunGate(strict, config.keyPrefix));
+  // and, like the issue route, no new promises while the oldest unpersisted one is too old
+  const reconciled = recordedRunGate(strict, config.keyPrefix);
+  const backlog = new BacklogBound(k.redis, config.keyPrefix, config.issueBacklogMaxAgeMs).check;
+  return new TurnIssuer(strict, config.keyPrefix, async (id) => {
+    await reconciled(id);
+    await backlog(id);
+  });
 }
 
 function schedulerModule(k: Kernel) {

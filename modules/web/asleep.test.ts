@@ -1,0 +1,138 @@
+// A locked phone through its turn (issue #20): the page is frozen (CDP Debugger.pause: no script,
+// no timer runs) while the line reaches the user, then wakes up. On an on_turn event it shows the
+// coupon the platform issued meanwhile (and so does the event page opened afresh later); on a manual
+// event it says the turn ran out while away and that the user kept the front, then gives the turn back.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
+import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { launchChromium, phone, seeText } from "./browser-kit";
+
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const problems: string[] = [];
+let s: Started;
+beforeAll(async () => {
+  browser = await launchChromium();
+  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+}, 30_000);
+afterAll(async () => {
+  await browser?.close();
+  await stopServer(s);
+});
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+  expect(problems.splice(0)).toEqual([]);
+});
+
+async function open(url: string) {
+  const p = await phone(browser);
+  contexts.push(p.ctx);
+  p.page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  p.page.on("console", (m) => m.type() === "error" && !/^Failed to load resource/.test(m.text()) && problems.push(m.text()));
+  await p.page.goto(url);
+  return p;
+}
+
+/**
+ * Locks the phone: the page's scripts and timers stop until `wake`. The pause takes hold at the next
+ * statement the page runs (its polls and refreshes run every few seconds): waited for.
+ */
+async function lock(page: Page): Promise<CDPSession> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Debugger.enable");
+  const paused = new Promise<void>((resolve) => cdp.once("Debugger.paused", () => resolve()));
+  await cdp.send("Debugger.pause");
+  await Promise.race([paused, Bun.sleep(30_000).then(() => Promise.reject(new Error("the page never paused")))]);
+  return cdp;
+}
+/** Unlocks it: scripts run again and the page is told it is visible again. */
+async function wake(page: Page, cdp: CDPSession) {
+  await cdp.send("Debugger.resume");
+  await cdp.send("Debugger.disable");
+  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+}
+
+const admin = (path: string) => s.api.call("POST", path, { token: ADMIN_TOKEN });
+
+describe("a locked phone through its turn", () => {
+  test("on_turn: the coupon was issued while the page slept; awake, the page shows it, and a fresh tab later shows it too", async () => {
+    const id = (await s.api.createEvent({ name: "Claimed for you", stock: 5, trafficRpm: 0, runningCapacity: 1, claim: "on_turn", couponValidUntil: "2027-01-31T14:59:00Z" })).body.id as number;
+    expect((await admin(`/admin/events/${id}/pause`)).status).toBe(200);
+    expect((await s.api.enter(id, `ahead-${id}`)).status).toBe(202);
+    const user = `sleeper-${id}`;
+    const { page } = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await seeText(page, "#claim-note", /issued to you automatically when your turn comes, even if you close the page/);
+    await page.getByRole("button", { name: "Get coupon" }).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^2$/);
+    await seeText(page, "#keep-open", /^When your turn comes the coupon is issued to you automatically, even if you close this page/);
+    await seeText(page, "#grace", /^You can close this page: your place is kept until your turn\.$/);
+
+    const cdp = await lock(page);
+    expect((await admin(`/admin/events/${id}/resume`)).status).toBe(200);
+    await waitFor("the platform to issue the sleeper's coupon", async () => (await s.api.coupon(id, user)).body.issued === true, 30_000);
+    const code = (await s.api.coupon(id, user)).body.code as string;
+
+    await wake(page, cdp);
+    await page.waitForURL(`${s.url}/events/${id}`, { timeout: 30_000 });
+    await seeText(page, "#result", /^Coupon issued: your turn came and the coupon is yours\.$/);
+    await seeText(page, "#coupon-code", new RegExp(`^${code}$`));
+    await seeText(page, "#validity", /^Valid until /);
+
+    // the page was closed instead: the event page opened later (a new tab) shows the coupon
+    const later = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await seeText(later.page, "#result", /^Already issued/);
+    await seeText(later.page, "#coupon-code", new RegExp(`^${code}$`));
+    expect(await later.page.getByRole("button", { name: "Get coupon" }).isDisabled()).toBe(true);
+  }, 180_000);
+
+  test("manual: the turn ran out while the page slept; awake, it says so and that the front is kept, then the turn comes back and the coupon is taken", async () => {
+    const id = (await s.api.createEvent({ name: "Press in time", stock: 5, trafficRpm: 0, runningCapacity: 1, slotSeconds: 20 })).body.id as number;
+    expect((await admin(`/admin/events/${id}/pause`)).status).toBe(200);
+    const user = `dozer-${id}`;
+    const behind = `behind-${id}`;
+    const { page } = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await page.getByRole("button", { name: "Get coupon" }).click();
+    await page.waitForURL(`${s.url}/events/${id}/waiting`);
+    await seeText(page, "#position", /^1$/);
+    expect((await s.api.enter(id, behind)).body).toMatchObject({ status: "waiting", position: 2 });
+
+    const cdp = await lock(page);
+    expect((await admin(`/admin/events/${id}/resume`)).status).toBe(200);
+    // the sleeper's turn comes and its 20 s run out: the one slot passes to the user behind
+    await waitFor("the slot to lapse and pass on", async () => (await s.api.poll(id, behind)).body.status === "admitted", 60_000, 500);
+
+    await wake(page, cdp);
+    // told, not moved: the front is kept (the only slot is held by the user behind)
+    await seeText(page, "#lapsed-note", /^Your turn came while this page was away and ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\)\. You keep your place at the front/, 30_000);
+    await seeText(page, "#position", /^1$/);
+    expect(page.url()).toBe(`${s.url}/events/${id}/waiting`);
+
+    // the slot frees: the sleeper gets the turn back before anyone who came later
+    expect((await s.api.issue(id, behind)).status).toBe(201);
+    await page.waitForURL(`${s.url}/events/${id}`, { timeout: 30_000 });
+    await seeText(page, "#result", /^Your turn ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\) before the coupon was taken, and you kept the front of the line: it is your turn again\./);
+    await seeText(page, "#slot", /^Your turn: \d+:\d\d left to press Get coupon$/);
+    await page.getByRole("button", { name: "Get coupon" }).click();
+    await seeText(page, "#result", /^Coupon issued/);
+    expect((await s.api.coupon(id, user)).body.issued).toBe(true);
+  }, 180_000);
+
+  test("manual, on the event page: a turn that runs out is told and offered back (never a silent re-entry), and taking it back asks the server", async () => {
+    const id = (await s.api.createEvent({ name: "Missed it", stock: 5, trafficRpm: 0, runningCapacity: 1, slotSeconds: 20 })).body.id as number;
+    const user = `misser-${id}`;
+    const { page } = await open(`${s.url}/events/${id}?token=${token(user)}`);
+    await page.getByRole("button", { name: "Get coupon" }).click();
+    await waitFor("the turn on the event page", async () => page.url() === `${s.url}/events/${id}`, 30_000, 100);
+    await seeText(page, "#slot", /^Your turn: 0:\d\d left to press Get coupon$/);
+    // the user does not press; the turn runs out on the page's own clock
+    await seeText(page, "#result", /^Your turn ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\) before the coupon was taken\./, 30_000);
+    expect(await page.getByRole("button", { name: "Get coupon" }).isDisabled()).toBe(true);
+    expect(await page.getByRole("button", { name: "Take my turn back" }).isVisible()).toBe(true);
+    // the page entered nobody anew meanwhile: the user is still the one who lapsed at the front
+    await page.getByRole("button", { name: "Take my turn back" }).click();
+    await seeText(page, "#result", /you kept the front of the line: it is your turn again/);
+    await page.getByRole("button", { name: "Get coupon" }).click();
+    await seeText(page, "#result", /^Coupon issued/);
+  }, 180_000);
+});
