@@ -62,6 +62,13 @@ describe("the operator's day", () => {
     for (const b of ["#do-pause", "#do-resume", "#do-close"]) expect(await inView(page, b)).toBe(true);
     await seeText(page, '#funnel [data-funnel="issued"]', /^1$/);
     await seeText(page, "#funnel-away", /sold out 2\b/);
+    // live edits from the form: only what changed is sent; the controls stay in view meanwhile
+    await page.locator("#k-slotSeconds").fill("300");
+    await page.locator("#k-name").fill("Laptop drop, renamed");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await seeText(page, "#knobs-status", /^Saved: /);
+    expect((await s.api.stats(id)).body).toMatchObject({ slotSeconds: 300, name: "Laptop drop, renamed", stock: 1 });
+    for (const b of ["#do-pause", "#do-resume", "#do-close"]) expect(await inView(page, b)).toBe(true);
     await kit.shot(page, "laptop-controls");
   });
 

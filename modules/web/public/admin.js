@@ -262,7 +262,9 @@ for (const [name, a] of Object.entries(ACTIONS))
 
 // ---- settings ------------------------------------------------------------------------------------------
 
-const KNOBS = ["name", "stock", "startsAt", "queueOpensAt", "trafficRpm", "runningCapacity", "admitPerSecond", "maxWaiting", "endsAt", "couponValidUntil", "webhookUrl"];
+const KNOBS = ["name", "stock", "startsAt", "queueOpensAt", "trafficRpm", "runningCapacity", "admitPerSecond", "maxWaiting", "slotSeconds", "graceSeconds", "endsAt", "couponValidUntil", "webhookUrl"];
+// empty = the server's default (null)
+const NULLABLE = new Set(["slotSeconds", "graceSeconds"]);
 const DATES = new Set(["startsAt", "queueOpensAt", "endsAt", "couponValidUntil"]);
 const TEXTS = new Set(["name", "webhookUrl"]);
 
@@ -270,7 +272,7 @@ function fillKnobs(ev) {
   knobsFilled = {};
   for (const k of KNOBS) {
     const input = $(`#k-${k}`);
-    input.value = DATES.has(k) ? toLocalInput(ev[k]) : TEXTS.has(k) ? (ev[k] ?? "") : ev[k];
+    input.value = DATES.has(k) ? toLocalInput(ev[k]) : TEXTS.has(k) || NULLABLE.has(k) ? (ev[k] ?? "") : ev[k];
     knobsFilled[k] = input.value;
   }
 }
@@ -284,7 +286,7 @@ $("#knobs").addEventListener("submit", async (e) => {
   for (const k of KNOBS) {
     const v = $(`#k-${k}`).value.trim();
     if (v === knobsFilled?.[k]) continue;
-    body[k] = DATES.has(k) ? fromLocalInput(v) : k === "webhookUrl" ? v || null : k === "name" ? v : Number(v);
+    body[k] = DATES.has(k) ? fromLocalInput(v) : k === "webhookUrl" || NULLABLE.has(k) ? (v === "" ? null : k === "webhookUrl" ? v : Number(v)) : k === "name" ? v : Number(v);
   }
   if (!Object.keys(body).length) return announce(status, "Nothing changed.", "info");
   const r = await adminApi("PATCH", `/admin/events/${selected}`, body);
