@@ -19,10 +19,18 @@ export type Funnel = {
   turnedAway: Record<TurnedAwayReason, number>;
 };
 
-/** The event's funnel; `issued` is the number of users holding its coupon (the issued hash). */
-export async function readFunnel(redis: RedisClient, prefix: string, id: number): Promise<Funnel> {
+/**
+ * The event's funnel; `issued` is the number of users holding its coupon (the issued hash), or
+ * `issuedFallback` when that hash cannot be read (a damaged event: its stats still answer, with the
+ * reconcile error that says why).
+ */
+export async function readFunnel(redis: RedisClient, prefix: string, id: number, issuedFallback?: number): Promise<Funnel> {
   const k = eventKeys(prefix, id);
-  const [h, issued, seq, preEnd] = await Promise.all([redis.hgetall(k.funnel), redis.hlen(k.issued), redis.get(k.waitSeq), redis.hget(k.meta, "preEnd")]);
+  const issuedCount = redis.hlen(k.issued).catch((e) => {
+    if (issuedFallback === undefined) throw e;
+    return issuedFallback;
+  });
+  const [h, issued, seq, preEnd] = await Promise.all([redis.hgetall(k.funnel), issuedCount, redis.get(k.waitSeq), redis.hget(k.meta, "preEnd")]);
   const n = (f: string) => Math.max(0, Number(h[f]) || 0);
   const out = { issued } as Funnel;
   for (const s of STEPS) out[s] = n(s);

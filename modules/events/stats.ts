@@ -96,7 +96,7 @@ export async function stats(this: EventService, id: number) {
     persistedCount.call(this, id),
     readDraw.call(this, id),
     deliveryCounts(this.mysql, id),
-    readFunnel(this.redis, this.prefix, id),
+    readFunnel(this.redis, this.prefix, id, meta.stock - Math.max(0, meta.remaining)),
     countGhostSlots(this.redis, this.prefix, id, this.opts.ghost, now),
     Promise.all([
       this.redis.zcard(k.waiting),
