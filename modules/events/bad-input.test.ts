@@ -22,6 +22,8 @@ beforeAll(async () => {
   expect((await s.api.issue(ev, "holder")).status).toBe(201);
   expect((await s.api.enter(ev, "runner")).body.status).toBe("admitted"); // holds a running slot
   await waitFor("persisted", async () => (await s.api.stats(ev)).body.persisted === 1);
+  // the funnel is added to Redis every RATE_FLUSH_MS: the state to protect includes the setup's two admissions
+  await waitFor("funnel counted", async () => (await s.api.stats(ev)).body.funnel?.admitted === 2);
 });
 afterAll(async () => {
   await stopServer(s);
