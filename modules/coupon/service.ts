@@ -6,14 +6,11 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventStatus } from "../events/model";
 import { metaFromRow, notFound, type EventService } from "../events/service";
 import { newCode } from "./code";
-import { recordPromise } from "./mine";
+import { takeUnit } from "./take";
 import type { CouponApi, CouponState, IssueResult } from "./model";
 
 /** Waits until the event's Redis state may be trusted by this process (see modules/events/reconcile.ts). */
 export type ReconcileGate = (eventId: number) => Promise<void>;
-
-// a fence lasts RECONCILE_FENCE_MS; a request waits out at most this much of it before it is told to retry
-const MAX_FENCE_WAIT_MS = 5000;
 
 /**
  * The fast path: stock, one-per-user and admission decided together in one Lua script; the issuance
@@ -44,23 +41,13 @@ export class RedisCouponService implements CouponApi {
   private readonly rows: RowCache;
 
   async issue(eventId: number, userId: string): Promise<IssueResult> {
-    await this.gate(eventId);
-    // made before the script runs: the 201, the stream entry and the MySQL row carry this very code
-    const code = newCode();
-    let r = await this.run(eventId, userId, code);
-    // Redis may have lost the event (restart without AOF): rebuild it from MySQL once, then decide.
-    if (r[0] === "event_not_found" && (await this.events.ensureLoaded(eventId))) r = await this.run(eventId, userId, code);
-    // just reconciled after a loss: sales wait for issuances made before it to be counted
-    for (const end = Date.now() + MAX_FENCE_WAIT_MS; r[0] === "reconciling" && Date.now() < end; ) {
-      await Bun.sleep(Math.max(1, Math.min(end, Number(r[1])) - Date.now()));
-      r = await this.run(eventId, userId, code);
-    }
-    if (r[0] === "reconciling") throw new ApiError(503, "unavailable", "the event is being reconciled after a Redis failure; nothing was issued, try again shortly");
-    if (r[0] === "issued") {
-      await recordPromise(this.redis, this.prefix, userId, eventId, code);
-      return { status: "issued", code };
-    }
-    return { status: r[0] } as IssueResult;
+    const { reply, code } = await takeUnit(
+      { redis: this.redis, prefix: this.prefix, events: this.events, gate: this.gate, action: "issued" },
+      eventId,
+      userId,
+      (c) => this.run(eventId, userId, c),
+    );
+    return reply[0] === "issued" ? { status: "issued", code } : ({ status: reply[0] } as IssueResult);
   }
 
   private async run(eventId: number, userId: string, code: string) {

@@ -1,13 +1,9 @@
 import { ApiError } from "../../src/http";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
-import { newCode } from "../coupon/code";
-import { recordPromise } from "../coupon/mine";
 import type { ReconcileGate } from "../coupon/service";
+import { takeUnit } from "../coupon/take";
 import { refusal } from "../events/model";
 import type { EventService } from "../events/service";
-
-// a fence lasts RECONCILE_FENCE_MS; a grant waits out at most this much of it before it is told to retry
-const MAX_FENCE_WAIT_MS = 5000;
 
 /**
  * Coupons given outside the line (grant-5.lua): stock and one-per-user decided in Redis with the
@@ -31,19 +27,13 @@ export class Grants {
   }
 
   async grant(eventId: number, userId: string): Promise<{ code: string }> {
-    await this.gate(eventId);
-    const code = newCode();
-    let r = await this.run(eventId, userId, code);
-    if (r[0] === "event_not_found" && (await this.events.ensureLoaded(eventId))) r = await this.run(eventId, userId, code);
-    for (const end = Date.now() + MAX_FENCE_WAIT_MS; r[0] === "reconciling" && Date.now() < end; ) {
-      await Bun.sleep(Math.max(1, Math.min(end, Number(r[1])) - Date.now()));
-      r = await this.run(eventId, userId, code);
-    }
-    if (r[0] === "reconciling") throw new ApiError(503, "unavailable", "the event is being reconciled after a Redis failure; nothing was granted, try again shortly");
-    if (r[0] === "issued") {
-      await recordPromise(this.redis, this.prefix, userId, eventId, code);
-      return { code };
-    }
+    const { reply: r, code } = await takeUnit(
+      { redis: this.redis, prefix: this.prefix, events: this.events, gate: this.gate, action: "granted" },
+      eventId,
+      userId,
+      (c) => this.run(eventId, userId, c),
+    );
+    if (r[0] === "issued") return { code };
     if (r[0] === "already_issued") throw new ApiError(409, "already_issued", "this user already has this event's coupon");
     throw refusal(r[0] as "event_not_found" | "not_open" | "sold_out");
   }
