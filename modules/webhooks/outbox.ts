@@ -87,9 +87,20 @@ export async function getDelivery(db: Queryable, id: number): Promise<(Delivery 
  * Schedules a delivery for now, delivered or not (a receiver that lost it, or one fixed after
  * failures): the next dispatcher turn sends it, with the same webhook-id. Null: no such delivery.
  */
-export async function redeliver(db: Queryable, id: number): Promise<Delivery | null> {
-  const now = new Date();
-  const [r] = (await db.query("UPDATE webhook_outbox SET delivered_at = NULL, next_attempt_at = ? WHERE id = ?", [now, id])) as [ResultSetHeader, unknown];
-  if (!r.affectedRows) return null;
-  return (await getDelivery(db, id))!;
+export async function redeliver(pool: Pool, id: number): Promise<Delivery | null> {
+  const conn = await pool.getConnection();
+  try {
+    // the row stays locked until the commit: a dispatcher claiming it meanwhile waits, so the reply
+    // is the schedule written here, not the dispatcher's lease on it
+    await conn.beginTransaction();
+    const [r] = (await conn.query("UPDATE webhook_outbox SET delivered_at = NULL, next_attempt_at = ? WHERE id = ?", [new Date(), id])) as [ResultSetHeader, unknown];
+    const d = r.affectedRows ? (await getDelivery(conn, id))! : null;
+    await conn.commit();
+    return d;
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
+  }
 }
