@@ -153,6 +153,31 @@ export async function stopServer(s: Started) {
   await dropKeys(TEST_REDIS, s.prefix);
 }
 
+const children = new Set<Bun.Subprocess>();
+let reaping = false;
+/**
+ * Every process a test spawns is killed when the test process ends, however it ends: a beforeAll
+ * that timed out (bun abandons the hook, not the child), a failed assertion, ^C or SIGTERM. Without
+ * this a timed-out start leaves a server running against the shared Redis and MySQL.
+ */
+export function adopt<P extends Bun.Subprocess>(proc: P): P {
+  children.add(proc);
+  void proc.exited.then(() => children.delete(proc));
+  if (!reaping) {
+    reaping = true;
+    const killAll = () => {
+      for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    };
+    process.on("exit", killAll);
+    for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const)
+      process.once(sig, () => {
+        killAll();
+        process.exit(128 + n);
+      });
+  }
+  return proc;
+}
+
 export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log: () => string; kill(signal?: NodeJS.Signals): Promise<number> };
 
 /**
@@ -160,13 +185,15 @@ export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "
  * NODE_ENV=test: the test secrets are short and public (a production start refuses them; src/config.test.ts).
  */
 export async function spawnServer(env: Record<string, string>): Promise<Proc> {
-  const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
-    cwd: new URL("..", import.meta.url).pathname,
-    env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...noIssuerNoBound(env), ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = adopt(
+    Bun.spawn(["bun", "run", "src/main.ts"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...noIssuerNoBound(env), ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    }),
+  );
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
@@ -180,7 +207,11 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   while (!port) {
     const m = /listening on :(\d+)/.exec(out);
     if (m) port = Number(m[1]);
-    else if (proc.exitCode !== null || Date.now() > end) throw new Error(`server did not start (exit ${proc.exitCode}):\n${out}`);
+    else if (proc.exitCode !== null || Date.now() > end) {
+      // a failed start leaves nothing running
+      proc.kill("SIGKILL");
+      throw new Error(`server did not start (exit ${proc.exitCode}):\n${out}`);
+    }
     else await Bun.sleep(50);
   }
   return {
