@@ -77,7 +77,7 @@ export function client(url: string) {
     return { status: res.status, body: parsed };
   }
   const admin = { token: ADMIN_TOKEN };
-  return {
+  const api = {
     call,
     createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
     stats: (id: number) => call("GET", `/admin/events/${id}`, admin),
@@ -87,7 +87,23 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
+    async storedCoupons(id: number, users: string[]): Promise<string[]> {
+      const codes: string[] = [];
+      for (const u of users) {
+        await api.enter(id, u);
+        const r = await api.issue(id, u);
+        if (r.status !== 201) throw new Error(`${u} was not issued a coupon: ${r.status} ${JSON.stringify(r.body)}`);
+        codes.push(r.body.code);
+      }
+      await waitFor("persisted", async () => {
+        const st = (await api.stats(id)).body;
+        return st.persisted === st.issued;
+      });
+      return codes;
+    },
   };
+  return api;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight at once. */
