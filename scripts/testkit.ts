@@ -22,6 +22,13 @@ export const TEST_LOCKOUT = { ADMIN_LOCKOUT_FAILURES: "1000000" };
 export type Started = Awaited<ReturnType<typeof startServer>>;
 
 /** A real server (HTTP on loopback, real Redis and MariaDB) in this process. */
+/**
+ * A server without an issuer persists nothing, so the bound on promises waiting for MySQL
+ * (ISSUE_BACKLOG_MAX_AGE_MS) would turn its issues into 503 a minute after its first one: off there,
+ * unless the test sets it (modules/issuer/backlog.test.ts).
+ */
+const noIssuerNoBound = (env: Record<string, string>) => (env.ISSUER === "off" ? { ISSUE_BACKLOG_MAX_AGE_MS: "0" } : {});
+
 export async function startServer(env: Record<string, string> = {}) {
   const prefix = env.REDIS_KEY_PREFIX ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const fullEnv = {
@@ -34,6 +41,7 @@ export async function startServer(env: Record<string, string> = {}) {
     REDIS_KEY_PREFIX: prefix,
     NODE_ENV: "test",
     ...TEST_LOCKOUT,
+    ...noIssuerNoBound(env),
     ...env,
   };
   const config = loadConfig(fullEnv);
@@ -69,7 +77,7 @@ export function client(url: string) {
     return { status: res.status, body: parsed };
   }
   const admin = { token: ADMIN_TOKEN };
-  return {
+  const api = {
     call,
     createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
     stats: (id: number) => call("GET", `/admin/events/${id}`, admin),
@@ -79,7 +87,23 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
+    async storedCoupons(id: number, users: string[]): Promise<string[]> {
+      const codes: string[] = [];
+      for (const u of users) {
+        await api.enter(id, u);
+        const r = await api.issue(id, u);
+        if (r.status !== 201) throw new Error(`${u} was not issued a coupon: ${r.status} ${JSON.stringify(r.body)}`);
+        codes.push(r.body.code);
+      }
+      await waitFor("persisted", async () => {
+        const st = (await api.stats(id)).body;
+        return st.persisted === st.issued;
+      });
+      return codes;
+    },
   };
+  return api;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight at once. */
@@ -180,7 +204,7 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   const proc = adopt(
     Bun.spawn(["bun", "run", "src/main.ts"], {
       cwd: new URL("..", import.meta.url).pathname,
-      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...env },
+      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...noIssuerNoBound(env), ...env },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",

@@ -208,9 +208,7 @@ describe("admin page", () => {
 
   test("Download winners sends the tab's token and saves the CSV; after Forget token every section asks to sign in", async () => {
     const id = await createEvent({ name: "Winners to download", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
-    expect((await s.api.enter(id, "web-csv-winner")).body.status).toBe("admitted");
-    expect((await s.api.issue(id, "web-csv-winner")).status).toBe(201);
-    await waitFor("stored", async () => (await s.api.stats(id)).body.persisted === 1, 15_000);
+    await s.api.storedCoupons(id, ["web-csv-winner"]);
     const page = await signedIn({ hash: `#event-${id}` });
     await seeText(page, "#detail-title", /Winners to download$/);
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download winners (CSV)" }).click()]);

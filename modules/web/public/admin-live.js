@@ -54,9 +54,12 @@ function count() {
 async function loadMessage() {
   const id = eventInAddress();
   if (id === null || $("#detail").hidden || messageFor === id) return;
+  const typed = $("#op-message").value;
   const r = await adminApi("GET", `/admin/events/${id}`);
   if (r.status !== 200 || id !== eventInAddress()) return;
   messageFor = id;
+  // the operator may have started typing while this loaded: their words win over the stored message
+  if ($("#op-message").value !== typed) return;
   $("#op-message").value = r.body.message ?? "";
   $("#message-status").textContent = "";
   count();
