@@ -426,6 +426,30 @@ function parseRawReply(raw: Buffer): RawReply {
   return { status, headers, body, text: bodyText };
 }
 
+/**
+ * The API over raw sockets (rawHttp), one fresh connection per request, as an attacker's script
+ * talks to it: the same calls as `client`, plus each reply's headers.
+ */
+export function rawClient(port: number) {
+  async function call(method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<RawReply> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    const body = opts.body !== undefined ? JSON.stringify(opts.body) : opts.raw;
+    return rawHttp(port, rawRequest(method, path, { host: `127.0.0.1:${port}`, headers, body }));
+  }
+  const admin = { token: ADMIN_TOKEN };
+  return {
+    port,
+    call,
+    createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
+    enter: (id: number, user: string) => call("POST", `/api/events/${id}/enter`, { token: token(user) }),
+    poll: (id: number, auth: string) => call("GET", `/api/events/${id}/queue`, { token: auth }),
+    leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
+    issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
+  };
+}
+export type RawClient = ReturnType<typeof rawClient>;
+
 /** A raw HTTP request: `host` undefined sends no Host header at all; HTTP/1.1 asks the server to close after replying. */
 export function rawRequest(method: string, target: string, opts: { version?: "1.0" | "1.1"; host?: string; headers?: Record<string, string>; body?: string } = {}): string {
   const version = opts.version ?? "1.1";

@@ -247,7 +247,7 @@ const doorRoutes = (d: RouterDeps) => {
       async ({ params, request, set }) => {
         const id = eventId(params.id);
         const who = await caller(request.headers.get("authorization"), id);
-        await queue.leave(id, who.user);
+        view.markDeparted(id, await queue.leave(id, who.user));
         set.status = 204;
       },
       {
