@@ -87,6 +87,12 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Creates an event and returns its id (anything but 201 throws). */
+    async newEvent(body: Record<string, unknown>): Promise<number> {
+      const r = await api.createEvent(body);
+      if (r.status !== 201) throw new Error(`the event was not created: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.id;
+    },
     /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
     async storedCoupons(id: number, users: string[]): Promise<string[]> {
       const codes: string[] = [];
