@@ -1,7 +1,8 @@
-// A locked phone through its turn (issue #20): the page is frozen (CDP Debugger.pause: no script,
-// no timer runs) while the line reaches the user, then wakes up. On an on_turn event it shows the
-// coupon the platform issued meanwhile (and so does the event page opened afresh later); on a manual
-// event it says the turn ran out while away and that the user kept the front, then gives the turn back.
+// A locked phone through its turn (issue #20): the page is frozen (CDP Page lifecycle "frozen" and
+// Debugger.pause: no script, no timer runs) while the line reaches the user, then wakes up. On an
+// on_turn event it shows the coupon the platform issued meanwhile (and so does the event page opened
+// afresh later); on a manual event it says the turn ran out while away and that the user kept the
+// front, then gives the turn back. The last test locks two phones for three minutes at once.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
