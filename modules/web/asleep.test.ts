@@ -60,7 +60,10 @@ async function wake(page: Page, cdp: CDPSession) {
   await cdp.send("Debugger.resume");
   await cdp.send("Debugger.disable");
   await cdp.send("Page.setWebLifecycleState", { state: "active" });
-  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+  // a timer that ran first may already have moved the page on (a navigation): the new page starts awake
+  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange"))).catch((e) => {
+    if (!/Execution context was destroyed/.test(String(e))) throw e;
+  });
 }
 
 const admin = (path: string) => s.api.call("POST", path, { token: ADMIN_TOKEN });
