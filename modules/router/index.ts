@@ -10,6 +10,7 @@ import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from 
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
+import { remotePersisted } from "../coupon/internal";
 import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
 import { EnterDone, EnterQueued, PollReply, type QueueApi } from "../queue/model";
@@ -48,7 +49,7 @@ export type RouterDeps = {
   redis: RedisClient;
   prefix: string;
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
-  /** whether the user's coupon row is in MySQL (false where this process has no MySQL: the page asks GET …/coupon) */
+  /** whether the user's coupon row is in MySQL (asked of the coupon process where this one has no MySQL; false when unknown) */
   persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
@@ -341,7 +342,8 @@ export function routerModule(k: Kernel) {
           redis,
           prefix: config.keyPrefix,
           cfg: config.queue,
-          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
+          // a router without MySQL (split, coupon role elsewhere) asks the coupon process
+          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : remotePersisted(config.couponUrl!, config.internalToken!, config.upstreamTimeoutMs),
           onRefused: (id, code) => {
             metrics.doorOutcome(id, code);
             funnel.turnedAway(id, code);
