@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   name_taken: "a live API key already has this name",
   key_not_found: "no API key with this id",
   wrong_event: "the waiting ticket is for another event",
-  not_admitted: "no live running slot for this event: enter (and wait) first",
+  not_admitted: "no live running slot for this event: enter (and wait) first; on_turn events have no slots (the platform issues at the user's turn: enter or poll answers 200 issued)",
   event_not_found: "no such event (any id that is not a positive integer names none)",
   not_in_queue: "not in this event's queue: enter first",
   not_found: "no such thing",
@@ -70,7 +70,9 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
 const CLAIM_DOC = "manual: an admitted user holds a running slot and presses issue; on_turn: joining the line is the request, and the platform issues the coupon itself when the user's turn comes (README: claim on turn)";
-const claimOf = (description: string) => t.Union([t.Literal("manual"), t.Literal("on_turn")], { description });
+// UnionEnum, not a Union of literals: the OpenAPI generator rewrites the latter into an enum without
+// its description; no default (UnionEnum's is the first value, and an omitted claim must stay omitted)
+const claimOf = (description: string) => t.UnionEnum(["manual", "on_turn"], { description, default: undefined });
 export const Claim = claimOf(CLAIM_DOC);
 export type Claim = "manual" | "on_turn";
 const SlotSeconds = t.Union([Int({ minimum: 10, maximum: 86_400 }), t.Null()], { description: "how long an admitted user may hold a running slot (manual events); null = QUEUE_SLOT_TTL_MS" });
@@ -112,13 +114,18 @@ const Message = t.String({
   description: "the operator's word to the people waiting, plain text (≤ 280 characters, no control characters but line breaks); \"\" = none. Shown on the event page and in the waiting room",
 });
 
+// what each claim uses of the pacing settings (an on_turn line has no running slots: everyone waits, turns are issued)
+const TRAFFIC_DOC = "requests per minute under which a manual event lets users in without waiting (0 = everyone goes through the waiting room); on_turn events: not used, everyone joins the line";
+const CAPACITY_DOC = "running slots: users admitted at once, each holding a slot until they issue or it lapses (manual events); on_turn events: not used";
+const ADMIT_DOC = "most users taken from the head of the line per second: admitted to a slot (manual) or issued their coupon (on_turn)";
+
 export const CreateEventBody = t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 200 }),
     stock: Int({ minimum: 1, maximum: 10_000_000 }),
-    trafficRpm: Int({ minimum: 0, maximum: 1_000_000_000, description: "0 = everyone goes through the waiting room" }),
-    runningCapacity: Int({ minimum: 1, maximum: 10_000_000 }),
-    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
+    trafficRpm: Int({ minimum: 0, maximum: 1_000_000_000, description: TRAFFIC_DOC }),
+    runningCapacity: Int({ minimum: 1, maximum: 10_000_000, description: CAPACITY_DOC }),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: `${ADMIT_DOC}; default: runningCapacity` })),
     startsAt: t.Optional(IsoDate),
     endsAt: t.Optional(NullableIsoDate),
     queueOpensAt: t.Optional(NullableIsoDate),
@@ -142,9 +149,9 @@ export const PatchEventBody = t.Object(
     startsAt: t.Optional(t.String({ ...IsoDate, description: "only while scheduled (409 not_scheduled): postpone or bring forward; must be in the future" })),
     queueOpensAt: t.Optional(t.Union([IsoDate, t.Null()], { description: "only while scheduled and before the pre-queue opens (409 not_scheduled); not after startsAt" })),
     message: t.Optional(Message),
-    trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
-    runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
-    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
+    trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000, description: TRAFFIC_DOC })),
+    runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000, description: CAPACITY_DOC })),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: ADMIT_DOC })),
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000 })),
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),

@@ -230,6 +230,8 @@ const doorRoutes = (d: RouterDeps) => {
           ...ticketDoc,
           operationId: "pollQueue",
           summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, issued (on_turn: the coupon, also after the page was closed), or the event ended",
+          description:
+            "A poll never makes a new place (not in the line: 404 not_in_queue). Manual events: polling keeps a waiter's place (one silent for longer than graceSeconds is dropped when the line reaches them, never before the pre-queue's draw); admitted means a running slot until expiresAt; a user whose slot lapsed unused is put back at their place by this poll (lapsedAt), admitted at once when at the head with a slot free, never sent to the back. On_turn events: nobody is dropped for silence; once the user's turn came the reply is 200 issued with the code (persisted: whether its row is stored yet), also after the event sold out or closed.",
         },
       },
     )
@@ -251,7 +253,7 @@ const doorRoutes = (d: RouterDeps) => {
           429: RateLimited,
           503: unavailable,
         },
-        detail: { ...ticketDoc, operationId: "leaveQueue", summary: "Leave the line or give up the running slot (user token or waiting ticket)" },
+        detail: { ...ticketDoc, operationId: "leaveQueue", summary: "Leave the line or give up the running slot or a lapsed place (user token or waiting ticket); on an on_turn event, the claim on a coupon at the user's turn" },
       },
     );
 };
