@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { adopt } from "./testkit";
 
 export type Persistence = "none" | "everysec" | "always";
 
@@ -24,11 +25,12 @@ export function ownRedis(persistence: Persistence = "none", extra: string[] = []
     dir,
     cli,
     async start() {
-      proc = Bun.spawn(args(), { stdout: "ignore", stderr: "ignore" });
+      proc = adopt(Bun.spawn(args(), { stdout: "ignore", stderr: "ignore" }));
       for (let i = 0; i < 200; i++) {
         if ((await cli("ping")) === "PONG") return;
         await Bun.sleep(50);
       }
+      proc.kill("SIGKILL");
       throw new Error("redis did not come up");
     },
     /** SIGKILL: what was not yet written to the AOF is gone. */

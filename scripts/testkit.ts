@@ -69,7 +69,7 @@ export function client(url: string) {
     return { status: res.status, body: parsed };
   }
   const admin = { token: ADMIN_TOKEN };
-  return {
+  const api = {
     call,
     createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
     stats: (id: number) => call("GET", `/admin/events/${id}`, admin),
@@ -79,7 +79,23 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
+    async storedCoupons(id: number, users: string[]): Promise<string[]> {
+      const codes: string[] = [];
+      for (const u of users) {
+        await api.enter(id, u);
+        const r = await api.issue(id, u);
+        if (r.status !== 201) throw new Error(`${u} was not issued a coupon: ${r.status} ${JSON.stringify(r.body)}`);
+        codes.push(r.body.code);
+      }
+      await waitFor("persisted", async () => {
+        const st = (await api.stats(id)).body;
+        return st.persisted === st.issued;
+      });
+      return codes;
+    },
   };
+  return api;
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight at once. */
@@ -145,6 +161,31 @@ export async function stopServer(s: Started) {
   await dropKeys(TEST_REDIS, s.prefix);
 }
 
+const children = new Set<Bun.Subprocess>();
+let reaping = false;
+/**
+ * Every process a test spawns is killed when the test process ends, however it ends: a beforeAll
+ * that timed out (bun abandons the hook, not the child), a failed assertion, ^C or SIGTERM. Without
+ * this a timed-out start leaves a server running against the shared Redis and MySQL.
+ */
+export function adopt<P extends Bun.Subprocess>(proc: P): P {
+  children.add(proc);
+  void proc.exited.then(() => children.delete(proc));
+  if (!reaping) {
+    reaping = true;
+    const killAll = () => {
+      for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    };
+    process.on("exit", killAll);
+    for (const [sig, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const)
+      process.once(sig, () => {
+        killAll();
+        process.exit(128 + n);
+      });
+  }
+  return proc;
+}
+
 export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; log: () => string; kill(signal?: NodeJS.Signals): Promise<number> };
 
 /**
@@ -152,13 +193,15 @@ export type Proc = { url: string; port: number; proc: Bun.Subprocess<"ignore", "
  * NODE_ENV=test: the test secrets are short and public (a production start refuses them; src/config.test.ts).
  */
 export async function spawnServer(env: Record<string, string>): Promise<Proc> {
-  const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
-    cwd: new URL("..", import.meta.url).pathname,
-    env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = adopt(
+    Bun.spawn(["bun", "run", "src/main.ts"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    }),
+  );
   let out = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
@@ -172,7 +215,11 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   while (!port) {
     const m = /listening on :(\d+)/.exec(out);
     if (m) port = Number(m[1]);
-    else if (proc.exitCode !== null || Date.now() > end) throw new Error(`server did not start (exit ${proc.exitCode}):\n${out}`);
+    else if (proc.exitCode !== null || Date.now() > end) {
+      // a failed start leaves nothing running
+      proc.kill("SIGKILL");
+      throw new Error(`server did not start (exit ${proc.exitCode}):\n${out}`);
+    }
     else await Bun.sleep(50);
   }
   return {

@@ -116,12 +116,28 @@ describe("the OpenAPI document", () => {
   test("every status of the contract is listed for each route, and 429 documents Retry-After", () => {
     const listed = Object.fromEntries(operations().map(({ key, op }) => [key, Object.keys(op.responses).map(Number)]));
     for (const [route, statuses] of Object.entries(CONTRACT)) expect({ route, missing: statuses.filter((st) => !listed[route]?.includes(st)) }).toEqual({ route, missing: [] });
-    // exactly the rate-limited routes (every user route) say 429
+    // exactly the rate-limited routes say 429: every user route (its limits) and every admin route (the admin guard's)
     const limited = Object.entries(listed).filter(([, st]) => st.includes(429)).map(([k]) => k.split(" ")[1]!.replace(/\{(\w+)\}/g, ":$1"));
-    expect(new Set(limited)).toEqual(new Set(Object.keys(listed).map((k) => k.split(" ")[1]!.replace(/\{(\w+)\}/g, ":$1")).filter(isLimited)));
+    expect(new Set(limited)).toEqual(new Set(Object.keys(listed).map((k) => k.split(" ")[1]!.replace(/\{(\w+)\}/g, ":$1")).filter((r) => isLimited(r) || r.startsWith("/admin/"))));
     for (const { op } of operations()) if (op.responses[429]) expect(op.responses[429].headers["Retry-After"].schema).toMatchObject({ type: "integer", minimum: 1 });
     // a 204 has no body
     expect(spec.paths["/api/events/{id}/queue"].delete.responses[204].content).toBeUndefined();
+  });
+
+  test("every admin operation lists what the admin guard answers (401, 403 forbidden, 429 lockout and limits) and, if a POST, a split router's 504", () => {
+    const admin = operations().filter(({ path }) => path.startsWith("/admin/"));
+    expect(admin.length).toBeGreaterThan(20);
+    for (const { key, method, op } of admin) {
+      const r = op.responses as Json;
+      const codes = (st: number) => String(r[st]?.description ?? "");
+      expect({ key, unauthorized: codes(401).includes("`unauthorized`"), forbidden: codes(403).includes("`forbidden`"), limited: r[429]?.content?.["application/json"]?.schema?.$ref }).toEqual({
+        key,
+        unauthorized: true,
+        forbidden: true,
+        limited: "#/components/schemas/RateLimited",
+      });
+      if (method === "post") expect({ key, unknown: codes(504).includes("`outcome_unknown`") }).toEqual({ key, unknown: true });
+    }
   });
 
   test("named schemas, referenced from the operations; pre_queue is a reply of enter and poll", () => {
@@ -402,6 +418,28 @@ describe("every reply of a real server matches the schema documented for its sta
     expect(replies.filter((r) => r.status === 429).length).toBeGreaterThan(0);
   });
 
+  test("admin guard: a key without the scope (403), the per-key limit and the lockout (429, Retry-After) are documented for the route that answers them", async () => {
+    // a server of its own with low admin limits: 3 failures lock an address out, a key may send 2 at once
+    const g = await startServer({ ADMIN_LOCKOUT_FAILURES: "3", RATE_LIMIT_ADMIN_PER_SEC: "1", RATE_LIMIT_ADMIN_BURST: "2", TRUST_PROXY: "1" });
+    try {
+      const at = (ip: string, auth: string) => ({ authorization: `Bearer ${auth}`, "x-forwarded-for": ip });
+      const guarded = (method: string, template: string, path: string, headers: Record<string, string>, body?: unknown) =>
+        fetch(g.url + path, { method, headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) }, body: body === undefined ? undefined : JSON.stringify(body) }).then((res) => c.check(method, template, res));
+      const key = (await guarded("POST", "/admin/keys", "/admin/keys", at("198.51.100.1", ADMIN_TOKEN), { name: `reader-${run}`, scopes: ["events:read"] })).body.key as string;
+      expect((await guarded("POST", "/admin/events/{id}/pause", "/admin/events/1/pause", at("198.51.100.2", key))).body.error).toBe("forbidden");
+      // the key's burst, then its limit: 429 with Retry-After (checked against the body by `check`)
+      const burst = await Promise.all(Array.from({ length: 6 }, () => guarded("GET", "/admin/events", "/admin/events?limit=1", at("198.51.100.3", key))));
+      expect(burst.map((r) => r.status)).toContain(429);
+      // guesses from one address: 401 three times, the fourth locks it out, then every route is 429, whatever the token
+      for (let i = 0; i < 3; i++) expect((await guarded("GET", "/admin/audit", "/admin/audit", at("198.51.100.4", `wrong-${i}-${run}`))).status).toBe(401);
+      expect((await guarded("GET", "/admin/audit", "/admin/audit", at("198.51.100.4", `wrong-3-${run}`))).status).toBe(429);
+      expect((await guarded("POST", "/admin/coupons/{code}/redeem", "/admin/coupons/ANY/redeem", at("198.51.100.4", ADMIN_TOKEN), { orderId: "o" })).body.error).toBe("rate_limited");
+      expect((await guarded("DELETE", "/admin/keys/{id}", "/admin/keys/1", at("198.51.100.4", ADMIN_TOKEN))).status).toBe(429);
+    } finally {
+      await stopServer(g);
+    }
+  });
+
   test("shop: winners as JSON and CSV, a coupon by code, redeem (200, 409, 410, 404)", async () => {
     const id = await create({ name: "shop", stock: 2, trafficRpm: 1_000_000, runningCapacity: 10, couponValidUntil: future(3_000) });
     const codes: string[] = [];
@@ -446,6 +484,7 @@ describe("every reply of a real server matches the schema documented for its sta
       "GET /admin/coupons/{code} 200", "GET /admin/coupons/{code} 404",
       "POST /admin/coupons/{code}/redeem 200", "POST /admin/coupons/{code}/redeem 400", "POST /admin/coupons/{code}/redeem 409", "POST /admin/coupons/{code}/redeem 410",
       "GET /health/live 200", "GET /health/ready 200", "GET /metrics 200",
+      "POST /admin/events/{id}/pause 403", "GET /admin/events 429", "GET /admin/audit 401", "GET /admin/audit 429", "POST /admin/coupons/{code}/redeem 429", "DELETE /admin/keys/{id} 429",
     ];
     expect(expected.filter((k) => !c.seen.has(k))).toEqual([]);
   });

@@ -49,7 +49,7 @@ export const RateLimited = withHeaders(
       message: t.String(),
       retryAfter: Type.Integer({ minimum: 1, description: "seconds to wait before the next request (the same as Retry-After)" }),
     },
-    { $id: "RateLimited", description: "`rate_limited`: too many requests from this user or address; retry after `retryAfter` seconds" },
+    { $id: "RateLimited", description: "`rate_limited`: too many requests from this user, key or address, or (admin routes) too many failed authentications from this address; retry after `retryAfter` seconds" },
   ),
   { "Retry-After": Type.Integer({ minimum: 1, description: "whole seconds, the same as the body's retryAfter" }) },
 );

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pool, type client } from "../../scripts/testkit";
+import { adopt, pool, type client } from "../../scripts/testkit";
 
 export const DEPLOY = join(import.meta.dir, "..");
 export const ALERTS = join(DEPLOY, "prometheus", "alerts.yml");
@@ -39,10 +39,10 @@ export async function startPrometheus(targets: { url: string; role: string }[], 
     ],
   };
   writeFileSync(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
-  const proc = Bun.spawn(
+  const proc = adopt(Bun.spawn(
     ["prometheus", `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
-  );
+  ));
   let log = "";
   void (async () => {
     for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
@@ -52,7 +52,10 @@ export async function startPrometheus(targets: { url: string; role: string }[], 
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`prometheus exited ${proc.exitCode}:\n${log}`);
     if (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > end) throw new Error(`prometheus not ready after 60 s:\n${log}`);
+    if (Date.now() > end) {
+      proc.kill("SIGKILL");
+      throw new Error(`prometheus not ready after 60 s:\n${log}`);
+    }
     await Bun.sleep(200);
   }
   async function api<T>(path: string, params: Record<string, string>): Promise<T> {

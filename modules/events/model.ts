@@ -36,10 +36,10 @@ export const ERROR_CODES = {
   bot_check_failed: "this event's bot gate needs a fresh proof of work (X-Bot-Proof, from GET /api/events/{id}/challenge) for this event and user: missing, malformed, expired, another's, forged or already used",
   no_bot_gate: "this event has no bot gate: enter without a proof",
   unprocessable_entry: "the entry is malformed and stays dead-lettered",
-  rate_limited: "too many requests from this user or address",
+  rate_limited: "too many requests from this user, key or address, or (admin routes) too many failed authentications from this address",
   unavailable: "a backing service (Redis, MySQL) is unavailable or the event is being reconciled; nothing changed, try again shortly",
   upstream_unavailable: "a split router could not reach the queue or coupon server; nothing changed, try again shortly",
-  outcome_unknown: "the issue may or may not have gone through (the connection dropped, or the owner did not answer in time): GET /api/events/{id}/coupon tells",
+  outcome_unknown: "the request may or may not have taken effect (a split router's connection to its owner dropped, or the owner did not answer in time): read the state before trying again (an issue: GET /api/events/{id}/coupon tells; a request with an Idempotency-Key may simply be sent again)",
   not_ready: "Redis or MySQL is unreachable",
   // the shop's side (modules/redemption, modules/grants, modules/webhooks)
   webhook_url_forbidden: "webhookUrl is not https://, or points at (or resolves to) a loopback, private, link-local, CGNAT, multicast, unspecified or metadata address",

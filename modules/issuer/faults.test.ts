@@ -3,7 +3,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkInvariants, client, cuttableProxy, dropKeys, mysqlConn, pool, spawnServer, TEST_DB, TEST_REDIS, type Proc } from "../../scripts/testkit";
+import { adopt, checkInvariants, client, cuttableProxy, dropKeys, mysqlConn, pool, spawnServer, TEST_DB, TEST_REDIS, type Proc } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -118,7 +118,7 @@ describe("faults during the rush", () => {
     const port = 16400 + Math.floor(Math.random() * 500);
     const dir = mkdtempSync(join(tmpdir(), "coupon-redis-"));
     const startRedis = (aof: boolean) =>
-      Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", aof ? "yes" : "no", "--appendfsync", "always"], { stdout: "ignore", stderr: "ignore" });
+      adopt(Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", aof ? "yes" : "no", "--appendfsync", "always"], { stdout: "ignore", stderr: "ignore" }));
     const ping = async () => {
       for (let i = 0; i < 100; i++) {
         const p = Bun.spawn(["redis-cli", "-p", String(port), "ping"], { stdout: "pipe", stderr: "ignore" });

@@ -2,6 +2,8 @@ import { toOpenAPISchema } from "@elysiajs/openapi";
 import { Elysia, type AnyElysia } from "elysia";
 import { dirname, join } from "node:path";
 import { DOCUMENTED_AS, SECURITY_SCHEMES, type RouteSpec } from "../../src/docs";
+import { RateLimited } from "../../src/ratelimit";
+import { Err } from "../events/model";
 import { webhookOperations } from "../webhooks/model";
 
 // The installed swagger-ui-dist (its version pinned by bun.lock): every byte the docs page runs comes from this process.
@@ -69,6 +71,20 @@ const TAGS = [
   { name: "ops", description: "Health and Prometheus metrics" },
 ];
 
+/**
+ * What the admin guard (src/auth.ts, adminHook) answers before any /admin/ route runs: no or a wrong
+ * credential, a key without the route's scope, and the lockout and per-key/per-address limits. Every
+ * admin operation lists them; a route that documents one itself (its own codes) keeps its wording.
+ */
+const ADMIN_GUARD_REPLIES = {
+  401: Err("unauthorized"),
+  403: Err("forbidden"),
+  429: RateLimited,
+};
+// A split router forwards every admin POST to its owner, and answers one that may have reached it
+// unanswered with 504 (modules/router/forward.ts): the document is the same for every deployment.
+const FORWARDED_POST_REPLIES = { 504: Err("outcome_unknown") };
+
 type Json = Record<string, any>;
 const isObject = (v: unknown): v is Json => !!v && typeof v === "object" && !Array.isArray(v);
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -127,7 +143,11 @@ function rewrite(node: unknown, schemas: Json): unknown {
 function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
   // once used, a plugin answers these for the whole app
   const app = plugin as unknown as { getGlobalRoutes(): AnyElysia["routes"]; getGlobalDefinitions(): unknown };
-  const table = [...app.getGlobalRoutes(), ...forwarded.flatMap((m) => m.routes)];
+  const table = [...app.getGlobalRoutes(), ...forwarded.flatMap((m) => m.routes)].map((r) =>
+    r.path.startsWith("/admin/")
+      ? { ...r, hooks: { ...r.hooks, response: { ...ADMIN_GUARD_REPLIES, ...(r.method === "POST" ? FORWARDED_POST_REPLIES : {}), ...(r.hooks?.response as object) } } }
+      : r,
+  );
   // Every body is read by one JSON parser (a function, which the generator cannot look into; without
   // a parser it would list form and multipart bodies too): bodies are described as the JSON they are.
   const routes = {

@@ -25,10 +25,7 @@ afterAll(async () => {
 
 async function persistedCode(user: string) {
   const id = (await s.api.createEvent({ name: "redeem faults", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
-  await s.api.enter(id, user);
-  const code = (await s.api.issue(id, user)).body.code as string;
-  await waitFor("persisted", async () => (await s.api.stats(id)).body.persisted === 1);
-  return code;
+  return (await s.api.storedCoupons(id, [user]))[0]!;
 }
 const redeem = (code: string, orderId: string) => s.api.call("POST", `/admin/coupons/${code}/redeem`, { ...admin, body: { orderId } });
 const row = async (code: string) => ((await db.query("SELECT order_id, redeemed_at FROM coupon_issues WHERE code = ?", [code])) as any)[0][0];

@@ -1,5 +1,5 @@
 // The admin page in a browser: sign-in, the event list from the server, create, every setting,
-// the controls with the stall reason, the live chart, dead letters.
+// the controls with the stall reason, the live chart, dead letters, the winners' file, signing out.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
 import { ADMIN_TOKEN, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
@@ -204,5 +204,26 @@ describe("admin page", () => {
     await seeText(page, "#dead-status", /^Sent web-dead-user back to the issuer/);
     await waitFor("stored", async () => (await s.api.stats(id)).body.persisted === 1, 15_000);
     await seeText(page, "#dead-summary", /^None/);
+  }, 60_000);
+
+  test("Download winners sends the tab's token and saves the CSV; after Forget token every section asks to sign in", async () => {
+    const id = await createEvent({ name: "Winners to download", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    await s.api.storedCoupons(id, ["web-csv-winner"]);
+    const page = await signedIn({ hash: `#event-${id}` });
+    await seeText(page, "#detail-title", /Winners to download$/);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download winners (CSV)" }).click()]);
+    expect(download.suggestedFilename()).toBe(`event-${id}-winners.csv`);
+    const csv = await Bun.file((await download.path())!).text();
+    expect(csv.split("\r\n").slice(0, 2)).toEqual(["userId,code,issuedAt,redeemedAt,orderId", expect.stringMatching(/^web-csv-winner,/)]);
+    await seeText(page, "#csv-status", /^Downloaded\.$/);
+
+    await page.getByRole("button", { name: "Forget token" }).click();
+    expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
+    await page.getByRole("button", { name: "Download winners (CSV)" }).click();
+    await seeText(page, "#csv-status", /^Sign in with the admin token first\.$/);
+    await page.getByRole("button", { name: "Show message" }).click();
+    await seeText(page, "#message-status", /^Sign in with the admin token first\.$/);
+    // the audit trail hides itself at its next refresh
+    await page.waitForFunction(() => (document.querySelector("#audit") as HTMLElement).hidden, undefined, { timeout: 15_000 });
   }, 60_000);
 });

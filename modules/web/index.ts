@@ -1,11 +1,10 @@
 import { Elysia } from "elysia";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { extname, join } from "node:path";
 import { signJwt } from "../../src/auth";
 import type { Config } from "../../src/config";
 import { parseEventId } from "../events/model";
-
-const PUBLIC = join(import.meta.dir, "public");
+import { LANGUAGES, PUBLIC, renderPages, type PageName } from "./pages";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -45,9 +44,6 @@ const ASSETS = new Set(readdirSync(PUBLIC).filter((f) => f.endsWith(".js") || f.
 
 const hidden = { detail: { hide: true } };
 
-/** The pages' languages (public/lang-*.js). */
-export const LANGUAGES = ["en", "ko"] as const;
-
 /**
  * The language the Accept-Language header prefers among the pages' own (highest q first, the
  * header's order among equals), or null. The page script takes it unless ?lang= says otherwise.
@@ -67,31 +63,25 @@ export function negotiateLanguage(header: string | null): string | null {
   return ranked.find((x) => (LANGUAGES as readonly string[]).includes(x.base))?.base ?? null;
 }
 
-// the user pages, read once, in each language the server may pick: <html lang> and a data attribute the script reads
-const HTML = new Map<string, string>();
-for (const name of ["event.html", "waiting.html", "not-found.html"]) {
-  const text = readFileSync(join(PUBLIC, name), "utf8");
-  HTML.set(name, text);
-  for (const lang of LANGUAGES) HTML.set(`${lang}:${name}`, text.replace('<html lang="en">', `<html lang="${lang}" data-accept-language="${lang}">`));
-}
+const HTML = renderPages();
 
 /** The people's side: event page, waiting room and admin page (served by the router). */
 export const webModule = (config: Config) => {
   const headers = pageHeaders(config.embedOrigins);
   // the admin page is never framed, whatever the shop's pages allow
   const adminHeaders = pageHeaders([]);
-  const file = (name: string, status = 200, h = headers) => new Response(Bun.file(join(PUBLIC, name)), { status, headers: { ...h, "content-type": TYPES[extname(name)]! } });
-  const page = (name: string, request: Request, status = 200) => {
+  const file = (name: string) => new Response(Bun.file(join(PUBLIC, name)), { headers: { ...headers, "content-type": TYPES[extname(name)]! } });
+  const page = (name: PageName, request: Request, status = 200) => {
     const lang = negotiateLanguage(request.headers.get("accept-language"));
     const body = HTML.get(lang ? `${lang}:${name}` : name)!;
     return new Response(body, { status, headers: { ...headers, "content-type": TYPES[".html"]!, vary: "accept-language" } });
   };
-  const eventPage = (name: string) => ({ params, request }: { params: { id: string }; request: Request }) => (parseEventId(params.id) === null ? page("not-found.html", request, 404) : page(name, request));
+  const eventPage = (name: PageName) => ({ params, request }: { params: { id: string }; request: Request }) => (parseEventId(params.id) === null ? page("not-found", request, 404) : page(name, request));
   const app = new Elysia({ name: "web" })
-    .get("/events/:id", eventPage("event.html"), hidden)
-    .get("/events/:id/waiting", eventPage("waiting.html"), hidden)
-    .get("/admin", () => file("admin.html", 200, adminHeaders), hidden)
-    .get("/assets/:file", ({ params, request }) => (ASSETS.has(params.file) ? file(params.file) : page("not-found.html", request, 404)), hidden);
+    .get("/events/:id", eventPage("event"), hidden)
+    .get("/events/:id/waiting", eventPage("waiting"), hidden)
+    .get("/admin", () => new Response(HTML.get("admin"), { headers: { ...adminHeaders, "content-type": TYPES[".html"]! } }), hidden)
+    .get("/assets/:file", ({ params, request }) => (ASSETS.has(params.file) ? file(params.file) : page("not-found", request, 404)), hidden);
   if (!config.dev) return app;
   // Development only: a visitor without a link gets a throwaway demo identity, so the pages can be tried at once.
   return app.post("/dev/token", () => ({ token: signJwt(config.jwtSecret, `demo-${crypto.randomUUID().slice(0, 8)}`) }), hidden);

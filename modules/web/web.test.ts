@@ -213,7 +213,20 @@ describe("serving", () => {
       expect(res.headers.get("content-type")).toStartWith(type);
       expect(res.headers.get("content-security-policy")).toBe(CSP);
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
-      await res.body?.cancel();
+      if (type !== "text/html") {
+        await res.body?.cancel();
+        continue;
+      }
+      // the head every page shares: each script, stylesheet and preload it names is served
+      const html = await res.text();
+      expect(html).toMatch(/^<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">/);
+      const refs = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(refs).toContain("/assets/app.css");
+      for (const ref of refs) {
+        const asset = await fetch(s.url + ref);
+        await asset.body?.cancel();
+        expect({ ref, status: asset.status }).toEqual({ ref, status: 200 });
+      }
     }
     for (const path of ["/events/abc", "/events/0/waiting", "/assets/nope.js", "/assets/event.html", "/assets/..%2Findex.ts"]) {
       const res = await fetch(s.url + path);

@@ -1,8 +1,8 @@
 // The admin page's audit trail of the event being managed (#event-<id> in the address): who did which
 // admin write when, with the fields before and after, newest first (GET /admin/audit?eventId=).
+import { adminApi, storedToken } from "./admin-api.js";
 import { $, when } from "./admin-view.js";
 
-const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 5000;
 
 const eventInHash = () => {
@@ -22,16 +22,9 @@ let shownFor = null;
 
 async function load() {
   const id = eventInHash();
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  $("#audit").hidden = id === null || !token;
-  if (id === null || !token) return;
-  let r;
-  try {
-    const res = await fetch(`/admin/audit?eventId=${id}&limit=50`, { headers: { authorization: `Bearer ${token}` }, cache: "no-store" });
-    r = { status: res.status, body: await res.json().catch(() => null) };
-  } catch {
-    r = { status: 0, body: null };
-  }
+  $("#audit").hidden = id === null || !storedToken();
+  if ($("#audit").hidden) return;
+  const r = await adminApi("GET", `/admin/audit?eventId=${id}&limit=50`);
   if (eventInHash() !== id) return;
   if (r.status !== 200) {
     $("#audit-status").textContent = r.status === 403 ? "This key may not read the audit trail (audit:read)." : "Could not load the audit trail.";

@@ -2,25 +2,12 @@
 // and never again), list the live keys with when they were last used, revoke one. It reads the
 // admin token the page's sign-in keeps in this tab's sessionStorage; every text goes in as text.
 import { announce } from "./common.js";
+import { adminApi } from "./admin-api.js";
 import { $, problem, when } from "./admin-view.js";
 
-const TOKEN_KEY = "coupon.adminToken";
 const SCOPES = ["events:read", "events:write", "coupons:read", "coupons:redeem", "coupons:void", "webhooks", "audit:read", "keys"];
 
-async function call(method, path, body) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token) return { status: -1, body: null };
-  const headers = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  try {
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
-    return { status: res.status, body: res.status === 204 ? null : await res.json().catch(() => null) };
-  } catch {
-    return { status: 0, body: null };
-  }
-}
-
-const say = (r) => (r.status === -1 ? "Sign in with the admin token first." : r.status === 403 ? r.body?.message || "This key may not manage keys." : problem(r));
+const say = (r) => (r.status === 403 ? r.body?.message || "This key may not manage keys." : problem(r));
 
 function cell(text) {
   const td = document.createElement("td");
@@ -29,7 +16,7 @@ function cell(text) {
 }
 
 async function load() {
-  const r = await call("GET", "/admin/keys");
+  const r = await adminApi("GET", "/admin/keys");
   const rows = $("#key-rows");
   if (r.status !== 200) {
     if (r.status !== -1) announce($("#keys-status"), say(r), "error");
@@ -44,7 +31,7 @@ async function load() {
       revoke.textContent = `Revoke ${k.name}`;
       revoke.addEventListener("click", async () => {
         if (!confirm(`Revoke the key "${k.name}"? Every process refuses it within a second.`)) return;
-        const d = await call("DELETE", `/admin/keys/${k.id}`);
+        const d = await adminApi("DELETE", `/admin/keys/${k.id}`);
         announce($("#keys-status"), d.status === 204 ? `Key "${k.name}" revoked.` : say(d), d.status === 204 ? "success" : "error");
         load();
       });
@@ -73,7 +60,7 @@ function setup() {
     const name = $("#key-name").value.trim();
     const scopes = [...boxes.querySelectorAll("input:checked")].map((b) => b.value);
     if (!scopes.length) return announce($("#keys-status"), "Choose at least one scope.", "error");
-    const r = await call("POST", "/admin/keys", { name, scopes });
+    const r = await adminApi("POST", "/admin/keys", { name, scopes });
     if (r.status !== 201) return announce($("#keys-status"), say(r), "error");
     $("#new-key").textContent = r.body.key;
     $("#new-key-box").hidden = false;

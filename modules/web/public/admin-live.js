@@ -4,26 +4,13 @@
 // admin-webhooks.js it reads what admin.js keeps: the token in this tab's sessionStorage and the
 // event in the address (#event-42).
 import { announce } from "./common.js";
+import { adminApi } from "./admin-api.js";
 import { $, drawCharts, problem, WINDOW_MS } from "./admin-view.js";
 
-const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 2000;
 const MAX_MESSAGE = 280;
 
 const eventInAddress = () => Number(/^#event-([1-9][0-9]{0,9})$/.exec(location.hash)?.[1] ?? 0) || null;
-
-async function api(method, path, body) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token) return { status: 401, body: null };
-  const headers = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  try {
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch {
-    return { status: 0, body: null };
-  }
-}
 
 // ---- charts ----------------------------------------------------------------------------------------
 
@@ -46,7 +33,7 @@ async function refreshCharts() {
   charting = true;
   try {
     if (chartFor !== id) drawCharts([]);
-    const r = await api("GET", `/admin/events/${id}/history?seconds=${WINDOW_MS / 1000}`);
+    const r = await adminApi("GET", `/admin/events/${id}/history?seconds=${WINDOW_MS / 1000}`);
     if (id !== eventInAddress() || r.status !== 200) return;
     chartFor = id;
     drawCharts(chartSamples(r.body.samples));
@@ -67,7 +54,7 @@ function count() {
 async function loadMessage() {
   const id = eventInAddress();
   if (id === null || $("#detail").hidden || messageFor === id) return;
-  const r = await api("GET", `/admin/events/${id}`);
+  const r = await adminApi("GET", `/admin/events/${id}`);
   if (r.status !== 200 || id !== eventInAddress()) return;
   messageFor = id;
   $("#op-message").value = r.body.message ?? "";
@@ -79,7 +66,7 @@ async function saveMessage(message) {
   const id = eventInAddress();
   const status = $("#message-status");
   if (id === null) return;
-  const r = await api("PATCH", `/admin/events/${id}`, { message });
+  const r = await adminApi("PATCH", `/admin/events/${id}`, { message });
   if (r.status !== 200) return announce(status, problem(r), "error");
   $("#op-message").value = r.body.message;
   count();

@@ -4,7 +4,7 @@
 export const WINDOW_MS = 5 * 60_000;
 export const $ = (sel, root = document) => root.querySelector(sel);
 
-export const problem = (r) => (r.status === 0 ? "Could not reach the server." : r.status === 401 ? "The admin token was rejected: sign in again." : r.body?.message || `Request failed (${r.status}).`);
+export const problem = (r) => (r.status === -1 ? "Sign in with the admin token first." : r.status === 0 ? "Could not reach the server." : r.status === 401 ? "The admin token was rejected: sign in again." : r.body?.message || `Request failed (${r.status}).`);
 export const num = (n) => Number(n).toLocaleString("en");
 export const STATUS_TEXT = { open: "open", paused: "paused", scheduled: "scheduled", sold_out: "sold out", closed: "closed", cancelled: "cancelled" };
 export const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "—");

@@ -3,25 +3,14 @@
 // again now instead of waiting out its backoff. It reads what admin.js keeps: the token in this tab's
 // sessionStorage and the event in the address (#event-42).
 import { announce } from "./common.js";
+import { adminApi } from "./admin-api.js";
 import { $, num, problem, when } from "./admin-view.js";
 
-const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 2000;
 const LIMIT = 100;
 const STATUS = { pending: "not sent yet", retrying: "failing, will retry", delivered: "delivered" };
 
 const eventInAddress = () => Number(/^#event-([1-9][0-9]*)$/.exec(location.hash)?.[1] ?? 0) || null;
-
-async function api(method, path) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token) return { status: 401, body: null };
-  try {
-    const res = await fetch(path, { method, headers: { authorization: `Bearer ${token}` }, cache: "no-store" });
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch {
-    return { status: 0, body: null };
-  }
-}
 
 let shownFor = null;
 let busy = false;
@@ -31,7 +20,7 @@ async function refresh() {
   if (busy || id === null || $("#detail").hidden) return;
   busy = true;
   try {
-    const r = await api("GET", `/admin/events/${id}/webhooks?limit=${LIMIT}`);
+    const r = await adminApi("GET", `/admin/events/${id}/webhooks?limit=${LIMIT}`);
     if (id !== eventInAddress()) return;
     if (shownFor !== id) {
       shownFor = id;
@@ -69,7 +58,7 @@ function render(id, page) {
       b.setAttribute("aria-label", `${b.textContent}: ${d.webhookId} ${d.type}`);
       b.addEventListener("click", async () => {
         b.disabled = true;
-        const res = await api("POST", `/admin/webhooks/${d.id}/redeliver`);
+        const res = await adminApi("POST", `/admin/webhooks/${d.id}/redeliver`);
         if (res.status !== 202) {
           b.disabled = false;
           return announce($("#hooks-status"), problem(res), "error");

@@ -2,29 +2,17 @@
 // shows them; the admin token stays in this tab's sessionStorage; the event being managed is in the
 // address (#event-42), so a reload comes back to it.
 import { announce } from "./common.js";
+import { adminApi, authorization, storedToken, TOKEN_KEY } from "./admin-api.js";
 import { $, fromLocalInput, funnelText, num, problem, stallText, STATUS_TEXT, toLocalInput, when } from "./admin-view.js";
 
-const TOKEN_KEY = "coupon.adminToken";
 const REFRESH_MS = 1000;
 const LIST_REFRESH_MS = 5000;
 const PAGE = 20;
 
-let token = sessionStorage.getItem(TOKEN_KEY);
-
-async function adminApi(method, path, body) {
-  const headers = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  try {
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
-    return { status: res.status, body: await res.json().catch(() => null) };
-  } catch {
-    return { status: 0, body: null };
-  }
-}
-
 // ---- token -------------------------------------------------------------------------------------
 
 function showSignedIn() {
+  const token = storedToken();
   $("#forget-token").hidden = !token;
   $("#admin-token").value = "";
   $("#admin-token").placeholder = token ? "saved for this tab" : "";
@@ -35,15 +23,13 @@ $("#token-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const given = $("#admin-token").value.trim();
   if (!given) return;
-  token = given;
-  const r = await adminApi("GET", "/admin/events?limit=1");
+  const r = await adminApi("GET", "/admin/events?limit=1", undefined, given);
   if (r.status !== 200) {
-    token = null;
     sessionStorage.removeItem(TOKEN_KEY);
     announce($("#token-status"), problem(r), "error");
     $("#admin-token").focus();
   } else {
-    sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(TOKEN_KEY, given);
     announce($("#token-status"), "Signed in for this tab.", "success");
     loadList();
     if (wanted !== null) select(wanted, true);
@@ -52,7 +38,6 @@ $("#token-form").addEventListener("submit", async (e) => {
 });
 
 $("#forget-token").addEventListener("click", () => {
-  token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   showSignedIn();
   announce($("#token-status"), "Token forgotten.", "info");
@@ -60,7 +45,7 @@ $("#forget-token").addEventListener("click", () => {
 });
 
 function needToken(status) {
-  if (token) return false;
+  if (storedToken()) return false;
   announce(status, "Sign in with the admin token first.", "error");
   $("#admin-token").focus();
   return true;
@@ -72,7 +57,7 @@ let shown = PAGE; // how many rows the list holds (grows with "Load more")
 let listing = false;
 
 async function loadList() {
-  if (!token || listing) return;
+  if (!storedToken() || listing) return;
   listing = true;
   try {
     const status = $("#filter-status").value;
@@ -169,7 +154,7 @@ $("#detail-title").tabIndex = -1;
 
 let detailBusy = false;
 async function refreshDetail() {
-  if (!token || selected === null || detailBusy) return;
+  if (!storedToken() || selected === null || detailBusy) return;
   detailBusy = true;
   const id = selected;
   try {
@@ -336,7 +321,7 @@ $("#download-csv").addEventListener("click", async () => {
   if (needToken(status) || selected === null) return;
   announce(status, "Preparing the file…");
   try {
-    const res = await fetch(`/admin/events/${selected}/issues`, { headers: { authorization: `Bearer ${token}`, accept: "text/csv" }, cache: "no-store" });
+    const res = await fetch(`/admin/events/${selected}/issues`, { headers: { ...authorization(), accept: "text/csv" }, cache: "no-store" });
     if (!res.ok) return announce(status, problem({ status: res.status, body: await res.json().catch(() => null) }), "error");
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a");
@@ -371,7 +356,7 @@ $("#create-form").addEventListener("submit", async (e) => {
 // ---- start ------------------------------------------------------------------------------------------------
 
 showSignedIn();
-if (wanted !== null && token) select(wanted, true);
+if (wanted !== null && storedToken()) select(wanted, true);
 loadList();
 setInterval(() => document.visibilityState === "visible" && refreshDetail(), REFRESH_MS);
 setInterval(() => document.visibilityState === "visible" && loadList(), LIST_REFRESH_MS);
