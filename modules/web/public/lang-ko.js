@@ -69,7 +69,7 @@ export default {
   "event.joinPreQueue": "사전 대기열 참여",
   "event.joining": "사전 대기열에 참여하는 중…",
   "event.getting": "쿠폰을 받는 중…",
-  "event.countdownBoth": (opens, starts) => `사전 대기열 열림까지 ${opens} · 시작까지 ${starts}`,
+  "event.countdownBoth": (opens, starts) => `사전 대기열이 열리기까지 ${opens} · 시작까지 ${starts}`,
   "event.countdownStart": (starts) => `시작까지 ${starts}`,
   "event.preNote": (opens, starts) =>
     `${opens}부터 시작 전까지 사전 대기열에 참여할 수 있습니다. ${starts}에 사전 대기열에 있는 모든 분의 순번을 무작위 추첨으로 정하며, 이분들은 그 뒤에 오는 사람보다 앞에 섭니다. 일찍 참여하거나 서버 가까이에서 접속해도 유리하지 않습니다.`,
@@ -109,7 +109,7 @@ export default {
   "wait.keepOpenOnTurn": "차례가 되면 이 페이지를 닫아 두어도 쿠폰이 자동으로 발급됩니다. 발급된 쿠폰은 이 페이지나 이벤트 페이지에서 확인할 수 있습니다.",
   "wait.placeLabel": "내 대기 순번",
   "wait.number": "순번 ",
-  "wait.progress": "맨 앞까지 남은 거리",
+  "wait.progress": "맨 앞까지 진행 상황",
   "wait.progressText": (n) => `내 앞 대기 인원 ${people(n)}`,
   "wait.etaLabel": "예상 대기 시간:",
   "wait.eta": (s) =>
