@@ -45,6 +45,8 @@ async function refreshCharts() {
 // ---- the message -------------------------------------------------------------------------------------
 
 let messageFor = null;
+// the event whose message the operator has started typing: a load that lands later must not overwrite it
+let typedFor = null;
 
 function count() {
   const n = $("#op-message").value.length;
@@ -57,7 +59,7 @@ async function loadMessage() {
   const r = await adminApi("GET", `/admin/events/${id}`);
   if (r.status !== 200 || id !== eventInAddress()) return;
   messageFor = id;
-  $("#op-message").value = r.body.message ?? "";
+  if (typedFor !== id) $("#op-message").value = r.body.message ?? "";
   $("#message-status").textContent = "";
   count();
 }
@@ -78,7 +80,10 @@ $("#message-form").addEventListener("submit", (e) => {
   void saveMessage($("#op-message").value.trim());
 });
 $("#clear-message").addEventListener("click", () => void saveMessage(""));
-$("#op-message").addEventListener("input", count);
+$("#op-message").addEventListener("input", () => {
+  typedFor = eventInAddress();
+  count();
+});
 
 function tick() {
   void loadMessage();
