@@ -41,16 +41,42 @@ type Claims = { sub: string; expMs: number };
 const NONE_HEADER = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
 
 /**
+ * The signature check of every HS256 token this server takes (user tokens, waiting tickets), before
+ * jose reads its claims: one canonical spelling, a header that is a JSON object with `alg` HS256 and
+ * no `crit` (as jose's `jwtVerify` checks it: jose recognises no `crit` a JWT may carry), and the HMAC
+ * compared in constant time. Synchronous: node:crypto's HMAC, where jose's WebCrypto verification
+ * cost ~11 µs of CPU and an async hop per never-seen token. Returns the header, or null.
+ */
+export function hs256Header(token: string, key: Buffer): Record<string, unknown> | null {
+  if (!isCanonicalJwt(token)) return null;
+  const dot = token.indexOf(".");
+  const last = token.lastIndexOf(".");
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString("utf8"));
+  } catch {
+    return null;
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) return null;
+  const h = header as Record<string, unknown>;
+  if (h.alg !== "HS256" || h.crit !== undefined) return null;
+  const given = Buffer.from(token.slice(last + 1), "base64url");
+  const expected = createHmac("sha256", key).update(token.slice(0, last)).digest();
+  return given.length === expected.length && timingSafeEqual(given, expected) ? h : null;
+}
+
+/**
+ * The payload of a token whose signature `hs256Header` accepted, behind an `alg: none` header:
+ * jose's `UnsecuredJWT.decode` runs the same claim checks on it as `jwtVerify` would on the signed token.
+ */
+export const unsignedCopy = (token: string) => `${NONE_HEADER}.${token.slice(token.indexOf(".") + 1, token.lastIndexOf("."))}.`;
+
+/**
  * Verifies a user token: HS256 only (never `none`, never an algorithm the token names), `exp`
  * required, in whole seconds and at most 30 days ahead, `nbf` honoured, `iss`/`aud` when configured,
- * a few seconds of clock tolerance. Returns the user id and when to stop trusting it.
- *
- * Synchronous: the signature is checked with node:crypto's HMAC (timing-safe compare), and only a
- * token whose signature holds goes on to jose, which validates its claims (`UnsecuredJWT.decode` runs
- * the same claim checks as `jwtVerify`, on the payload as signed). jose's WebCrypto verification cost
- * ~11 µs of CPU and an async hop for each never-seen token of a flash crowd. The header is checked
- * here as jose's `jwtVerify` would: a JSON object, `alg` HS256, no `crit` (jose recognises none a JWT
- * may carry).
+ * a few seconds of clock tolerance. Returns the user id and when to stop trusting it. Synchronous:
+ * the signature is `hs256Header`'s; only a token whose signature holds goes on to jose, which
+ * validates its claims.
  */
 export function jwtVerifier(opts: JwtOptions) {
   const secret = Buffer.from(opts.secret);
@@ -61,23 +87,9 @@ export function jwtVerifier(opts: JwtOptions) {
     ...(opts.audience ? { audience: opts.audience } : {}),
   };
   return (token: string): Claims | null => {
-    if (!isCanonicalJwt(token)) return null;
-    const dot = token.indexOf(".");
-    const last = token.lastIndexOf(".");
-    let header: unknown;
+    if (!hs256Header(token, secret)) return null;
     try {
-      header = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString("utf8"));
-    } catch {
-      return null;
-    }
-    if (typeof header !== "object" || header === null || Array.isArray(header)) return null;
-    const h = header as Record<string, unknown>;
-    if (h.alg !== "HS256" || h.crit !== undefined) return null;
-    const given = Buffer.from(token.slice(last + 1), "base64url");
-    const expected = createHmac("sha256", secret).update(token.slice(0, last)).digest();
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-    try {
-      const { payload } = UnsecuredJWT.decode(`${NONE_HEADER}.${token.slice(dot + 1, last)}.`, options);
+      const { payload } = UnsecuredJWT.decode(unsignedCopy(token), options);
       const { sub, exp } = payload;
       if (typeof sub !== "string" || !USER_ID.test(sub)) return null;
       // jose takes any number: an exp in milliseconds or 1e308 would make a token that never expires

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Role } from "./config";
 import type { RedisClient } from "./redis";
+import { OutageLog } from "./outage";
 import { TURNED_AWAY, type Funnel } from "../modules/events/funnel";
 
 // The metric list, with units, labels and the role that exports each, is docs/metrics.md.
@@ -53,6 +54,7 @@ export class Snapshot<T> {
   private at = 0;
   private reading: Promise<T | null> | null = null;
   private closed = false;
+  private readonly outage = new OutageLog("metrics: snapshot");
 
   constructor(
     private readonly read: () => Promise<T>,
@@ -71,11 +73,12 @@ export class Snapshot<T> {
       .then((v) => {
         this.value = v;
         this.at = Date.now();
+        this.outage.ok();
         return v;
       })
       .catch((e) => {
         // a read cut short by the stop says nothing worth logging
-        if (!this.closed) console.error(`metrics: snapshot failed: ${(e as Error)?.message ?? e}`);
+        if (!this.closed) this.outage.failed(e);
         this.value = null;
         return null;
       })

@@ -67,6 +67,8 @@ export function eventKeys(prefix: string, eventId: number) {
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
     waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
+    // list: arrival sequences whose holders left the line, in the order they left (modules/queue/leave-6.lua)
+    departed: `${base}:departed`,
     running: `${base}:running`,
     // hash: slot holder -> arrival sequence; hash: user -> "<sequence>:<lapsed at ms>" (modules/queue/includes/slots.lua)
     slots: `${base}:slots`,

@@ -39,9 +39,8 @@ export class Reconciler {
   private readonly redis: RedisClient;
   /** Checked after the event is trusted: the bound on promises waiting for MySQL (modules/issuer/backlog.ts). */
   backlog: ((eventId: number) => Promise<void>) | null = null;
-  // events this process sold lately (checked every tick for a partial loss), and those found damaged
+  // events this process sold lately (checked every tick for a partial loss)
   private readonly selling = new Map<number, number>();
-  private readonly damaged = new Set<number>();
   // stopping: a check still running fails as the pool closes; that says nothing worth logging
   private stopped = false;
 
@@ -100,7 +99,6 @@ export class Reconciler {
   };
 
   private trusted(eventId: number) {
-    if (this.damaged.has(eventId)) return false;
     return this.trustedAt >= this.generation || (this.reconciledAt.get(eventId) ?? -1) >= this.generation;
   }
 
@@ -115,7 +113,6 @@ export class Reconciler {
     const run = this.events
       .reconcileFresh(id, lossSuspected)
       .then(() => {
-        this.damaged.delete(id);
         if ((this.reconciledAt.get(id) ?? -1) < gen) this.reconciledAt.set(id, gen);
       }, (e) => {
         if (!this.stopped) this.events.recordFailure(id, e);
@@ -171,9 +168,10 @@ export class Reconciler {
 
   /**
    * A key of an event lost on its own (deleted, evicted) leaves the server and its record as they
-   * were: every tick, each event sold here in the last minutes is checked for the one sign that
-   * matters — fewer users in its issued hash than units gone (stock − remaining) — and, if so, is
-   * reconciled (its users put back from MySQL and the streams) before it sells here again.
+   * were. The take scripts refuse to sell on it (includes/take.lua) and have it repaired; this tick
+   * repairs it before anyone tries, for users' lookups: each event sold here in the last minutes is
+   * checked for the one sign that matters — fewer users in its issued hash than units gone
+   * (stock − remaining) — and, if so, is reconciled (its users put back from MySQL and the streams).
    */
   private async checkPartialLoss() {
     const now = Date.now();
@@ -189,12 +187,7 @@ export class Reconciler {
       if (s == null || r == null) continue;
       const [stock, remaining, users] = [Number(s), Number(r), Number(res[1]![1])];
       if (users >= stock - remaining) continue;
-      console.error(`event ${id}: Redis holds ${users} issued users for ${stock - remaining} units gone (keys lost); reconciling before it sells again`);
-      this.damaged.add(id);
-      await this.events.reconcileFresh(id, true).then(
-        () => this.damaged.delete(id),
-        (e) => this.events.recordFailure(id, e),
-      );
+      await this.events.repairLoss(id, `Redis holds ${users} issued users for ${stock - remaining} units gone`);
     }
   }
 }

@@ -6,7 +6,7 @@ import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/re
 import { control } from "./controls";
 import { patch } from "./edit";
 import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
-import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
+import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, repairLoss } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
@@ -113,6 +113,7 @@ export class EventService {
   readonly reconcileScript;
   readonly rateScript;
   readonly reconciling = new Map<number, Promise<EventMeta | null>>();
+  readonly repairing = new Map<number, Promise<void>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
   /** Called after this process changed an event's Redis state (its router's view drops what it knew). */
@@ -296,6 +297,7 @@ export class EventService {
   reconcile = reconcile;
   reconcileFresh = reconcileFresh;
   recordFailure = recordFailure;
+  repairLoss = repairLoss;
   closeInRedis = closeInRedis;
   allEvents = allEvents;
 }

@@ -4,6 +4,7 @@ import type { Mysql } from "../../src/db";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
+import { OutageLog } from "../../src/outage";
 import { newCode, normalizeCode } from "../coupon/code";
 import { entryFields, Held } from "./held";
 
@@ -78,6 +79,7 @@ export class IssuerService {
   private readonly quiet = new Map<number, { delay: number; next: number }>();
   private lastReclaim = 0;
   private backoffMs = 0;
+  private readonly loopOutage = new OutageLog("issuer");
   // MySQL failing: held entries are tried again from then on (the reads go on meanwhile)
   private mysqlRetryAt = 0;
   private mysqlBackoffMs = 0;
@@ -127,6 +129,7 @@ export class IssuerService {
         }
         n += await this.drainOnce();
         this.backoffMs = 0;
+        this.loopOutage.ok();
         // A full batch means a backlog: read again at once. A partial one means entries trickle in:
         // linger so the next insert carries many rows, not one (a commit, an fsync, a round trip each).
         // Nothing at all: back off to 50 ms.
@@ -135,7 +138,7 @@ export class IssuerService {
         if (pause) await Bun.sleep(pause);
       } catch (err) {
         this.backoffMs = Math.min(5000, Math.max(100, this.backoffMs * 2));
-        console.error(`issuer: ${(err as Error)?.message ?? err}; retrying in ${this.backoffMs} ms`);
+        this.loopOutage.failed(err);
         await Bun.sleep(this.backoffMs);
       }
     }

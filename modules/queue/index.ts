@@ -39,6 +39,9 @@ export function queueModule(k: Kernel) {
   queue.turns.onIssued = async (eventId, issued) => {
     await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
   };
+  // a process with MySQL repairs it; a queue-only one issues nobody on it until a coupon process has
+  // (its tick finds the loss, as does any issue or grant)
+  if (k.events) queue.turns.onKeysLost = (eventId) => void k.events!.repairLoss(eventId, "the on_turn scheduler found fewer issued users than units gone");
   // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
   queue.onTicked = (eventId, r) => {
     k.funnel.add(eventId, "slotsLapsed", r.expired);

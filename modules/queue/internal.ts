@@ -17,10 +17,7 @@ export const queueInternalModule = (queue: QueueApi, internalToken: string) =>
     app
       .post("/internal/events/:id/enter", ({ params, body }) => queue.enter(eventId(params.id), body.userId, body.rpm ?? 0), { params: EventIdParams, body: Body })
       .post("/internal/events/:id/poll", ({ params, body }) => queue.poll(eventId(params.id), body.userId), { params: EventIdParams, body: Body })
-      .post("/internal/events/:id/leave", async ({ params, body }) => {
-        await queue.leave(eventId(params.id), body.userId);
-        return { ok: true };
-      }, { params: EventIdParams, body: Body }),
+      .post("/internal/events/:id/leave", async ({ params, body }) => ({ ok: true, seq: await queue.leave(eventId(params.id), body.userId) }), { params: EventIdParams, body: Body }),
   );
 
 /** QueueApi against a remote queue server, with a timeout and a clear 503 when it is down. */
@@ -56,6 +53,6 @@ export class HttpQueueClient implements QueueApi {
     return this.post<Awaited<ReturnType<QueueApi["poll"]>>>(`/internal/events/${eventId}/poll`, { userId });
   }
   async leave(eventId: number, userId: string) {
-    await this.post(`/internal/events/${eventId}/leave`, { userId });
+    return (await this.post<{ seq?: number }>(`/internal/events/${eventId}/leave`, { userId })).seq ?? 0;
   }
 }

@@ -11,6 +11,7 @@ export class QueueService implements QueueApi {
   private readonly enterScript;
   private readonly pollScript;
   private readonly admitScript;
+  private readonly leaveScript;
   /** Users moved into a running slot: at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics and the funnel. */
   onAdmitted: ((eventId: number, n: number, source: "direct" | "scheduler") => void) | null = null;
   /** Users of an on_turn line issued their coupon on their turn (at enter or by a tick): no slot, so not admitted. */
@@ -31,6 +32,7 @@ export class QueueService implements QueueApi {
     this.enterScript = runScript(redis, "enter");
     this.pollScript = runScript(redis, "poll");
     this.admitScript = runScript(redis, "admit");
+    this.leaveScript = runScript(redis, "leave");
   }
 
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
@@ -54,16 +56,18 @@ export class QueueService implements QueueApi {
     return state(r) ?? ({ status: r[0] } as PollResult);
   }
 
-  /** Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a remote queue too). */
-  async leave(eventId: number, userId: string): Promise<void> {
+  /**
+   * Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a
+   * remote queue too). Returns the arrival sequence of the place in line given up (0: none), which
+   * is also recorded for every router's view (leave-6.lua).
+   */
+  async leave(eventId: number, userId: string): Promise<number> {
     const k = eventKeys(this.prefix, eventId);
-    // without the event's meta its line and slots are empty, so the removals change nothing;
     // the user's liveness word stays (4 bytes, read only if that sequence ever reaches the head: never)
-    const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.running, userId).hdel(k.slots, userId).hdel(k.lapsed, userId).exec();
-    const [err, exists] = res![0]!;
-    if (err) throw err;
+    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, userId)) as number[];
     if (!exists) throw refusal("event_not_found");
-    if (Number(res![1]![1]) + Number(res![2]![1]) > 0) this.onLeft?.(eventId);
+    if (Number(freed) > 0) this.onLeft?.(eventId);
+    return Number(seq) || 0;
   }
 
   /** One scheduler tick for one event (see admit-7.lua; on_turn events: turn-6.lua). */

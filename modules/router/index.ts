@@ -123,6 +123,16 @@ const doorRoutes = (d: RouterDeps) => {
           if (code) return { ...issuedBody(v, code.code, await d.persisted(id, code.user)), ticket: ticketFor(tickets, v, id, code.user, 0, now) };
           return refuse(set, viewRefusal, id, d);
         }
+        // A full line is a public fact too: answered before the token is verified, the same answer
+        // whatever the token names. Only users already in the line (or holding a slot or a coupon) may
+        // enter again, and they entered with a verified token: a token this router has verified (and
+        // still remembers) is looked at further, below; anyone else is told line_full at once — also a
+        // holder whose token only another router verified (their place is kept: the page polls with its ticket).
+        const full = v.maxWaiting > 0 && v.waiting >= v.maxWaiting;
+        if (full && auth.userOrNull(header) === null) {
+          meter.count(id);
+          return refuse(set, "line_full", id, d);
+        }
         auth.authenticate(header);
         const user = auth.user(header);
         // the per-user limit, here where the user is known (counted as rate_limited by the router's after-response hook)
@@ -136,7 +146,7 @@ const doorRoutes = (d: RouterDeps) => {
           meter.count(id);
           return refuse(set, "bot_check_failed", id, d);
         }
-        if (v.maxWaiting > 0 && v.waiting >= v.maxWaiting && !(await holdsPlace(id, user))) {
+        if (full && !(await holdsPlace(id, user))) {
           meter.count(id);
           return refuse(set, "line_full", id, d);
         }
@@ -240,7 +250,7 @@ const doorRoutes = (d: RouterDeps) => {
       async ({ params, request, set }) => {
         const id = eventId(params.id);
         const who = await caller(request.headers.get("authorization"), id);
-        await queue.leave(id, who.user);
+        view.markDeparted(id, await queue.leave(id, who.user));
         set.status = 204;
       },
       {

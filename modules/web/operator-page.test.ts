@@ -19,9 +19,16 @@ beforeAll(async () => {
 afterAll(() => stopServer(s));
 
 /** A laptop-sized tab (1280×800), signed in to the admin page, managing event `id`. */
-async function laptopAdmin(id: number): Promise<Page> {
+/** An admin page at laptop size on the event; `slowEventMs` delays each read of the event as a loaded server would. */
+async function laptopAdmin(id: number, slowEventMs = 0): Promise<Page> {
   const ctx = await kit.browser.newContext({ viewport: { width: 1280, height: 800 } });
   kit.contexts.push(ctx);
+  if (slowEventMs > 0) {
+    await ctx.route(`${s.url}/admin/events/${id}`, async (route) => {
+      await Bun.sleep(slowEventMs);
+      await route.continue();
+    });
+  }
   const page = await ctx.newPage();
   page.on("pageerror", (e) => kit.problems.push(`page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && kit.problems.push(m.text()));
@@ -149,9 +156,13 @@ describe("the operator's day", () => {
     await page.locator("#get-coupon").click();
     await page.waitForURL(`${s.url}/events/${id}/waiting`);
     await seeText(page, "#heading", /in line/i);
-    const adminPage = await laptopAdmin(id);
+    // a loaded server: the page's first read of the stored message (REFRESH_MS after the detail shows) answers after
+    // the operator has started typing, and must not wipe what they typed
+    const adminPage = await laptopAdmin(id, 1500);
     const text = "We are fixing a problem; your places are kept. <b>Thank you</b>";
     await adminPage.locator("#op-message").fill(text);
+    await Bun.sleep(4000);
+    expect(await adminPage.locator("#op-message").inputValue()).toBe(text);
     await adminPage.getByRole("button", { name: "Show message" }).click();
     await seeText(adminPage, "#message-status", /Shown to everyone waiting/);
     const t0 = Date.now();

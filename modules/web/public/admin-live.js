@@ -45,8 +45,6 @@ async function refreshCharts() {
 // ---- the message -------------------------------------------------------------------------------------
 
 let messageFor = null;
-// the event whose message the operator has started typing: a load that lands later must not overwrite it
-let typedFor = null;
 
 function count() {
   const n = $("#op-message").value.length;
@@ -56,10 +54,13 @@ function count() {
 async function loadMessage() {
   const id = eventInAddress();
   if (id === null || $("#detail").hidden || messageFor === id) return;
+  const typed = $("#op-message").value;
   const r = await adminApi("GET", `/admin/events/${id}`);
   if (r.status !== 200 || id !== eventInAddress()) return;
   messageFor = id;
-  if (typedFor !== id) $("#op-message").value = r.body.message ?? "";
+  // the operator may have started typing while this loaded: their words win over the stored message
+  if ($("#op-message").value !== typed) return;
+  $("#op-message").value = r.body.message ?? "";
   $("#message-status").textContent = "";
   count();
 }
@@ -80,10 +81,7 @@ $("#message-form").addEventListener("submit", (e) => {
   void saveMessage($("#op-message").value.trim());
 });
 $("#clear-message").addEventListener("click", () => void saveMessage(""));
-$("#op-message").addEventListener("input", () => {
-  typedFor = eventInAddress();
-  count();
-});
+$("#op-message").addEventListener("input", count);
 
 function tick() {
   void loadMessage();
