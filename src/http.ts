@@ -157,10 +157,8 @@ export const routedAsSent = () =>
 
 function validationMessage(error: unknown): string {
   try {
-    const first = (error as { all?: { path?: string; message?: string; summary?: string; schema?: { enum?: unknown[] } }[] }).all?.[0];
-    // an enum's own words ("Expected kind 'UnionEnum'" names a validator type, not the allowed values)
-    const allowed = Array.isArray(first?.schema?.enum) ? `expected one of ${first.schema.enum.map((v) => JSON.stringify(v)).join(", ")}` : null;
-    if (first) return `${first.path || "body"}: ${allowed ?? (first.summary || first.message)}`.slice(0, 300);
+    const first = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all?.[0];
+    if (first) return `${first.path || "body"}: ${first.summary || first.message}`.slice(0, 300);
   } catch {
     /* fall through to a generic message */
   }

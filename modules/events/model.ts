@@ -70,9 +70,7 @@ export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
 const CLAIM_DOC = "manual: an admitted user holds a running slot and presses issue; on_turn: joining the line is the request, and the platform issues the coupon itself when the user's turn comes (README: claim on turn)";
-// UnionEnum, not a Union of literals: the OpenAPI generator rewrites the latter into an enum without
-// its description; no default (UnionEnum's is the first value, and an omitted claim must stay omitted)
-const claimOf = (description: string) => t.UnionEnum(["manual", "on_turn"], { description, default: undefined });
+const claimOf = (description: string) => t.Union([t.Literal("manual"), t.Literal("on_turn")], { description });
 export const Claim = claimOf(CLAIM_DOC);
 export type Claim = "manual" | "on_turn";
 const SlotSeconds = t.Union([Int({ minimum: 10, maximum: 86_400 }), t.Null()], { description: "how long an admitted user may hold a running slot (manual events); null = QUEUE_SLOT_TTL_MS" });
