@@ -87,6 +87,12 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Creates an event and returns its id (anything but 201 throws). */
+    async newEvent(body: Record<string, unknown>): Promise<number> {
+      const r = await api.createEvent(body);
+      if (r.status !== 201) throw new Error(`the event was not created: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.id;
+    },
     /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
     async storedCoupons(id: number, users: string[]): Promise<string[]> {
       const codes: string[] = [];
@@ -238,6 +244,29 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
     async kill(signal: NodeJS.Signals = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
       return proc.exited;
+    },
+  };
+}
+
+export type Split = { prefix: string; queue: Proc; coupon: Proc; router: Proc; stop(): Promise<void> };
+
+/**
+ * A split deployment on a key prefix of its own (`<name><time>`): a queue and a coupon process and a
+ * router in front of them, `routerEnv` for the router only. stop() kills them and drops the prefix's keys.
+ */
+export async function spawnSplit(name: string, env: Record<string, string> = {}, routerEnv: Record<string, string> = {}): Promise<Split> {
+  const prefix = `${name}${Date.now().toString(36)}`;
+  const own = { ...env, REDIS_KEY_PREFIX: prefix };
+  const [queue, coupon] = await Promise.all([spawnServer({ ...own, ROLE: "queue" }), spawnServer({ ...own, ROLE: "coupon" })]);
+  const router = await spawnServer({ ...own, ...routerEnv, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  return {
+    prefix,
+    queue,
+    coupon,
+    router,
+    async stop() {
+      await Promise.all([queue, coupon, router].map((p) => p.kill("SIGKILL")));
+      await dropKeys(TEST_REDIS, prefix);
     },
   };
 }

@@ -22,6 +22,7 @@ export const queueInternalModule = (queue: QueueApi, internalToken: string) =>
 
 /** QueueApi against a remote queue server, with a timeout and a clear 503 when it is down. */
 export class HttpQueueClient implements QueueApi {
+  private tokenRefused = false;
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
@@ -41,6 +42,12 @@ export class HttpQueueClient implements QueueApi {
       throw new ApiError(503, "upstream_unavailable", "the queue server is unavailable, try again shortly");
     }
     if (res.status >= 500) throw new ApiError(503, "upstream_unavailable", `the queue server answered ${res.status}`);
+    // the queue server refused this router's INTERNAL_TOKEN: the deployment's fault, never the user's
+    if (res.status === 401) {
+      if (!this.tokenRefused) console.error("the queue server refuses this router's INTERNAL_TOKEN: every process of a deployment must share the same value");
+      this.tokenRefused = true;
+      throw new ApiError(503, "upstream_unavailable", "the queue server is unavailable, try again shortly");
+    }
     const json = (await res.json()) as T & { error?: string; message?: string };
     if (!res.ok) throw new ApiError(res.status, json.error ?? "upstream_error", json.message ?? "queue server error");
     return json;

@@ -1,33 +1,19 @@
 // Pages that tell the truth (issue #20, item 3) and the shop's pages in Korean (issue #22), in
 // Chromium at phone size (390×844) against a real server: each situation of the issue's list.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Page } from "playwright-core";
 import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
-import { BRAND, launchChromium, phone, seeText } from "./browser-kit";
+import { BRAND, browserPages, fitsWidth, seeText, type PhoneOptions } from "./browser-kit";
 
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-afterAll(() => browser?.close());
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-  expect(problems.splice(0)).toEqual([]);
-});
+const kit = browserPages("truth");
+const { problems } = kit;
 
-async function open(url: string, opts: { locale?: string; acceptLanguage?: string } = {}): Promise<{ ctx: BrowserContext; page: Page }> {
-  const p = await phone(browser, opts);
-  contexts.push(p.ctx);
-  p.page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  // 4xx answers and refused requests are part of these flows
-  p.page.on("console", (m) => m.type() === "error" && !/^Failed to load resource/.test(m.text()) && problems.push(m.text()));
+async function open(url: string, opts: PhoneOptions = {}) {
+  const p = await kit.phone(opts);
   await p.page.goto(url);
   return p;
 }
 
-const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 const style = (page: Page, sel: string, prop: string) => page.locator(sel).evaluate((el, p) => getComputedStyle(el).getPropertyValue(p), prop);
 
 describe("the truth, on a phone", () => {
