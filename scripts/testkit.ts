@@ -22,6 +22,13 @@ export const TEST_LOCKOUT = { ADMIN_LOCKOUT_FAILURES: "1000000" };
 export type Started = Awaited<ReturnType<typeof startServer>>;
 
 /** A real server (HTTP on loopback, real Redis and MariaDB) in this process. */
+/**
+ * A server without an issuer persists nothing, so the bound on promises waiting for MySQL
+ * (ISSUE_BACKLOG_MAX_AGE_MS) would turn its issues into 503 a minute after its first one: off there,
+ * unless the test sets it (modules/issuer/backlog.test.ts).
+ */
+const noIssuerNoBound = (env: Record<string, string>) => (env.ISSUER === "off" ? { ISSUE_BACKLOG_MAX_AGE_MS: "0" } : {});
+
 export async function startServer(env: Record<string, string> = {}) {
   const prefix = env.REDIS_KEY_PREFIX ?? `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const fullEnv = {
@@ -34,6 +41,7 @@ export async function startServer(env: Record<string, string> = {}) {
     REDIS_KEY_PREFIX: prefix,
     NODE_ENV: "test",
     ...TEST_LOCKOUT,
+    ...noIssuerNoBound(env),
     ...env,
   };
   const config = loadConfig(fullEnv);
@@ -79,6 +87,12 @@ export function client(url: string) {
     leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
     issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
     coupon: (id: number, user: string) => call("GET", `/api/events/${id}/coupon`, { token: token(user) }),
+    /** Creates an event and returns its id (anything but 201 throws). */
+    async newEvent(body: Record<string, unknown>): Promise<number> {
+      const r = await api.createEvent(body);
+      if (r.status !== 201) throw new Error(`the event was not created: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.id;
+    },
     /** Each user enters and takes a coupon (anything but 201 throws); returns once the issuer has stored all the event issued. Their codes, in order. */
     async storedCoupons(id: number, users: string[]): Promise<string[]> {
       const codes: string[] = [];
@@ -196,7 +210,7 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   const proc = adopt(
     Bun.spawn(["bun", "run", "src/main.ts"], {
       cwd: new URL("..", import.meta.url).pathname,
-      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...env },
+      env: { ...process.env, NODE_ENV: "test", REDIS_URL: TEST_REDIS, DATABASE_URL: TEST_DB, ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, INTERNAL_TOKEN, PORT: "0", ...TEST_LOCKOUT, ...noIssuerNoBound(env), ...env },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -230,6 +244,29 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
     async kill(signal: NodeJS.Signals = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
       return proc.exited;
+    },
+  };
+}
+
+export type Split = { prefix: string; queue: Proc; coupon: Proc; router: Proc; stop(): Promise<void> };
+
+/**
+ * A split deployment on a key prefix of its own (`<name><time>`): a queue and a coupon process and a
+ * router in front of them, `routerEnv` for the router only. stop() kills them and drops the prefix's keys.
+ */
+export async function spawnSplit(name: string, env: Record<string, string> = {}, routerEnv: Record<string, string> = {}): Promise<Split> {
+  const prefix = `${name}${Date.now().toString(36)}`;
+  const own = { ...env, REDIS_KEY_PREFIX: prefix };
+  const [queue, coupon] = await Promise.all([spawnServer({ ...own, ROLE: "queue" }), spawnServer({ ...own, ROLE: "coupon" })]);
+  const router = await spawnServer({ ...own, ...routerEnv, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  return {
+    prefix,
+    queue,
+    coupon,
+    router,
+    async stop() {
+      await Promise.all([queue, coupon, router].map((p) => p.kill("SIGKILL")));
+      await dropKeys(TEST_REDIS, prefix);
     },
   };
 }
@@ -417,6 +454,30 @@ function parseRawReply(raw: Buffer): RawReply {
   }
   return { status, headers, body, text: bodyText };
 }
+
+/**
+ * The API over raw sockets (rawHttp), one fresh connection per request, as an attacker's script
+ * talks to it: the same calls as `client`, plus each reply's headers.
+ */
+export function rawClient(port: number) {
+  async function call(method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<RawReply> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    const body = opts.body !== undefined ? JSON.stringify(opts.body) : opts.raw;
+    return rawHttp(port, rawRequest(method, path, { host: `127.0.0.1:${port}`, headers, body }));
+  }
+  const admin = { token: ADMIN_TOKEN };
+  return {
+    port,
+    call,
+    createEvent: (body: Record<string, unknown>) => call("POST", "/admin/events", { ...admin, body }),
+    enter: (id: number, user: string) => call("POST", `/api/events/${id}/enter`, { token: token(user) }),
+    poll: (id: number, auth: string) => call("GET", `/api/events/${id}/queue`, { token: auth }),
+    leave: (id: number, user: string) => call("DELETE", `/api/events/${id}/queue`, { token: token(user) }),
+    issue: (id: number, user: string) => call("POST", `/api/events/${id}/issue`, { token: token(user) }),
+  };
+}
+export type RawClient = ReturnType<typeof rawClient>;
 
 /** A raw HTTP request: `host` undefined sends no Host header at all; HTTP/1.1 asks the server to close after replying. */
 export function rawRequest(method: string, target: string, opts: { version?: "1.0" | "1.1"; host?: string; headers?: Record<string, string>; body?: string } = {}): string {

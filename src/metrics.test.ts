@@ -1,6 +1,6 @@
 // What /metrics says, checked against what happened: replicas never double count, past events leave,
 // lag is 0 only when nothing is pending, dead letters by reason, admissions by source, Redis/MySQL up.
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { IssuerService } from "../modules/issuer/service";
 import { cuttableProxy, startServer, stopServer, TEST_DB, waitFor, type Started } from "../scripts/testkit";
 import { ROLES } from "./config";
@@ -280,5 +280,25 @@ describe("reachability", () => {
     expect(await snap.get()).toEqual([1]);
     await Bun.sleep(250);
     expect(await snap.get()).toEqual([2]);
+  });
+
+  test("a snapshot whose source is down logs the outage once when it starts and once when it ends, not per scrape", async () => {
+    let down = true;
+    const snap = new Snapshot(async () => {
+      if (down) throw new Error("Pool is closed");
+      return [1];
+    }, 0);
+    const lines: string[] = [];
+    const spy = spyOn(console, "error").mockImplementation((line: string) => void lines.push(line));
+    try {
+      for (let i = 0; i < 20; i++) expect(await snap.get()).toBeNull();
+      down = false;
+      for (let i = 0; i < 3; i++) expect(await snap.get()).toEqual([1]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toStartWith("metrics: snapshot failed: Pool is closed");
+    expect(lines[1]).toStartWith("metrics: snapshot works again after 20 failed attempt(s)");
   });
 });

@@ -67,6 +67,8 @@ export function eventKeys(prefix: string, eventId: number) {
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
     waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
+    // list: arrival sequences whose holders left the line, in the order they left (modules/queue/leave-6.lua)
+    departed: `${base}:departed`,
     running: `${base}:running`,
     // hash: slot holder -> arrival sequence; hash: user -> "<sequence>:<lapsed at ms>" (modules/queue/includes/slots.lua)
     slots: `${base}:slots`,
@@ -88,7 +90,8 @@ export type EventKeys = ReturnType<typeof eventKeys>;
 export function globalKeys(prefix: string) {
   // redisRun: the Redis run id(s) recorded at the last reconciliation of every event (modules/events/reconcile.ts)
   // settingsRev: bumped after every change of an event's settings, so schedulers look at rested events again
-  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run`, settingsRev: `${prefix}:settings-rev` };
+  // controls: events with an operator's control under way (modules/events/controls.ts, settleAbandoned)
+  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run`, settingsRev: `${prefix}:settings-rev`, controls: `${prefix}:controls` };
 }
 
 /**

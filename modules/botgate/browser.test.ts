@@ -1,25 +1,12 @@
 // The bot gate in a browser at phone size (390×844): the event page meets bot_check_failed, fetches a
 // real challenge, solves it in Web Workers under the strict CSP while a progress bar moves, and gets
 // the coupon with the proof.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser, BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startServer, stopServer, token, type Started } from "../../scripts/testkit";
-import { launchChromium, seeText } from "../web/browser-kit";
+import { browserPages, fitsWidth, seeText } from "../web/browser-kit";
 
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 30_000);
-afterAll(() => browser?.close());
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-  // a CSP violation (a worker or module the policy refused) or a script error fails the test
-  expect(problems.splice(0)).toEqual([]);
-});
+// a CSP violation (a worker or module the policy refused) or a script error fails the test
+const kit = browserPages("botgate");
 
 describe("the bot gate in the event page", () => {
   let s: Started;
@@ -32,12 +19,8 @@ describe("the bot gate in the event page", () => {
     // pow 17: about 130,000 hashes, long enough for the progress bar to show
     const id = (await s.api.createEvent({ name: "Gated drop", stock: 5, trafficRpm: 1_000_000, runningCapacity: 5, botGate: { pow: 17 } })).body.id as number;
     const user = `gated-${id}`;
-    const ctx = await browser.newContext(PHONE);
-    contexts.push(ctx);
-    const page = await ctx.newPage();
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    // the first enter's 403 (no proof yet) is part of the flow
-    page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && problems.push(m.text()));
+    // the first enter's 403 (no proof yet) is part of the flow: the kit lets "Failed to load resource" pass
+    const { page } = await kit.phone();
     const workers: string[] = [];
     page.on("worker", (w) => workers.push(w.url()));
     // what the bar showed, sampled in the page while the work runs
@@ -60,7 +43,7 @@ describe("the bot gate in the event page", () => {
     expect(workers.every((u) => u.endsWith("/assets/botgate-worker.js"))).toBe(true);
     expect((await page.locator("#coupon-code").textContent())?.length).toBeGreaterThan(0);
     // it fits the phone's width
-    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    expect(await fitsWidth(page)).toBe(true);
     const checks = (await s.api.call("GET", "/metrics")).body as string;
     expect(checks).toMatch(/coupon_bot_checks_total\{result="passed"\} 1\b/);
   }, 300_000);

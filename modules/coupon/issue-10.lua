@@ -30,6 +30,7 @@
     {'issued', streamEntryId, admitted}   admitted: users moved from the line into the freed slot
     {'reconciling', fenceUntilMs}   the event's state was just rebuilt; sales resume at fenceUntil
     {'event_not_found'} | {'not_open'} | {'already_issued'} | {'sold_out'} | {'not_admitted'}
+    {'keys_lost'}   the issued hash lost users (includes/take.lua): nothing issued until reconciled
 ]]
 --@include "../events/lua/event"
 --@include "includes/take"
@@ -47,7 +48,8 @@ if ev.onTurn then
 end
 local refused = couponRefusal(ev, KEYS[2], user)
 if refused then
-  redis.call('ZREM', KEYS[3], user)
+  -- a user with a coupon (or none left) needs no slot; a damaged event keeps it for after the repair
+  if refused ~= 'keys_lost' then redis.call('ZREM', KEYS[3], user) end
   return {refused}
 end
 local slot = tonumber(redis.call('ZSCORE', KEYS[3], user))

@@ -33,6 +33,10 @@ export async function takeUnit(
     await Bun.sleep(Math.max(1, Math.min(end, Number(r[1])) - Date.now()));
     r = await run(code);
   }
+  if (r[0] === "keys_lost") {
+    void t.events.repairLoss(eventId, "a take found fewer issued users than units gone");
+    throw new ApiError(503, "unavailable", `the event's state in Redis is damaged and is being repaired from the database; nothing was ${t.action}, try again shortly`, undefined, { "retry-after": "1" });
+  }
   if (r[0] === "reconciling") throw new ApiError(503, "unavailable", `the event is being reconciled after a Redis failure; nothing was ${t.action}, try again shortly`);
   if (r[0] === "issued") await recordPromise(t.redis, t.prefix, userId, eventId, code);
   return { reply: r, code };

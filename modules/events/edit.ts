@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { checkBrand, eventStatus, parseDate, type BrandValue, type Claim, type EventMeta } from "./model";
-import { badInput, metaFromRow, ms, notFound, type BrandInput, type EventService } from "./service";
+import { badInput, liveAgain, metaFromRow, ms, notFound, type BrandInput, type EventService } from "./service";
 
 export type PatchEventInput = Partial<{
   name: string;
@@ -112,6 +112,8 @@ export async function patch(this: EventService, id: number, input: PatchEventInp
     m.remaining = Number(r[1]);
     return m;
   });
+  // more stock or a later end may make an ended event sell again: back into the live set, after the change
+  await liveAgain(this.redis, this.prefix, id);
   this.onChange?.(id);
   await this.settingsChanged();
   return this.adminView(meta);

@@ -1,6 +1,7 @@
 // The admin chart's history, kept on the server: every HISTORY_STEP_MS each live event's numbers are
 // sampled into a Redis stream (history-4.lua), kept 24 hours, so a reload or a second operator sees
 // the same curve (GET /admin/events/:id/history).
+import { OutageLog } from "../../src/outage";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 
 /** How far back the history goes (and the most a request may ask for), in seconds. */
@@ -20,6 +21,7 @@ export class HistoryRecorder {
   private seenRevision: string | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<void> | null = null;
+  private readonly outage = new OutageLog("history: sampling");
 
   constructor(
     private readonly redis: RedisClient,
@@ -43,7 +45,7 @@ export class HistoryRecorder {
 
   tick(): Promise<void> {
     this.running ??= this.run()
-      .catch((e) => console.error(`history: sampling failed: ${(e as Error)?.message ?? e}`))
+      .then(() => this.outage.ok(), (e) => this.outage.failed(e))
       .finally(() => (this.running = null));
     return this.running;
   }

@@ -34,6 +34,23 @@ export async function reconcileFresh(this: EventService, id: number, lossSuspect
   return r;
 }
 
+/**
+ * A partial loss found (the issued hash names fewer users than units gone: a key deleted or evicted
+ * on its own), by the take scripts (includes/take.lua, which refuse meanwhile) or the Reconciler's
+ * tick: the event is reconciled once, with loss suspected, however many find it at the same time.
+ */
+export function repairLoss(this: EventService, id: number, found: string): Promise<void> {
+  let run = this.repairing.get(id);
+  if (!run) {
+    console.error(`event ${id}: ${found} (keys lost); reconciling before it sells again`);
+    run = this.reconcileFresh(id, true)
+      .then(() => {}, (e) => this.recordFailure(id, e))
+      .finally(() => this.repairing.delete(id));
+    this.repairing.set(id, run);
+  }
+  return run;
+}
+
 export function recordFailure(this: EventService, id: number, e: unknown) {
   const why = String((e as Error)?.message ?? e).slice(0, 200);
   if (this.reconcileFailures.get(id) !== why) console.error(`reconcile of event ${id} failed: ${why}`);

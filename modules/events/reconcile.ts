@@ -1,5 +1,6 @@
 import { Cluster } from "ioredis";
 import { ApiError } from "../../src/http";
+import { OutageLog } from "../../src/outage";
 import { globalKeys, type RedisClient } from "../../src/redis";
 import type { EventService } from "./service";
 
@@ -39,11 +40,11 @@ export class Reconciler {
   private readonly redis: RedisClient;
   /** Checked after the event is trusted: the bound on promises waiting for MySQL (modules/issuer/backlog.ts). */
   backlog: ((eventId: number) => Promise<void>) | null = null;
-  // events this process sold lately (checked every tick for a partial loss), and those found damaged
+  // events this process sold lately (checked every tick for a partial loss)
   private readonly selling = new Map<number, number>();
-  private readonly damaged = new Set<number>();
   // stopping: a check still running fails as the pool closes; that says nothing worth logging
   private stopped = false;
+  private readonly settling = new OutageLog("settling abandoned controls");
 
   /** `clients`: every connection this process sells through; the first one also reads and writes. */
   constructor(
@@ -100,7 +101,6 @@ export class Reconciler {
   };
 
   private trusted(eventId: number) {
-    if (this.damaged.has(eventId)) return false;
     return this.trustedAt >= this.generation || (this.reconciledAt.get(eventId) ?? -1) >= this.generation;
   }
 
@@ -115,7 +115,6 @@ export class Reconciler {
     const run = this.events
       .reconcileFresh(id, lossSuspected)
       .then(() => {
-        this.damaged.delete(id);
         if ((this.reconciledAt.get(id) ?? -1) < gen) this.reconciledAt.set(id, gen);
       }, (e) => {
         if (!this.stopped) this.events.recordFailure(id, e);
@@ -167,13 +166,16 @@ export class Reconciler {
     }
     for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, lost).catch(() => {});
     if (!lost) await this.checkPartialLoss();
+    // an operator's control whose process died half-way: in force within a tick of its lease lapsing
+    await this.events.settleAbandoned().then(() => this.settling.ok(), (e) => this.stopped || this.settling.failed(e));
   }
 
   /**
    * A key of an event lost on its own (deleted, evicted) leaves the server and its record as they
-   * were: every tick, each event sold here in the last minutes is checked for the one sign that
-   * matters — fewer users in its issued hash than units gone (stock − remaining) — and, if so, is
-   * reconciled (its users put back from MySQL and the streams) before it sells here again.
+   * were. The take scripts refuse to sell on it (includes/take.lua) and have it repaired; this tick
+   * repairs it before anyone tries, for users' lookups: each event sold here in the last minutes is
+   * checked for the one sign that matters — fewer users in its issued hash than units gone
+   * (stock − remaining) — and, if so, is reconciled (its users put back from MySQL and the streams).
    */
   private async checkPartialLoss() {
     const now = Date.now();
@@ -189,12 +191,7 @@ export class Reconciler {
       if (s == null || r == null) continue;
       const [stock, remaining, users] = [Number(s), Number(r), Number(res[1]![1])];
       if (users >= stock - remaining) continue;
-      console.error(`event ${id}: Redis holds ${users} issued users for ${stock - remaining} units gone (keys lost); reconciling before it sells again`);
-      this.damaged.add(id);
-      await this.events.reconcileFresh(id, true).then(
-        () => this.damaged.delete(id),
-        (e) => this.events.recordFailure(id, e),
-      );
+      await this.events.repairLoss(id, `Redis holds ${users} issued users for ${stock - remaining} units gone`);
     }
   }
 }

@@ -3,10 +3,10 @@ import type { Mysql } from "../../src/db";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
-import { control } from "./controls";
+import { control, settleAbandoned } from "./controls";
 import { patch } from "./edit";
 import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
-import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure } from "./reconcile-event";
+import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, repairLoss } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
@@ -47,9 +47,18 @@ export function badInput(fn: () => void) {
   }
 }
 
-/** Ids of all events known to Redis (the scheduler and the issuer walk these). */
+/** Ids of the live set: events that have not ended, or still have issuances to store (modules/issuer/retire.ts); the scheduler and the issuer walk these. */
 export async function eventIds(redis: RedisClient, prefix: string): Promise<number[]> {
   return (await redis.smembers(globalKeys(prefix).events)).map(Number).filter((n) => n > 0);
+}
+
+/**
+ * Puts an event back into the live set (ended, drained events leave it: modules/issuer/retire.ts),
+ * after whatever made it sell or added to its stream again — never before, so a sweep between the
+ * two sees the change and keeps it.
+ */
+export function liveAgain(redis: RedisClient, prefix: string, id: number): Promise<number> {
+  return redis.sadd(globalKeys(prefix).events, String(id));
 }
 
 export const notFound = () => refusal("event_not_found");
@@ -113,6 +122,7 @@ export class EventService {
   readonly reconcileScript;
   readonly rateScript;
   readonly reconciling = new Map<number, Promise<EventMeta | null>>();
+  readonly repairing = new Map<number, Promise<void>>();
   /** Events whose last reconciliation failed, with why (shown in their stats and in /health/ready). */
   readonly reconcileFailures = new Map<number, string>();
   /** Called after this process changed an event's Redis state (its router's view drops what it knew). */
@@ -287,6 +297,7 @@ export class EventService {
 
   /** The operator's switches (controls.ts) and live edits (edit.ts). */
   control = control;
+  settleAbandoned = settleAbandoned;
   patch = patch;
   /** What the operator reads: the list, the stats (stats.ts). */
   list = list;
@@ -296,6 +307,7 @@ export class EventService {
   reconcile = reconcile;
   reconcileFresh = reconcileFresh;
   recordFailure = recordFailure;
+  repairLoss = repairLoss;
   closeInRedis = closeInRedis;
   allEvents = allEvents;
 }

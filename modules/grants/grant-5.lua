@@ -23,6 +23,7 @@
     {'issued', streamEntryId}
     {'reconciling', fenceUntilMs}   the event's state was just rebuilt; sales resume at fenceUntil
     {'event_not_found'} | {'not_open'} | {'already_issued', code} | {'sold_out'}
+    {'keys_lost'}   the issued hash lost users (includes/take.lua): nothing granted until reconciled
 ]]
 --@include "../events/lua/event"
 --@include "../coupon/includes/take"

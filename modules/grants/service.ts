@@ -3,7 +3,7 @@ import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import type { ReconcileGate } from "../coupon/service";
 import { takeUnit } from "../coupon/take";
 import { refusal } from "../events/model";
-import type { EventService } from "../events/service";
+import { liveAgain, type EventService } from "../events/service";
 
 /**
  * Coupons given outside the line (grant-5.lua): stock and one-per-user decided in Redis with the
@@ -33,7 +33,11 @@ export class Grants {
       userId,
       (c) => this.run(eventId, userId, c),
     );
-    if (r[0] === "issued") return { code };
+    if (r[0] === "issued") {
+      // a grant may go to an event that ended and left the live set: its issuers must see the new entry
+      await liveAgain(this.redis, this.prefix, eventId);
+      return { code };
+    }
     if (r[0] === "already_issued") throw new ApiError(409, "already_issued", "this user already has this event's coupon");
     throw refusal(r[0] as "event_not_found" | "not_open" | "sold_out");
   }

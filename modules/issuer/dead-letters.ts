@@ -6,7 +6,7 @@ import type { Kernel } from "../../src/kernel";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, EVENT_ID_DOC, Int, refusal } from "../events/model";
-import type { EventService } from "../events/service";
+import { liveAgain, type EventService } from "../events/service";
 import { entryFields, MAX_ISSUED_AT, parseEntry, type Entry } from "./service";
 
 const ENTRY_ID = /^(\d{1,20})-(\d{1,20})$/;
@@ -62,6 +62,8 @@ export class DeadLetters {
     if (found[0] && !parseEntry(id, [entry, found[0][1]])) throw new ApiError(422, "unprocessable_entry", "the entry is malformed and cannot be stored; it stays dead-lettered");
     const [status, streamId] = (await this.replayScript(k.dead, k.stream, k.replayed, entry)) as [string, string?];
     if (status === "not_found") throw new ApiError(404, "not_found", "no such dead-letter entry");
+    // the entry is back in the stream of an event that may have left the live set: the issuers must see it
+    await liveAgain(this.redis, this.prefix, id);
     return { status: status as "replayed" | "already_replayed", entry, streamId: streamId! };
   }
 }

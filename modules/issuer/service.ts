@@ -4,13 +4,17 @@ import type { Mysql } from "../../src/db";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
+import { OutageLog } from "../../src/outage";
 import { newCode, normalizeCode } from "../coupon/code";
 import { entryFields, Held } from "./held";
+import { Retirement } from "./retire";
 
 export { entryFields, HOLD_TTL_MS } from "./held";
 import { enqueue } from "../webhooks/outbox";
 
 export const GROUP = "issuers";
+// how often ended, drained events are taken out of the live set (retire.ts)
+const RETIRE_EVERY_MS = 5000;
 
 export type Entry = [id: string, fields: string[]];
 // coded: the entry carried its code (every entry since codes exist; an older one gets one when stored)
@@ -77,7 +81,9 @@ export class IssuerService {
   private readonly groups = new Set<number>();
   private readonly quiet = new Map<number, { delay: number; next: number }>();
   private lastReclaim = 0;
+  private lastRetire = 0;
   private backoffMs = 0;
+  private readonly loopOutage = new OutageLog("issuer");
   // MySQL failing: held entries are tried again from then on (the reads go on meanwhile)
   private mysqlRetryAt = 0;
   private mysqlBackoffMs = 0;
@@ -88,6 +94,7 @@ export class IssuerService {
 
   private readonly ackScript;
   private readonly adoptScript;
+  private readonly retirement: Retirement;
 
   constructor(
     private readonly redis: RedisClient,
@@ -99,6 +106,7 @@ export class IssuerService {
     this.ackScript = runScript(redis, "ack");
     this.adoptScript = runScript(redis, "adopt");
     this.held = new Held(redis, prefix, cfg.consumerName);
+    this.retirement = new Retirement(redis, prefix, GROUP);
   }
 
   start() {
@@ -126,7 +134,14 @@ export class IssuerService {
           n += await this.reclaimAll();
         }
         n += await this.drainOnce();
+        if (Date.now() - this.lastRetire >= RETIRE_EVERY_MS) {
+          this.lastRetire = Date.now();
+          // events this issuer still holds entries of are not ended for it, whatever Redis says
+          const held = new Set(this.held.eventIds());
+          await this.retirement.sweep((await this.listEvents()).filter((id) => !held.has(id)));
+        }
         this.backoffMs = 0;
+        this.loopOutage.ok();
         // A full batch means a backlog: read again at once. A partial one means entries trickle in:
         // linger so the next insert carries many rows, not one (a commit, an fsync, a round trip each).
         // Nothing at all: back off to 50 ms.
@@ -135,7 +150,7 @@ export class IssuerService {
         if (pause) await Bun.sleep(pause);
       } catch (err) {
         this.backoffMs = Math.min(5000, Math.max(100, this.backoffMs * 2));
-        console.error(`issuer: ${(err as Error)?.message ?? err}; retrying in ${this.backoffMs} ms`);
+        this.loopOutage.failed(err);
         await Bun.sleep(this.backoffMs);
       }
     }

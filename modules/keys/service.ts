@@ -3,6 +3,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import { SCOPES, type KeyLookup, type Principal, type Scope } from "../../src/auth";
 import type { Mysql } from "../../src/db";
 import { ApiError } from "../../src/http";
+import { OutageLog } from "../../src/outage";
 import type { RedisClient } from "../../src/redis";
 
 /** Every key starts with this, so junk is refused without hashing and a leaked key is recognisable (secret scanners). */
@@ -66,7 +67,8 @@ export class ApiKeys implements KeyLookup {
     await this.watch().catch(log);
     this.timers.push(setInterval(() => void this.watch().catch(() => {}), WATCH_MS));
     this.timers.push(setInterval(() => void this.flushUsed().catch(() => {}), USED_FLUSH_MS));
-    if (this.mysql) this.timers.push(setInterval(() => void this.resync().catch((e) => this.timers.length && console.error(`api keys: resync failed: ${(e as Error)?.message}`)), RESYNC_MS));
+    const outage = new OutageLog("api keys: resync");
+    if (this.mysql) this.timers.push(setInterval(() => void this.resync().then(() => outage.ok(), (e) => this.timers.length && outage.failed(e)), RESYNC_MS));
   }
 
   async stop() {

@@ -29,11 +29,19 @@ export function queueModule(k: Kernel) {
     if (source === "direct") k.funnel.add(eventId, "direct", n);
     queueSource.wake(eventId);
   };
+  // an on_turn turn is an issuance, counted in the funnel's issued (the issued hash), never as admitted
+  queue.onTurnIssued = (eventId, n) => {
+    metrics.admitted(eventId, n, "on_turn");
+    queueSource.wake(eventId);
+  };
   queue.turns = turnIssuer(k);
   // the users' coupon index (GET /api/me/coupons lists a promise before its row exists)
   queue.turns.onIssued = async (eventId, issued) => {
     await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
   };
+  // a process with MySQL repairs it; a queue-only one issues nobody on it until a coupon process has
+  // (its tick finds the loss, as does any issue or grant)
+  if (k.events) queue.turns.onKeysLost = (eventId) => void k.events!.repairLoss(eventId, "the on_turn scheduler found fewer issued users than units gone");
   // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
   queue.onTicked = (eventId, r) => {
     k.funnel.add(eventId, "slotsLapsed", r.expired);

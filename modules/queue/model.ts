@@ -101,5 +101,6 @@ export interface QueueApi {
   /** `rpm`: the event's live request rate as the router measured it, before this request. */
   enter(eventId: number, userId: string, rpm: number): Promise<EnterResult>;
   poll(eventId: number, userId: string): Promise<PollResult>;
-  leave(eventId: number, userId: string): Promise<void>;
+  /** Frees the user's place or slot; the arrival sequence of the place in line given up (0: none). */
+  leave(eventId: number, userId: string): Promise<number>;
 }

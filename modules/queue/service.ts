@@ -11,8 +11,11 @@ export class QueueService implements QueueApi {
   private readonly enterScript;
   private readonly pollScript;
   private readonly admitScript;
-  /** Users moved into a running slot (or, on_turn, issued): at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics. */
+  private readonly leaveScript;
+  /** Users moved into a running slot: at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics and the funnel. */
   onAdmitted: ((eventId: number, n: number, source: "direct" | "scheduler") => void) | null = null;
+  /** Users of an on_turn line issued their coupon on their turn (at enter or by a tick): no slot, so not admitted. */
+  onTurnIssued: ((eventId: number, n: number) => void) | null = null;
   /** Issues on_turn events' coupons (set by the queue module; without it on_turn lines wait for a process that has one). */
   turns: TurnIssuer | null = null;
   /** Why issuing on turn failed last, per event (said once per reason). */
@@ -29,6 +32,7 @@ export class QueueService implements QueueApi {
     this.enterScript = runScript(redis, "enter");
     this.pollScript = runScript(redis, "poll");
     this.admitScript = runScript(redis, "admit");
+    this.leaveScript = runScript(redis, "leave");
   }
 
   async enter(eventId: number, userId: string, rpm: number): Promise<EnterResult> {
@@ -52,16 +56,18 @@ export class QueueService implements QueueApi {
     return state(r) ?? ({ status: r[0] } as PollResult);
   }
 
-  /** Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a remote queue too). */
-  async leave(eventId: number, userId: string): Promise<void> {
+  /**
+   * Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a
+   * remote queue too). Returns the arrival sequence of the place in line given up (0: none), which
+   * is also recorded for every router's view (leave-6.lua).
+   */
+  async leave(eventId: number, userId: string): Promise<number> {
     const k = eventKeys(this.prefix, eventId);
-    // without the event's meta its line and slots are empty, so the removals change nothing;
     // the user's liveness word stays (4 bytes, read only if that sequence ever reaches the head: never)
-    const res = await this.redis.multi().exists(k.meta).zrem(k.waiting, userId).zrem(k.running, userId).hdel(k.slots, userId).hdel(k.lapsed, userId).exec();
-    const [err, exists] = res![0]!;
-    if (err) throw err;
+    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, userId)) as number[];
     if (!exists) throw refusal("event_not_found");
-    if (Number(res![1]![1]) + Number(res![2]![1]) > 0) this.onLeft?.(eventId);
+    if (Number(freed) > 0) this.onLeft?.(eventId);
+    return Number(seq) || 0;
   }
 
   /** One scheduler tick for one event (see admit-7.lua; on_turn events: turn-6.lua). */
@@ -70,7 +76,6 @@ export class QueueService implements QueueApi {
     const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
     const issued = turn > 0 ? await this.issueOnTurn(eventId, turn, now) : 0;
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
-    if (issued > 0) this.onAdmitted?.(eventId, issued, "scheduler");
     this.onTicked?.(eventId, { expired, stale });
     return { expired, stale, admitted: admitted + issued, issued, status, drawDue: drawDue === 1 };
   }
@@ -80,6 +85,7 @@ export class QueueService implements QueueApi {
     try {
       const n = await this.turns.issue(eventId, want, now);
       this.turnFailures.delete(eventId);
+      if (n > 0) this.onTurnIssued?.(eventId, n);
       return n;
     } catch (e) {
       // the line keeps its order; the next tick tries again

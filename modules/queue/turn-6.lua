@@ -20,8 +20,8 @@
     ARGV[3…] coupon codes (made by the caller, unique and unguessable): at most this many are issued
 
   Output: {why, issued, heldUntilMs, users issued…}: why is 'open' (the step ran), 'manual', a status
-  other than open, 'drawing', 'reconciling' (sales held until heldUntilMs; else 0) or
-  'event_not_found'; the users issued in order (the i-th got the i-th code)
+  other than open, 'drawing', 'reconciling' (sales held until heldUntilMs; else 0), 'keys_lost' (the
+  issued hash lost users: nobody issued until the event is reconciled) or 'event_not_found'; the users issued in order (the i-th got the i-th code)
 ]]
 --@include "../events/lua/event"
 --@include "../coupon/includes/take"
@@ -49,6 +49,8 @@ while issued < n and looked < 5000 do
   local soldOut = false
   for _, user in ipairs(heads) do
     local refused = couponRefusal(ev, KEYS[2], user)
+    -- found before anything was issued here (take.lua looks once): nobody is issued until the repair
+    if refused == 'keys_lost' then return {'keys_lost', 0, 0} end
     if refused == 'sold_out' then
       soldOut = true
       break

@@ -20,6 +20,8 @@ export class TurnIssuer {
   private readonly script;
   /** Each step's issuances (user, code), after the script committed them (the users' coupon index). */
   onIssued: ((eventId: number, issued: { user: string; code: string }[]) => Promise<void>) | null = null;
+  /** The script found the event's issued hash short of users (includes/take.lua) and issued nobody: have it repaired. */
+  onKeysLost: ((eventId: number) => void) | null = null;
 
   constructor(
     strict: RedisClient,
@@ -40,6 +42,7 @@ export class TurnIssuer {
       const [why, issued, , ...users] = (await this.script(k.meta, k.issued, k.waiting, k.stream, k.holders, k.admitLog, now, eventId, ...codes)) as [string, number, number, ...string[]];
       total += issued;
       if (issued > 0) await this.onIssued?.(eventId, users.map((user, i) => ({ user, code: codes[i]! })));
+      if (why === "keys_lost") this.onKeysLost?.(eventId);
       if (why !== "open" || issued < n) break;
     }
     return total;

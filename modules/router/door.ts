@@ -89,7 +89,7 @@ export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: num
   return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg, v), claim: v.claim, message: v.message };
 }
 
-/** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet, as far as this process can tell). */
+/** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet; false while that is not known). */
 export function issuedBody(v: EventSnapshot, code: string, persisted: boolean): IssuedBody {
   return { status: "issued", eventId: v.id, code, persisted, validUntil: v.couponValidUntil ? new Date(v.couponValidUntil).toISOString() : null };
 }
@@ -119,12 +119,14 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
  * better than the user's true place (docs/how-it-works.md: waiting room accuracy). A pre-queued user's ticket
  * is answered from the view until the places are drawn (the line's head means nothing while they
  * are being moved); then their next poll runs the exact script, which hands them a ticket for
- * their drawn place.
+ * their drawn place. A ticket whose place was given up (the user left, and may have entered again
+ * behind it) is out of date: only the exact poll answers it, with a ticket for the current place.
  */
 export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Date.now()): WaitingBody | PreQueueBody | { status: "sold_out" | "closed" } | null {
   const status = eventStatus(v, now);
   if (status === "sold_out") return { status: "sold_out" };
   if (status === "closed" || status === "cancelled") return { status: "closed" };
+  if (v.departed.has(seq)) return null;
   const phase = preQueuePhase(v, now);
   if (phase === "open" || (phase === "drawing" && v.preEnd >= 0 && seq <= 2 * v.preEnd)) return seq > 0 ? preQueueBody(cfg, v, { remaining: Math.max(0, v.remaining), size: v.waiting }, now) : null;
   if (phase === "drawing") return null;

@@ -42,9 +42,19 @@ export type EventSnapshot = {
   tailSeq: number;
   /** live running slots */
   running: number;
+  /**
+   * Arrival sequences between the head and the tail whose holders left the line (read from the
+   * event's departures list with every refresh; at once for a leave through this process): a ticket
+   * naming one is out of date, and only the exact poll may answer it.
+   */
+  departed: ReadonlySet<number>;
 };
 
 type Entry = { snap: EventSnapshot; at: number; lastHit: number };
+/** The departures of one event this process knows: how many of the list it has read, those still ahead of the head. */
+type Departures = { read: number; seqs: Set<number>; head: number };
+// departures taken per read: a burst of leavers is caught up over a few flushes, never in one huge reply
+const DEPARTURES_PER_READ = 10_000;
 
 const num = (v: string | null | undefined) => Number(v || 0);
 
@@ -74,6 +84,8 @@ export class EventView {
   private readonly unknown = new Set<number>();
   private readonly loading = new Map<number, Promise<EventSnapshot | null>>();
   private readonly seen = new Map<number, Set<number>>();
+  // kept apart from the snapshots: a dropped snapshot must not forget a departure already read
+  private readonly departures = new Map<number, Departures>();
   private readonly script;
   private readonly maxAgeMs: number;
   // when each event (and everything) was last dropped: a read that started before never stores what it saw
@@ -154,12 +166,38 @@ export class EventView {
     s.add(seq);
   }
 
+  /** A waiter left through this process: their old place is out of date here at once (other routers: at their next refresh). */
+  markDeparted(id: number, seq: number) {
+    if (seq > 0) this.departuresOf(id).seqs.add(seq);
+  }
+
+  private departuresOf(id: number): Departures {
+    let d = this.departures.get(id);
+    if (!d) this.departures.set(id, (d = { read: 0, seqs: new Set(), head: 0 }));
+    return d;
+  }
+
+  /** Takes in the departures a read returned (from index `from` of the list) and forgets those the head has passed. */
+  private depart(d: Departures, from: number, seqs: (string | number | null)[], head: number) {
+    // a list shorter than what was read before was lost and is written anew: start over
+    if (from < d.read) d.seqs.clear();
+    for (const s of seqs) d.seqs.add(Number(s));
+    d.read = from + seqs.length;
+    if (head > d.head) {
+      d.head = head;
+      for (const s of d.seqs) if (s < head) d.seqs.delete(s);
+    }
+  }
+
   private async read(id: number, missingIsUnknown = true): Promise<EventSnapshot | null> {
     const now = Date.now();
     const started = performance.now();
     const k = eventKeys(this.prefix, id);
-    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, now)) as (string | number | null)[];
-    const snap = r.length ? parse(id, now, r) : null;
+    const d = this.departuresOf(id);
+    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, k.departed, now, d.read, DEPARTURES_PER_READ)) as (string | number | null)[];
+    const snap = r.length ? parse(id, now, r, d.seqs) : null;
+    if (snap) this.depart(d, Number(r[DEPARTURES_AT]), r.slice(DEPARTURES_AT + 1), snap.headSeq);
+    else this.departures.delete(id);
     if (started <= this.clearedAt || started <= (this.droppedAt.get(id) ?? -1)) return snap;
     if (snap || missingIsUnknown) this.remember(id, snap, now);
     else this.entries.delete(id);
@@ -193,6 +231,7 @@ export class EventView {
     for (const [id, e] of this.entries) {
       if (now - e.lastHit > this.idleMs) {
         this.entries.delete(id);
+        this.departures.delete(id);
         continue;
       }
       // an event that vanished from Redis (a wipe without a reconnect) is not "unknown": its next
@@ -224,7 +263,10 @@ export class EventView {
   }
 }
 
-function parse(id: number, at: number, r: (string | number | null)[]): EventSnapshot {
+// view-5.lua's reply: the meta fields, the line and the slots (up to `running`), then where the departures start and the departures
+const DEPARTURES_AT = 27;
+
+function parse(id: number, at: number, r: (string | number | null)[], departed: ReadonlySet<number>): EventSnapshot {
   const s = (i: number) => (r[i] === null || r[i] === undefined ? null : String(r[i]));
   return {
     id,
@@ -257,6 +299,7 @@ function parse(id: number, at: number, r: (string | number | null)[]): EventSnap
     headSeq: num(s(24)),
     tailSeq: num(s(25)),
     running: num(s(26)),
+    departed,
   };
 }
 

@@ -1,11 +1,10 @@
 // The admin page in a browser: sign-in, the event list from the server, create, every setting,
 // the controls with the stall reason, the live chart, dead letters, the winners' file, signing out.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Page } from "playwright-core";
 import { ADMIN_TOKEN, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 import { eventKeys } from "../../src/redis";
 import { newCode } from "../coupon/code";
-import { browserPages, driveLine, seeText } from "./browser-kit";
+import { browserPages, driveLine, fitsWidth, seeText } from "./browser-kit";
 
 let s: Started;
 const { open, shot } = browserPages("admin");
@@ -15,13 +14,6 @@ beforeAll(async () => {
 });
 afterAll(() => stopServer(s));
 
-async function createEvent(body: Record<string, unknown>): Promise<number> {
-  const r = await s.api.createEvent(body);
-  expect(r.status).toBe(201);
-  return r.body.id;
-}
-
-const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 
 describe("admin page", () => {
   /** Opens /admin in a fresh context (nothing in sessionStorage) and signs in. */
@@ -43,8 +35,8 @@ describe("admin page", () => {
     await seeText(page, "#token-status", /rejected/);
     expect(await page.locator("#event-rows tr").count()).toBe(0);
 
-    const open1 = await createEvent({ name: "Listed open", stock: 30, trafficRpm: 100, runningCapacity: 5 });
-    const paused = await createEvent({ name: "Listed paused", stock: 20, trafficRpm: 100, runningCapacity: 5 });
+    const open1 = await s.api.newEvent({ name: "Listed open", stock: 30, trafficRpm: 100, runningCapacity: 5 });
+    const paused = await s.api.newEvent({ name: "Listed paused", stock: 20, trafficRpm: 100, runningCapacity: 5 });
     expect((await s.api.call("POST", `/admin/events/${paused}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
 
     const fresh = await signedIn();
@@ -129,7 +121,7 @@ describe("admin page", () => {
   }, 60_000);
 
   test("pause, resume and close from the page: the stall reason says why nobody is admitted", async () => {
-    const id = await createEvent({ name: "Steered", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 10 });
+    const id = await s.api.newEvent({ name: "Steered", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 10 });
     const crowd = Array.from({ length: 3 }, (_, i) => `web-steer-${id}-${i}`);
     for (const u of crowd) expect((await s.api.enter(id, u)).status).toBe(202);
     const page = await signedIn({ hash: `#event-${id}` });
@@ -165,7 +157,7 @@ describe("admin page", () => {
   }, 60_000);
 
   test("the live chart draws issued per second, waiting and admissions from the line", async () => {
-    const id = await createEvent({ name: "Charted", stock: 1000, trafficRpm: 0, runningCapacity: 4, admitPerSecond: 4 });
+    const id = await s.api.newEvent({ name: "Charted", stock: 1000, trafficRpm: 0, runningCapacity: 4, admitPerSecond: 4 });
     const page = await signedIn({ hash: `#event-${id}` });
     await seeText(page, "#detail-title", /Charted/);
     const crowd = Array.from({ length: 40 }, (_, i) => `web-chart-${id}-${i}`);
@@ -193,7 +185,7 @@ describe("admin page", () => {
   }, 90_000);
 
   test("dead letters are listed with their reason; Retry sends one back and it is stored", async () => {
-    const id = await createEvent({ name: "With a dead letter", stock: 10, trafficRpm: 100, runningCapacity: 5 });
+    const id = await s.api.newEvent({ name: "With a dead letter", stock: 10, trafficRpm: 100, runningCapacity: 5 });
     const k = eventKeys(s.prefix, id);
     // what the issuer leaves when MySQL refused an entry: its original fields plus why
     await s.redis.xadd(k.dead, "*", "e", String(id), "u", "web-dead-user", "t", String(Date.now()), "c", newCode(), "ep", "0", "source", "1-1", "reason", "over_stock", "deadAt", String(Date.now()));
@@ -207,7 +199,7 @@ describe("admin page", () => {
   }, 60_000);
 
   test("Download winners sends the tab's token and saves the CSV; after Forget token every section asks to sign in", async () => {
-    const id = await createEvent({ name: "Winners to download", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    const id = await s.api.newEvent({ name: "Winners to download", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
     await s.api.storedCoupons(id, ["web-csv-winner"]);
     const page = await signedIn({ hash: `#event-${id}` });
     await seeText(page, "#detail-title", /Winners to download$/);

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, expect } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from "playwright-core";
 import { pool, type client } from "../../scripts/testkit";
 
 export const launchChromium = () =>
@@ -23,21 +23,27 @@ export async function seeText(page: Page, selector: string, re: RegExp, timeoutM
   }
 }
 
+/** The page fits its viewport's width: nothing to scroll sideways. */
+export const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+
 /** A shop's brand for the pages' tests and pictures, and its logo (served by a route: no network in tests). */
 export const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
-export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><rect width="64" height="32" rx="6" fill="#e4002b"/><text x="32" y="22" font-size="16" text-anchor="middle" fill="#fff" font-family="sans-serif">MU</text></svg>`;
+export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32"><rect width="96" height="32" rx="6" fill="#e4002b"/><text x="48" y="22" font-size="15" font-weight="700" text-anchor="middle" fill="#fff" font-family="sans-serif">MUSINSA</text></svg>`;
+
+export type PhoneOptions = { locale?: string; acceptLanguage?: string; timezoneId?: string };
 
 /**
- * A phone (390×844) in Seoul; `locale` is the browser's language (and its Accept-Language), or
- * `acceptLanguage` only the header, the browser's own languages staying English (en-US).
+ * A phone (390×844), in Seoul unless `timezoneId` says otherwise; `locale` is the browser's language
+ * (and its Accept-Language), or `acceptLanguage` only the header, the browser's own languages staying
+ * English (en-US).
  */
-export async function phone(b: Browser, opts: { locale?: string; acceptLanguage?: string } = {}) {
+export async function phone(b: Browser, opts: PhoneOptions = {}) {
   const ctx = await b.newContext({
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
-    timezoneId: "Asia/Seoul",
+    timezoneId: opts.timezoneId ?? "Asia/Seoul",
     ...(opts.acceptLanguage ? {} : { locale: opts.locale ?? "en-GB" }),
     permissions: ["clipboard-read", "clipboard-write"],
     ...(opts.acceptLanguage ? { extraHTTPHeaders: { "accept-language": opts.acceptLanguage } } : {}),
@@ -48,6 +54,7 @@ export async function phone(b: Browser, opts: { locale?: string; acceptLanguage?
   return { ctx, page };
 }
 
+/** A small phone (375×740): open(url, { phone: true }). */
 export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 /**
@@ -56,13 +63,24 @@ export const PHONE = { viewport: { width: 375, height: 740 }, deviceScaleFactor:
  * temporary directory named in the log.
  */
 export function browserPages(name: string) {
-  const shots = mkdtempSync(join(tmpdir(), `coupon-${name}-`));
+  let shots: string | undefined;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const problems: string[] = [];
+  const watch = (page: Page) => {
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    // a 4xx answer to fetch is logged as "Failed to load resource", and 4xx answers are part of the flow
+    page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && problems.push(m.text()));
+    return page;
+  };
+  /** A fresh context (closed after the test) and its page, watched like every page here. */
+  const context = async (options: BrowserContextOptions = {}): Promise<{ ctx: BrowserContext; page: Page }> => {
+    const ctx = await browser.newContext(options);
+    contexts.push(ctx);
+    return { ctx, page: watch(await ctx.newPage()) };
+  };
   beforeAll(async () => {
     browser = await launchChromium();
-    console.log("screenshots in", shots);
   }, 30_000);
   afterAll(() => browser?.close());
   afterEach(async () => {
@@ -76,17 +94,26 @@ export function browserPages(name: string) {
     },
     contexts,
     problems,
+    context,
+    /** A phone (see phone()), closed after the test and watched like every page here. */
+    async phone(opts: PhoneOptions = {}): Promise<{ ctx: BrowserContext; page: Page }> {
+      const p = await phone(browser, opts);
+      contexts.push(p.ctx);
+      watch(p.page);
+      return p;
+    },
     async open(url: string, opts: { phone?: boolean } = {}): Promise<Page> {
-      const ctx = await browser.newContext({ ...(opts.phone ? PHONE : { viewport: { width: 1024, height: 768 } }), permissions: ["clipboard-read", "clipboard-write"] });
-      contexts.push(ctx);
-      const page = await ctx.newPage();
-      page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-      // a 4xx answer to fetch is logged as "Failed to load resource", and 4xx answers are part of the flow
-      page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && problems.push(m.text()));
+      const { page } = await context({ ...(opts.phone ? PHONE : { viewport: { width: 1024, height: 768 } }), permissions: ["clipboard-read", "clipboard-write"] });
       await page.goto(url);
       return page;
     },
-    shot: (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true }),
+    shot(page: Page, picture: string) {
+      if (!shots) {
+        shots = mkdtempSync(join(tmpdir(), `coupon-${name}-`));
+        console.log("screenshots in", shots);
+      }
+      return page.screenshot({ path: join(shots, `${picture}.png`), fullPage: true });
+    },
   };
 }
 

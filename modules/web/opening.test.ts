@@ -1,45 +1,17 @@
 // The opening in a browser at phone size (390×844): countdown by the server's clock, the button
 // turned on by a timer, the pre-queue and its draw, the waiting room with chances, a lost place,
 // and a shop token that expires while the user waits.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Page } from "playwright-core";
 import { pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { drawOrder } from "../queue/draw";
-import { driveLine, launchChromium, seeText } from "./browser-kit";
+import { browserPages, driveLine, fitsWidth, seeText } from "./browser-kit";
 
-const shots = mkdtempSync(join(tmpdir(), "coupon-opening-"));
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  console.log("screenshots in", shots);
-}, 30_000);
-afterAll(() => browser?.close());
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-  expect(problems.splice(0)).toEqual([]);
-});
-
-async function phone(): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ ...PHONE, timezoneId: "Europe/Berlin", locale: "en-GB" });
-  contexts.push(ctx);
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  // 4xx answers and refused requests are part of these flows
-  page.on("console", (m) => m.type() === "error" && !/^Failed to load resource/.test(m.text()) && problems.push(m.text()));
-  return { ctx, page };
-}
-
+const kit = browserPages("opening");
+const { shot } = kit;
+const phone = () => kit.phone({ timezoneId: "Europe/Berlin" });
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 const theButton = (page: Page) => page.locator("#get-coupon");
 
 describe("the opening (real cron scheduler)", () => {
@@ -106,7 +78,7 @@ describe("the opening (real cron scheduler)", () => {
     await seeText(page, "#position", new RegExp(`^${place}$`));
     await seeText(page, "#chances", new RegExp(`^20 coupons left · ${place - 1} ${place === 2 ? "person" : "people"} ahead of you$`));
     // paused before the start: the page says so, not "unknown"
-    await seeText(page, "#eta", /^none while the event is paused$/);
+    await seeText(page, "#eta", /^unknown while the event is paused$/);
     await seeText(page, "#notice", /^Paused: nobody is let in until the event resumes\. Your place is kept\.$/);
     expect(await page.locator("#odds").textContent()).toBe("");
     expect(await fitsWidth(page)).toBe(true);

@@ -18,20 +18,18 @@ beforeAll(async () => {
 });
 afterAll(() => stopServer(s));
 
-/** A laptop-sized tab (1280×800), signed in to the admin page, managing event `id`. */
-/** An admin page at laptop size on the event; `slowEventMs` delays each read of the event as a loaded server would. */
+/**
+ * A laptop-sized tab (1280×800), signed in to the admin page, managing event `id`; `slowEventMs` delays
+ * each read of the event as a loaded server would.
+ */
 async function laptopAdmin(id: number, slowEventMs = 0): Promise<Page> {
-  const ctx = await kit.browser.newContext({ viewport: { width: 1280, height: 800 } });
-  kit.contexts.push(ctx);
+  const { ctx, page } = await kit.context({ viewport: { width: 1280, height: 800 } });
   if (slowEventMs > 0) {
     await ctx.route(`${s.url}/admin/events/${id}`, async (route) => {
       await Bun.sleep(slowEventMs);
       await route.continue();
     });
   }
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => kit.problems.push(`page error: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && kit.problems.push(m.text()));
   page.on("dialog", (d) => void d.accept());
   await page.goto(`${s.url}/admin#event-${id}`);
   await page.getByLabel("ADMIN_TOKEN").fill(ADMIN_TOKEN);
@@ -48,10 +46,7 @@ const inView = (page: Page, selector: string) =>
   });
 
 async function userPage(url: string): Promise<Page> {
-  const ctx = await kit.browser.newContext({ viewport: { width: 390, height: 844 }, locale: "en-GB" });
-  kit.contexts.push(ctx);
-  const page = await ctx.newPage();
-  page.on("pageerror", (e) => kit.problems.push(`page error: ${e.message}`));
+  const { page } = await kit.context({ viewport: { width: 390, height: 844 }, locale: "en-GB" });
   await page.goto(url);
   return page;
 }

@@ -2,29 +2,22 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
 import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { CSP } from ".";
-import { browserPages, driveLine, seeText } from "./browser-kit";
+import { browserPages, driveLine, fitsWidth, seeText } from "./browser-kit";
 
 let s: Started;
 const web = browserPages("web");
-const { open, shot, contexts, problems } = web;
+const { open, shot, problems } = web;
 
 beforeAll(async () => {
   s = await startServer();
 });
 afterAll(() => stopServer(s));
 
-async function createEvent(body: Record<string, unknown>): Promise<number> {
-  const r = await s.api.createEvent(body);
-  expect(r.status).toBe(201);
-  return r.body.id;
-}
-
-const fitsWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 const getCoupon = (page: Page) => page.getByRole("button", { name: "Get coupon" });
 
 describe("event page", () => {
   test("low traffic: the user presses Get coupon and is told it is issued; the stock updates live", async () => {
-    const id = await createEvent({ name: "Spring sale", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 });
+    const id = await s.api.newEvent({ name: "Spring sale", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 });
     const user = `web-low-${id}`;
     const jwt = token(user);
     const page = await open(`${s.url}/events/${id}?token=${jwt}`);
@@ -61,7 +54,7 @@ describe("event page", () => {
   }, 60_000);
 
   test("a sold-out event says sold out and offers no button to press", async () => {
-    const id = await createEvent({ name: "Gone in a second", stock: 1, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    const id = await s.api.newEvent({ name: "Gone in a second", stock: 1, trafficRpm: 1_000_000_000, runningCapacity: 10 });
     expect((await s.api.enter(id, `web-first-${id}`)).status).toBe(200);
     expect((await s.api.issue(id, `web-first-${id}`)).status).toBe(201);
 
@@ -75,13 +68,13 @@ describe("event page", () => {
   }, 60_000);
 
   test("a scheduled event says not open yet; an event closed while the page is open says so", async () => {
-    const later = await createEvent({ name: "Tomorrow", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
+    const later = await s.api.newEvent({ name: "Tomorrow", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
     const page = await open(`${s.url}/events/${later}?token=${token(`web-early-${later}`)}`);
     await seeText(page, "#result", /^Not open yet/);
     expect(await getCoupon(page).isDisabled()).toBe(true);
 
     // endsAt must come after startsAt
-    const id = await createEvent({ name: "Closing soon", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() - 5000).toISOString() });
+    const id = await s.api.newEvent({ name: "Closing soon", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() - 5000).toISOString() });
     await page.goto(`${s.url}/events/${id}`);
     await seeText(page, "#event-status", /^Open$/);
     expect((await s.api.patch(id, { endsAt: new Date(Date.now() - 1000).toISOString() })).status).toBe(200);
@@ -90,7 +83,7 @@ describe("event page", () => {
   }, 60_000);
 
   test("a paused event says so and still lets the user join the line; a cancelled one says it will not take place", async () => {
-    const id = await createEvent({ name: "Held", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
+    const id = await s.api.newEvent({ name: "Held", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 5 });
     expect((await s.api.call("POST", `/admin/events/${id}/pause`, { token: ADMIN_TOKEN })).status).toBe(200);
     const user = `web-paused-${id}`;
     const page = await open(`${s.url}/events/${id}?token=${token(user)}`);
@@ -101,7 +94,7 @@ describe("event page", () => {
     await seeText(page, "#position", /^1$/);
     expect((await s.api.poll(id, user)).body).toMatchObject({ status: "waiting", position: 1 });
 
-    const later = await createEvent({ name: "Called off", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
+    const later = await s.api.newEvent({ name: "Called off", stock: 5, trafficRpm: 100, runningCapacity: 5, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
     expect((await s.api.call("DELETE", `/admin/events/${later}`, { token: ADMIN_TOKEN })).status).toBe(200);
     await page.goto(`${s.url}/events/${later}`);
     await seeText(page, "#event-status", /^Cancelled$/);
@@ -110,7 +103,7 @@ describe("event page", () => {
   }, 60_000);
 
   test("an event whose coupons run out while the user waits: the waiting room says sold out", async () => {
-    const id = await createEvent({ name: "Last one", stock: 1, trafficRpm: 0, runningCapacity: 1 });
+    const id = await s.api.newEvent({ name: "Last one", stock: 1, trafficRpm: 0, runningCapacity: 1 });
     const first = `web-ahead-${id}`;
     expect((await s.api.enter(id, first)).status).toBe(202);
     await waitFor("the first user admitted", async () => (await s.api.poll(id, first)).body.status === "admitted", 15_000);
@@ -128,7 +121,7 @@ describe("event page", () => {
   }, 60_000);
 
   test("a user who leaves the line goes back to the event page and is out of the line", async () => {
-    const id = await createEvent({ name: "Changed my mind", stock: 5, trafficRpm: 0, runningCapacity: 1 });
+    const id = await s.api.newEvent({ name: "Changed my mind", stock: 5, trafficRpm: 0, runningCapacity: 1 });
     const first = `web-holder-${id}`;
     expect((await s.api.enter(id, first)).status).toBe(202);
     await waitFor("the first user admitted", async () => (await s.api.poll(id, first)).body.status === "admitted", 15_000);
@@ -153,7 +146,7 @@ describe("event page", () => {
 
 describe("waiting room under a flood", () => {
   test("a browser user lands in line, watches the position fall, is admitted, returns and gets a coupon", async () => {
-    const id = await createEvent({ name: "Flash sale", stock: 1000, trafficRpm: 0, runningCapacity: 4 });
+    const id = await s.api.newEvent({ name: "Flash sale", stock: 1000, trafficRpm: 0, runningCapacity: 4 });
     const crowd = Array.from({ length: 40 }, (_, i) => `web-crowd-${id}-${i}`);
     const entered = await pool(crowd, 8, (u) => s.api.enter(id, u));
     expect(entered.every((r) => r.status === 202)).toBe(true);
@@ -257,7 +250,7 @@ describe("serving", () => {
   }, 60_000);
 
   test("without any token outside development, the page says a personal link is needed", async () => {
-    const id = await createEvent({ name: "Members only", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    const id = await s.api.newEvent({ name: "Members only", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
     const page = await open(`${s.url}/events/${id}`);
     await getCoupon(page).click();
     await seeText(page, "#result", /personal link/);
@@ -269,7 +262,7 @@ describe("who is signed in", () => {
   const stored = (page: Page) => page.evaluate(() => sessionStorage.getItem("coupon.token"));
 
   test("the pages say who the tab is signed in as", async () => {
-    const id = await createEvent({ name: "Whoami", stock: 5, trafficRpm: 0, runningCapacity: 1 });
+    const id = await s.api.newEvent({ name: "Whoami", stock: 5, trafficRpm: 0, runningCapacity: 1 });
     const page = await open(`${s.url}/events/${id}?token=${token("web-alice")}`);
     await seeText(page, "#who", /^Signed in as web-alice$/);
     await page.goto(`${s.url}/events/${id}/waiting`);
@@ -277,7 +270,7 @@ describe("who is signed in", () => {
   }, 60_000);
 
   test("a link for another user asks before switching the tab; staying keeps the tab's user", async () => {
-    const id = await createEvent({ name: "Two accounts", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
+    const id = await s.api.newEvent({ name: "Two accounts", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 });
     const mine = token("web-owner");
     const page = await open(`${s.url}/events/${id}?token=${mine}`);
     await seeText(page, "#who", /^Signed in as web-owner$/);
@@ -322,8 +315,9 @@ describe("who is signed in", () => {
 
 describe("API docs", () => {
   test("/swagger renders offline: every request stays on this origin and the CSP blocks nothing", async () => {
-    const ctx = await web.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    contexts.push(ctx);
+    const { ctx, page } = await web.context({ viewport: { width: 1280, height: 900 } });
+    // here a failed load is a problem too: nothing the page asks for may be refused
+    page.on("console", (m) => m.type() === "error" && m.text().startsWith("Failed to load resource") && problems.push(m.text()));
     const elsewhere: string[] = [];
     const fetched: string[] = [];
     // no internet: anything for another origin fails, and is remembered
@@ -336,9 +330,6 @@ describe("API docs", () => {
       elsewhere.push(url);
       return route.abort();
     });
-    const page = await ctx.newPage();
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
     await page.goto(`${s.url}/swagger`);
     await seeText(page, ".swagger-ui .info .title", /massive coupon/);
     await page.locator(".opblock-summary-path", { hasText: "/api/events/{id}/enter" }).first().waitFor();

@@ -2,47 +2,27 @@
 // was down shows as failing, with why; "Redeliver now" sends it at once (its backoff is long) and
 // the page shows it delivered. A schema of its own (events with a webhookUrl).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import mysql from "mysql2/promise";
-import { ADMIN_TOKEN, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 import { browserPages, seeText } from "../web/browser-kit";
-import { receiver, selfSigned } from "./receiver";
+import { receiver, webhookTestFile } from "./receiver";
 
 setDefaultTimeout(120_000);
 
 const SECRET = "admin-page-webhook-secret-0123";
-const DB = TEST_DB.replace(/\/([^/?]+)$/, "/$1_hookpage");
-const tls = selfSigned();
+const { tls, env } = webhookTestFile("hookpage", SECRET);
 const hook = receiver(tls, SECRET);
 const { open } = browserPages("admin-webhooks");
 let s: Started;
 
-async function dropDb() {
-  const u = new URL(DB);
-  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-  await c.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
-  await c.end();
-}
-
-beforeAll(async () => {
-  await dropDb();
-  s = await startServer({
-    DATABASE_URL: DB,
-    WEBHOOK_SECRET: SECRET,
-    WEBHOOK_ALLOW_PRIVATE: "on",
-    WEBHOOK_CA_FILE: tls.caFile,
-    WEBHOOK_POLL_MS: "50",
-    WEBHOOK_RETRY_BASE_MS: "300000",
-    WEBHOOK_RETRY_MAX_MS: "300000",
-  });
-});
-afterAll(async () => {
-  hook.stop();
-  if (s) await stopServer(s);
-  await dropDb();
-  tls.cleanup();
-});
-
 describe("admin page: webhook deliveries", () => {
+  beforeAll(async () => {
+    s = await startServer({ ...env, WEBHOOK_POLL_MS: "50", WEBHOOK_RETRY_BASE_MS: "300000", WEBHOOK_RETRY_MAX_MS: "300000" });
+  });
+  afterAll(async () => {
+    hook.stop();
+    if (s) await stopServer(s);
+  });
+
   test("a failing delivery says why; Redeliver now sends it and the page shows it delivered", async () => {
     hook.down();
     const id = (await s.api.createEvent({ name: "hooked page", stock: 3, trafficRpm: 1_000_000, runningCapacity: 10, webhookUrl: hook.url })).body.id as number;

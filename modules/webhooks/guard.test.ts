@@ -4,31 +4,17 @@
 // connection. These tests use a MySQL schema of their own (a stored webhookUrl makes an issuer
 // without WEBHOOK_SECRET refuse to start on that database).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import mysql from "mysql2/promise";
 import { loadConfig } from "../../src/config";
 import { connectMysql, migrateDatabase } from "../../src/db";
-import { ADMIN_TOKEN, JWT_SECRET, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, JWT_SECRET, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 import { checkTarget, forbiddenAddress, resolveTarget } from "./guard";
-import { receiver, selfSigned } from "./receiver";
+import { receiver, webhookTestFile } from "./receiver";
 import { WebhookDispatcher } from "./service";
 
 setDefaultTimeout(120_000);
 
 const SECRET = "ssrf-test-secret-0123456789";
-const DB = TEST_DB.replace(/\/([^/?]+)$/, "/$1_ssrf");
-const tls = selfSigned();
-
-async function dropDb() {
-  const u = new URL(DB);
-  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-  await c.query(`DROP DATABASE IF EXISTS \`${new URL(DB).pathname.slice(1)}\``);
-  await c.end();
-}
-beforeAll(dropDb);
-afterAll(async () => {
-  await dropDb();
-  tls.cleanup();
-});
+const { db: DB, tls } = webhookTestFile("ssrf", SECRET);
 
 // every form the issue names, and the ranges the contract lists
 const FORBIDDEN_URLS = [

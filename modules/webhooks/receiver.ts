@@ -1,10 +1,13 @@
 // Test kit: an HTTPS webhook receiver (Bun.serve with a self-signed certificate made by openssl) that
 // verifies each delivery with the `standardwebhooks` package, as a shop would. Servers under test
 // trust the certificate through WEBHOOK_CA_FILE, so deliveries stay https-only.
+import { afterAll, beforeAll } from "bun:test";
+import mysql from "mysql2/promise";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
+import { TEST_DB } from "../../scripts/testkit";
 
 export type Tls = { cert: string; key: string; caFile: string; cleanup(): void };
 
@@ -18,6 +21,29 @@ export function selfSigned(): Tls {
   );
   if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr.toString()}`);
   return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8"), caFile: join(dir, "cert.pem"), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A webhook test file's ground: a MySQL schema of its own, `<TEST_DB>_<suffix>` (once an event has a
+ * webhookUrl, an issuer without WEBHOOK_SECRET refuses to start on that database), dropped before the
+ * file and after it, and a certificate for its receivers. `env` lets a server deliver to them with
+ * `secret`. Servers started at the file's top level must stop in a describe's afterAll (which runs first).
+ */
+export function webhookTestFile(suffix: string, secret: string) {
+  const db = TEST_DB.replace(/\/([^/?]+)$/, `/$1_${suffix}`);
+  const tls = selfSigned();
+  const drop = async () => {
+    const u = new URL(db);
+    const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
+    await c.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
+    await c.end();
+  };
+  beforeAll(drop);
+  afterAll(async () => {
+    await drop();
+    tls.cleanup();
+  });
+  return { db, tls, env: { DATABASE_URL: db, WEBHOOK_SECRET: secret, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile } };
 }
 
 export type Received = { id: string; timestamp: string; signature: string; raw: string; host: string; verified: boolean; payload: any };

@@ -3,6 +3,7 @@ import type { ResultSetHeader, RowDataPacket } from "mysql2";
 import { Webhook } from "standardwebhooks";
 import type { Config } from "../../src/config";
 import type { Mysql } from "../../src/db";
+import { OutageLog } from "../../src/outage";
 import { ForbiddenTarget, resolveTarget, systemLookup, type Lookup } from "./guard";
 import { webhookId } from "./outbox";
 
@@ -54,6 +55,8 @@ export class WebhookDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private wake: (() => void) | null = null;
   private backoffMs = 0;
+  private readonly tickOutage = new OutageLog("webhooks: tick");
+  private readonly pollOutage = new OutageLog("webhooks: poll");
   private readonly webhook: Webhook;
   private readonly lookup: Lookup;
   private readonly ca: string[] | undefined;
@@ -99,7 +102,7 @@ export class WebhookDispatcher {
     while (!this.stopping) {
       let full = false;
       try {
-        if (this.onTick) await this.onTick().catch((e) => console.error(`webhooks: ${(e as Error)?.message ?? e}`));
+        if (this.onTick) await this.onTick().then(() => this.tickOutage.ok(), (e) => this.tickOutage.failed(e));
         const free = this.cfg.concurrency - this.inFlight.size;
         if (free > 0) {
           const due = await this.claim(free);
@@ -112,10 +115,11 @@ export class WebhookDispatcher {
           this.onPending(Number(r?.n ?? 0), r?.oldest ? Math.max(0, (Date.now() - (r.oldest as Date).getTime()) / 1000) : 0);
         }
         this.backoffMs = 0;
+        this.pollOutage.ok();
       } catch (e) {
         // MySQL down or unreachable: the rows wait in the outbox
         this.backoffMs = Math.min(5000, Math.max(200, this.backoffMs * 2));
-        console.error(`webhooks: ${(e as Error)?.message ?? e}; retrying in ${this.backoffMs} ms`);
+        this.pollOutage.failed(e);
       }
       // every slot busy: wait for one to free up; nothing (more) due: wait for the next poll or a poke
       await new Promise<void>((resolve) => {

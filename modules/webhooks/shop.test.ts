@@ -5,48 +5,16 @@
 // delivery; the endpoint goes down for a while and what it missed is redelivered from the admin API.
 // A schema of its own: an event with a webhookUrl makes an issuer without WEBHOOK_SECRET refuse to start.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, setSystemTime, test } from "bun:test";
-import mysql from "mysql2/promise";
-import { ADMIN_TOKEN, pool, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
-import { receiver, selfSigned } from "./receiver";
+import { ADMIN_TOKEN, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { receiver, webhookTestFile } from "./receiver";
 
 setDefaultTimeout(180_000);
 
 // the Standard Webhooks form of the secret: whsec_ + base64 of the key's bytes
 const SECRET = `whsec_${Buffer.from("a shop's webhook key, 32 bytes!!").toString("base64")}`;
-const DB = TEST_DB.replace(/\/([^/?]+)$/, "/$1_shop");
-const tls = selfSigned();
+const { tls, env } = webhookTestFile("shop", SECRET);
 const hook = receiver(tls, SECRET);
 let s: Started;
-
-async function dropDb() {
-  const u = new URL(DB);
-  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-  await c.query(`DROP DATABASE IF EXISTS \`${u.pathname.slice(1)}\``);
-  await c.end();
-}
-
-beforeAll(async () => {
-  await dropDb();
-  s = await startServer({
-    DATABASE_URL: DB,
-    WEBHOOK_SECRET: SECRET,
-    WEBHOOK_ALLOW_PRIVATE: "on",
-    WEBHOOK_CA_FILE: tls.caFile,
-    WEBHOOK_POLL_MS: "50",
-    // a failed delivery waits a long backoff: only a redeliver brings it sooner
-    WEBHOOK_RETRY_BASE_MS: "120000",
-    WEBHOOK_RETRY_MAX_MS: "120000",
-    RATE_LIMIT_USER_PER_SEC: "0",
-    RATE_LIMIT_IP_PER_SEC: "0",
-    RATE_LIMIT_ADMIN_PER_SEC: "0",
-  });
-});
-afterAll(async () => {
-  hook.stop();
-  if (s) await stopServer(s);
-  await dropDb();
-  tls.cleanup();
-});
 
 type Res = { status: number; body: any; headers: Headers };
 async function admin(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
@@ -69,6 +37,22 @@ async function redeemWithRetries(code: string, orderId: string, log: number[]) {
 const statusChanges = () => hook.ofType("event.status_changed").map((p) => `${p.data.previous}→${p.data.status}`);
 
 describe("a shop, end to end", () => {
+  beforeAll(async () => {
+    s = await startServer({
+      ...env,
+      WEBHOOK_POLL_MS: "50",
+      // a failed delivery waits a long backoff: only a redeliver brings it sooner
+      WEBHOOK_RETRY_BASE_MS: "120000",
+      WEBHOOK_RETRY_MAX_MS: "120000",
+      RATE_LIMIT_USER_PER_SEC: "0",
+      RATE_LIMIT_IP_PER_SEC: "0",
+      RATE_LIMIT_ADMIN_PER_SEC: "0",
+    });
+  });
+  afterAll(async () => {
+    hook.stop();
+    if (s) await stopServer(s);
+  });
   test("create ×2 with one key, rush, redeem with retries, unredeem, void, grant; every webhook verified; replays rejected; missed deliveries redelivered", async () => {
     // 1. create, retried with the same Idempotency-Key: one event
     const body = { name: "shop e2e", stock: 20, trafficRpm: 0, runningCapacity: 8, admitPerSecond: 50, webhookUrl: hook.url };

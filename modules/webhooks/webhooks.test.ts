@@ -3,35 +3,17 @@
 // wait for the receiver. These tests use a MySQL schema of their own: once an event has a
 // webhookUrl, an issuer without WEBHOOK_SECRET refuses to start on that database (tested here too).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import mysql from "mysql2/promise";
 import { connectMysql, migrateDatabase } from "../../src/db";
 import { loadConfig } from "../../src/config";
-import { ADMIN_TOKEN, JWT_SECRET, pool, spawnServer, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
-import { receiver, selfSigned, type Received } from "./receiver";
+import { ADMIN_TOKEN, JWT_SECRET, pool, spawnServer, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { receiver, webhookTestFile, type Received } from "./receiver";
 import { retryDelay, signer, WebhookDispatcher } from "./service";
 
 setDefaultTimeout(120_000);
 
 const SECRET = "webhook-test-secret-0123456789";
-const HOOK_DB = TEST_DB.replace(/\/([^/?]+)$/, "/$1_hooks");
-const dbName = new URL(HOOK_DB).pathname.slice(1);
-
-async function dropHookDb() {
-  const u = new URL(HOOK_DB);
-  const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || "root", password: u.password });
-  await c.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
-  await c.end();
-}
-
-const tls = selfSigned();
+const { db: HOOK_DB, tls, env: HOOK_ENV } = webhookTestFile("hooks", SECRET);
 const valid = (r: Received) => r.verified;
-const HOOK_ENV = { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile };
-
-beforeAll(dropHookDb);
-afterAll(async () => {
-  await dropHookDb();
-  tls.cleanup();
-});
 
 describe("retry policy", () => {
   test("backoff doubles from the base up to the cap, with jitter between half and all of it", () => {
@@ -57,7 +39,6 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
   const hook = receiver(tls, SECRET, 3);
   beforeAll(async () => {
     s = await startServer({
-      DATABASE_URL: HOOK_DB,
       ...HOOK_ENV,
       // fast retries so the test sees several of them; small batches so there are many deliveries
       WEBHOOK_RETRY_BASE_MS: "50",

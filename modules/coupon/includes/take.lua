@@ -8,9 +8,15 @@
   Needs readEvent (events/lua/event.lua). All keys are the event's (one Cluster slot).
 ]]
 
--- why the user cannot be issued whatever their place: 'already_issued', 'sold_out', or nil
+-- why the user cannot be issued whatever their place: 'already_issued', 'sold_out', 'keys_lost', or nil.
+-- 'keys_lost': the issued hash names fewer users than units are gone (stock − remaining; every take,
+-- adoption and republish moves both together), so some of it was deleted or evicted and a user it no
+-- longer names may hold a coupon: nothing is issued until the event is reconciled (issue #19, 5).
+-- HLEN is O(1) and looked at once per script.
 local function couponRefusal(ev, issuedKey, user)
   if redis.call('HEXISTS', issuedKey, user) == 1 then return 'already_issued' end
+  if ev.intact == nil then ev.intact = redis.call('HLEN', issuedKey) >= ev.stock - ev.remaining end
+  if not ev.intact then return 'keys_lost' end
   if ev.remaining <= 0 then return 'sold_out' end
   return nil
 end

@@ -8,11 +8,15 @@
     KEYS[2] waiting line (zset: user -> arrival sequence)
     KEYS[3] arrival sequence counter
     KEYS[4] running slots (zset: user -> slot expiry ms)
+    KEYS[5] departures (list: arrival sequences given up by leavers, modules/queue/leave-6.lua)
     ARGV[1] now (ms)
+    ARGV[2] how many departures the caller has read already
+    ARGV[3] at most this many departures in this reply (the rest at the next read)
 
   Output: {} when the event does not exist, else
     {meta field values (in the order of FIELDS in view.ts)…, waiting, head sequence (0: empty line),
-     last sequence handed out, live running slots}
+     last sequence handed out, live running slots, the index the departures below start at (0 when
+     the list is shorter than the caller's count: it was lost and written anew), departures…}
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
   'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
@@ -24,4 +28,8 @@ fields[#fields + 1] = redis.call('ZCARD', KEYS[2])
 fields[#fields + 1] = head[2] or '0'
 fields[#fields + 1] = redis.call('GET', KEYS[3]) or '0'
 fields[#fields + 1] = redis.call('ZCOUNT', KEYS[4], '(' .. ARGV[1], '+inf')
+local from = tonumber(ARGV[2])
+if redis.call('LLEN', KEYS[5]) < from then from = 0 end
+fields[#fields + 1] = from
+for _, seq in ipairs(redis.call('LRANGE', KEYS[5], from, from + tonumber(ARGV[3]) - 1)) do fields[#fields + 1] = seq end
 return fields

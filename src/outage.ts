@@ -1,0 +1,25 @@
+/**
+ * The log of something retried every tick or scrape (a MySQL read, a poll loop): one line when it
+ * starts failing and one when it works again, with how many attempts failed and for how long —
+ * not a line per tick while a database is down.
+ */
+export class OutageLog {
+  private failures = 0;
+  private since = 0;
+
+  /** `what`: what failed, as the log names it ("metrics: snapshot", "webhooks: poll"). */
+  constructor(private readonly what: string) {}
+
+  failed(e: unknown) {
+    if (this.failures++ === 0) {
+      this.since = Date.now();
+      console.error(`${this.what} failed: ${(e as Error)?.message ?? e}; retrying (logged again when it works)`);
+    }
+  }
+
+  ok() {
+    if (!this.failures) return;
+    console.error(`${this.what} works again after ${this.failures} failed attempt(s) over ${((Date.now() - this.since) / 1000).toFixed(1)} s`);
+    this.failures = 0;
+  }
+}
