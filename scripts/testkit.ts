@@ -248,6 +248,29 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
   };
 }
 
+export type Split = { prefix: string; queue: Proc; coupon: Proc; router: Proc; stop(): Promise<void> };
+
+/**
+ * A split deployment on a key prefix of its own (`<name><time>`): a queue and a coupon process and a
+ * router in front of them, `routerEnv` for the router only. stop() kills them and drops the prefix's keys.
+ */
+export async function spawnSplit(name: string, env: Record<string, string> = {}, routerEnv: Record<string, string> = {}): Promise<Split> {
+  const prefix = `${name}${Date.now().toString(36)}`;
+  const own = { ...env, REDIS_KEY_PREFIX: prefix };
+  const [queue, coupon] = await Promise.all([spawnServer({ ...own, ROLE: "queue" }), spawnServer({ ...own, ROLE: "coupon" })]);
+  const router = await spawnServer({ ...own, ...routerEnv, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  return {
+    prefix,
+    queue,
+    coupon,
+    router,
+    async stop() {
+      await Promise.all([queue, coupon, router].map((p) => p.kill("SIGKILL")));
+      await dropKeys(TEST_REDIS, prefix);
+    },
+  };
+}
+
 /**
  * A TCP proxy on loopback that a test can cut (every open connection dropped, new ones refused) and
  * restore — a database outage without touching the shared MariaDB. `latency(ms)` slows every chunk

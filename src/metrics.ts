@@ -219,7 +219,7 @@ export function createMetrics(opts: MetricsOptions) {
   // ---- coupon: counters of this process, gauges from the cached snapshot
   const couponGauges = has("coupon");
   const issueOutcomes = new PerEvent((collect) => new Counter({ name: "coupon_issue_outcomes_total", help: "Issue attempts this process decided, by event and outcome (issued, sold_out, already_issued, not_admitted, not_open, …)", labelNames: ["event_id", "outcome"], registers: only(couponGauges), collect }), retentionMs);
-  const admissions = new PerEvent((collect) => new Counter({ name: "coupon_event_admissions_total", help: "Users this process moved into a running slot, by event and source: direct (at enter, nobody waiting), scheduler (tick from the line), refill (a slot freed by an issue, refilled from the line)", labelNames: ["event_id", "source"], registers: only(has("queue") || has("coupon")), collect }), retentionMs);
+  const admissions = new PerEvent((collect) => new Counter({ name: "coupon_event_admissions_total", help: "Users this process moved into a running slot, by event and source: direct (at enter, nobody waiting), scheduler (tick from the line), refill (a slot freed by an issue, refilled from the line); on_turn: users of an on_turn line issued their coupon on their turn (no slot)", labelNames: ["event_id", "source"], registers: only(has("queue") || has("coupon")), collect }), retentionMs);
   const waitTime = new PerEvent((collect) => new Histogram({ name: "coupon_queue_wait_seconds", help: "Seconds a user waited in the line, from joining it to admission", labelNames: ["event_id"], buckets: WAIT, registers: only(has("router")), collect }), retentionMs);
   const doorOutcomes = new PerEvent((collect) => new Counter({ name: "coupon_door_outcomes_total", help: "Enter requests this router answered, by event and outcome (admitted, issued (on_turn), waiting, sold_out, not_open, already_issued, rate_limited, …)", labelNames: ["event_id", "outcome"], registers: only(has("router")), collect }), retentionMs);
 
@@ -345,7 +345,7 @@ export function createMetrics(opts: MetricsOptions) {
     doorRefused(eventId: number, outcome: string) {
       if (doorOutcomes.knows(eventId)) doorOutcomes.metric.inc(doorOutcomes.labels(eventId, { outcome }));
     },
-    admitted(eventId: number, n: number, source: "direct" | "scheduler" | "refill") {
+    admitted(eventId: number, n: number, source: "direct" | "scheduler" | "refill" | "on_turn") {
       if (n > 0) admissions.metric.inc(admissions.labels(eventId, { source }), n);
     },
     /** Time from joining the line to admission (fed once waiters carry their join time). */

@@ -1,5 +1,6 @@
 import { Cluster } from "ioredis";
 import { ApiError } from "../../src/http";
+import { OutageLog } from "../../src/outage";
 import { globalKeys, type RedisClient } from "../../src/redis";
 import type { EventService } from "./service";
 
@@ -43,6 +44,7 @@ export class Reconciler {
   private readonly selling = new Map<number, number>();
   // stopping: a check still running fails as the pool closes; that says nothing worth logging
   private stopped = false;
+  private readonly settling = new OutageLog("settling abandoned controls");
 
   /** `clients`: every connection this process sells through; the first one also reads and writes. */
   constructor(
@@ -164,6 +166,8 @@ export class Reconciler {
     }
     for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, lost).catch(() => {});
     if (!lost) await this.checkPartialLoss();
+    // an operator's control whose process died half-way: in force within a tick of its lease lapsing
+    await this.events.settleAbandoned().then(() => this.settling.ok(), (e) => this.stopped || this.settling.failed(e));
   }
 
   /**

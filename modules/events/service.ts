@@ -3,7 +3,7 @@ import type { Mysql } from "../../src/db";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
-import { control } from "./controls";
+import { control, settleAbandoned } from "./controls";
 import { patch } from "./edit";
 import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
 import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, repairLoss } from "./reconcile-event";
@@ -297,6 +297,7 @@ export class EventService {
 
   /** The operator's switches (controls.ts) and live edits (edit.ts). */
   control = control;
+  settleAbandoned = settleAbandoned;
   patch = patch;
   /** What the operator reads: the list, the stats (stats.ts). */
   list = list;

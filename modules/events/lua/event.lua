@@ -6,7 +6,7 @@
 local function readEvent(metaKey)
   local v = redis.call('HMGET', metaKey, 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
     'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
-    'queueOpensAt', 'maxWaiting', 'epoch', 'fenceUntil', 'guard', 'holdUntil', 'claim', 'slotSeconds', 'graceSeconds')
+    'queueOpensAt', 'maxWaiting', 'epoch', 'fenceUntil', 'guard', 'hold', 'claim', 'slotSeconds', 'graceSeconds')
   if not v[1] or not v[2] then return nil end
   return {
     stock = tonumber(v[1]), remaining = tonumber(v[2]), startsAt = tonumber(v[3]) or 0,
@@ -14,7 +14,7 @@ local function readEvent(metaKey)
     capacity = tonumber(v[7]) or 1, admitPerSecond = tonumber(v[8]) or 1, admitRate = v[9] or '',
     paused = v[10] == '1', cancelled = v[11] == '1', queueOpensAt = tonumber(v[12]) or 0,
     maxWaiting = tonumber(v[13]) or 0, epoch = v[14] or '0', fenceUntil = tonumber(v[15]) or 0,
-    guard = v[16] == '1', holdUntil = tonumber(v[17]) or 0, onTurn = v[18] == 'on_turn',
+    guard = v[16] == '1', hold = v[17] == '1', onTurn = v[18] == 'on_turn',
     -- per-event overrides of QUEUE_SLOT_TTL_MS / QUEUE_WAITER_TIMEOUT_MS (0: the default)
     slotMs = (tonumber(v[19]) or 0) * 1000, graceMs = (tonumber(v[20]) or 0) * 1000
   }
@@ -33,8 +33,9 @@ end
 local function eventStatus(ev, now)
   if ev.cancelled then return 'cancelled' end
   if ev.closed or (ev.endsAt > 0 and now >= ev.endsAt) then return 'closed' end
-  -- a cancel on its way to MySQL (control-begin-2.lua): nothing starts until it is settled
-  if now < ev.startsAt or now < ev.holdUntil then return 'scheduled' end
+  -- a cancel on its way to MySQL (control-begin-2.lua): nothing starts until it is settled, by its
+  -- process or, if that one died, from MySQL by another (modules/events/controls.ts)
+  if now < ev.startsAt or ev.hold then return 'scheduled' end
   if ev.remaining <= 0 then return 'sold_out' end
   if ev.paused then return 'paused' end
   return 'open'
