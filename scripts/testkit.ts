@@ -19,6 +19,9 @@ export const TEST_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/
  */
 export const TEST_LOCKOUT = { ADMIN_LOCKOUT_FAILURES: "1000000" };
 
+/** The per-user and per-address request limits off, for tests about something else that call a lot. */
+export const NO_USER_LIMITS = { RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" };
+
 export type Started = Awaited<ReturnType<typeof startServer>>;
 
 /** A real server (HTTP on loopback, real Redis and MariaDB) in this process. */
@@ -244,6 +247,29 @@ export async function spawnServer(env: Record<string, string>): Promise<Proc> {
     async kill(signal: NodeJS.Signals = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
       return proc.exited;
+    },
+  };
+}
+
+export type Split = { prefix: string; queue: Proc; coupon: Proc; router: Proc; stop(): Promise<void> };
+
+/**
+ * A split deployment on a key prefix of its own (`<name><time>`): a queue and a coupon process and a
+ * router in front of them, `routerEnv` for the router only. stop() kills them and drops the prefix's keys.
+ */
+export async function spawnSplit(name: string, env: Record<string, string> = {}, routerEnv: Record<string, string> = {}): Promise<Split> {
+  const prefix = `${name}${Date.now().toString(36)}`;
+  const own = { ...env, REDIS_KEY_PREFIX: prefix };
+  const [queue, coupon] = await Promise.all([spawnServer({ ...own, ROLE: "queue" }), spawnServer({ ...own, ROLE: "coupon" })]);
+  const router = await spawnServer({ ...own, ...routerEnv, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  return {
+    prefix,
+    queue,
+    coupon,
+    router,
+    async stop() {
+      await Promise.all([queue, coupon, router].map((p) => p.kill("SIGKILL")));
+      await dropKeys(TEST_REDIS, prefix);
     },
   };
 }

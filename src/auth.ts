@@ -121,6 +121,20 @@ export function bearerIs(header: string | null | undefined, secret: Buffer): boo
   return given.length === secret.length && given.length > 0 && timingSafeEqual(given, secret);
 }
 
+/**
+ * The guard of a service-to-service route (/internal/*): `Authorization: Bearer <INTERNAL_TOKEN>`,
+ * never the admin token or an API key; hidden from the API docs. The router never forwards /internal.
+ */
+export function internalGuard(internalToken: string) {
+  const token = Buffer.from(internalToken);
+  return {
+    transform: ({ request }: { request: Request }) => {
+      if (!bearerIs(request.headers.get("authorization"), token)) throw new ApiError(401, "unauthorized", "the internal token is required");
+    },
+    detail: { hide: true },
+  };
+}
+
 export type Auth = ReturnType<typeof createAuth>;
 
 /**

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Elysia } from "elysia";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, client, dropKeys, mysqlConn, pool, rawHttp, rawRequest, spawnServer, type RawReply, startServer, stopServer, TEST_REDIS, token, type Proc, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, client, mysqlConn, pool, rawHttp, rawRequest, spawnSplit, type RawReply, type Split, startServer, stopServer, TEST_REDIS, token, type Started } from "../scripts/testkit";
 import { adminGuard, assertAdminGuarded, createAuth, needsScope } from "./auth";
 import { clientIp } from "./ratelimit";
 
@@ -13,13 +13,12 @@ setDefaultTimeout(300_000);
 
 // strict per-user limits, so a bypass shows as plain 200s where 429s belong
 const LIMITS = { RATE_LIMIT_USER_PER_SEC: "1", RATE_LIMIT_USER_BURST: "10" };
-const splitPrefix = `door${Date.now().toString(36)}`;
 const db = mysqlConn();
 const redis = new Redis(TEST_REDIS);
 
 type Target = { name: string; port: number; prefix: string; api: ReturnType<typeof client>; eventId: number; deadEntry: string };
 let all: Started;
-let queue: Proc, coupon: Proc, router: Proc;
+let split: Split;
 const targets: Target[] = [];
 let adminRoutes: { method: string; path: string }[];
 
@@ -38,18 +37,16 @@ async function target(name: string, url: string, prefix: string): Promise<Target
 
 beforeAll(async () => {
   all = await startServer(LIMITS);
-  [queue, coupon] = await Promise.all([spawnServer({ REDIS_KEY_PREFIX: splitPrefix, ROLE: "queue" }), spawnServer({ REDIS_KEY_PREFIX: splitPrefix, ROLE: "coupon" })]);
-  router = await spawnServer({ ...LIMITS, REDIS_KEY_PREFIX: splitPrefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
-  targets.push(await target("ROLE=all", all.url, all.prefix), await target("coupon process", coupon.url, splitPrefix), await target("split router", router.url, splitPrefix));
+  split = await spawnSplit("door", {}, LIMITS);
+  targets.push(await target("ROLE=all", all.url, all.prefix), await target("coupon process", split.coupon.url, split.prefix), await target("split router", split.router.url, split.prefix));
   // every admin route this build has, from the route table itself: a route added later is tried too
   adminRoutes = all.app.routes.filter((r) => r.path.startsWith("/admin/")).map((r) => ({ method: r.method, path: r.path }));
   expect(adminRoutes.length).toBeGreaterThanOrEqual(6);
 });
 
 afterAll(async () => {
-  await Promise.all([queue, coupon, router].map((p) => p?.kill("SIGKILL")));
+  await split?.stop();
   await stopServer(all);
-  await dropKeys(TEST_REDIS, splitPrefix);
   redis.disconnect();
   await db.end();
 });

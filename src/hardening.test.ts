@@ -2,7 +2,7 @@
 // than they should, and routes without a limit. Real server, real Redis and MariaDB.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { queryTimer } from "./db";
-import { ADMIN_TOKEN, dropKeys, mysqlConn, pool, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Proc, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, dropKeys, mysqlConn, pool, rawClient, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Proc, type Started } from "../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
@@ -63,7 +63,9 @@ describe("GET /api/me/coupons costs the same however many events were ever creat
     const stored = (await s.redis.hget(`${s.prefix}:{${ids[1]}}:issued`, user))!;
     await db.query("INSERT INTO coupon_issues (event_id, user_id, code, issued_at) VALUES (?, ?, ?, NOW(3))", [ids[1], user, stored]);
 
-    const mine = () => s.api.call("GET", "/api/me/coupons", { token: token(user) });
+    // over a fresh raw socket each time, as an attacker's script would call it
+    const raw = rawClient(Number(new URL(s.url).port));
+    const mine = () => raw.call("GET", "/api/me/coupons", { token: token(user) });
     const listed = (await mine()).body.coupons.map((c: any) => [c.eventId, c.code, c.persisted]);
     expect(listed).toEqual([
       [ids[0], promised.body.code, false],

@@ -157,6 +157,19 @@ describe("the OpenAPI document", () => {
     expect(spec.components.schemas.CreateEvent.additionalProperties).toBe(false);
   });
 
+  test("both claims are described: `claim` wherever it appears, the settings each one uses, and what the user routes answer under each", () => {
+    const claims = [...schemasIn(spec.components)].flatMap((sch) => (sch.properties?.claim ? [sch.properties.claim] : []));
+    expect(claims.length).toBeGreaterThanOrEqual(8);
+    for (const c of claims) expect(c).toMatchObject({ enum: ["manual", "on_turn"], description: expect.stringMatching(/manual: .*on_turn: /) });
+    const create = spec.components.schemas.CreateEvent.properties;
+    for (const k of ["slotSeconds", "graceSeconds", "runningCapacity", "trafficRpm"]) expect({ k, d: create[k].description }).toEqual({ k, d: expect.stringMatching(/manual/) });
+    for (const k of ["runningCapacity", "trafficRpm", "admitPerSecond"]) expect({ k, d: create[k].description }).toEqual({ k, d: expect.stringMatching(/on_turn/) });
+    expect(spec.paths["/api/events/{id}/enter"].post.description).toMatch(/On_turn events: joining the line is the request/);
+    expect(spec.paths["/api/events/{id}/queue"].get.description).toMatch(/Manual events: .*lapsedAt.*On_turn events: nobody is dropped for silence/);
+    expect(spec.paths["/api/events/{id}/issue"].post.responses[403].description).toMatch(/on_turn events have no slots/);
+    expect(spec.components.schemas.IssuedOnTurn.properties.persisted.description).toMatch(/MySQL/);
+  });
+
   test("one JSON content per body; CSV only for the winners export, text only for /metrics; security by who may call", () => {
     for (const { key, op } of operations()) {
       if (op.requestBody) expect({ key, types: Object.keys(op.requestBody.content) }).toEqual({ key, types: ["application/json"] });

@@ -2,33 +2,30 @@
 // and after, readable page by page, on ROLE=all and through the split router.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, client, dropKeys, mysqlConn, spawnServer, startServer, stopServer, TEST_REDIS, type Proc, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, client, mysqlConn, spawnSplit, startServer, stopServer, TEST_REDIS, type Split, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
 const admin = { token: ADMIN_TOKEN };
 const db = mysqlConn();
 const redis = new Redis(TEST_REDIS);
-const splitPrefix = `audit${Date.now().toString(36)}`;
 let all: Started;
-let queue: Proc, coupon: Proc, router: Proc;
+let split: Split;
 
 beforeAll(async () => {
   all = await startServer();
-  [queue, coupon] = await Promise.all([spawnServer({ REDIS_KEY_PREFIX: splitPrefix, ROLE: "queue" }), spawnServer({ REDIS_KEY_PREFIX: splitPrefix, ROLE: "coupon" })]);
-  router = await spawnServer({ REDIS_KEY_PREFIX: splitPrefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  split = await spawnSplit("audit");
 });
 afterAll(async () => {
-  await Promise.all([queue, coupon, router].map((p) => p?.kill("SIGKILL")));
+  await split?.stop();
   await stopServer(all);
-  await dropKeys(TEST_REDIS, splitPrefix);
   redis.disconnect();
   await db.end();
 });
 
 const targets = () => [
   { name: "ROLE=all", api: all.api, prefix: all.prefix },
-  { name: "split router", api: client(router.url), prefix: splitPrefix },
+  { name: "split router", api: client(split.router.url), prefix: split.prefix },
 ];
 
 describe("every admin write is recorded: who, when, what, before and after", () => {

@@ -6,6 +6,7 @@ import { couponEventSource } from "../../src/metrics-sources";
 import { RateLimited } from "../../src/ratelimit";
 import { eventId } from "../events";
 import { Err, EventIdParams, refusal } from "../events/model";
+import { couponInternalModule } from "./internal";
 import { MyCoupons } from "./mine";
 import { CouponState, Issued, MyCouponsReply } from "./model";
 import { DbLockCouponService, RedisCouponService } from "./service";
@@ -82,5 +83,7 @@ export function couponModule(k: Kernel) {
       const user = auth.user(request.headers.get("authorization"));
       return coupons.coupon(eventId(params.id), user);
     }, R.coupon.hook)
-    .get(R.mine.path, ({ request }) => mine.list(auth.user(request.headers.get("authorization"))), R.mine.hook);
+    .get(R.mine.path, ({ request }) => mine.list(auth.user(request.headers.get("authorization"))), R.mine.hook)
+    // a split router's question whether an on_turn coupon is persisted (it has no MySQL)
+    .use(config.internalToken ? couponInternalModule(mysql!, config.internalToken) : new Elysia());
 }

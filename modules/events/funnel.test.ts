@@ -93,6 +93,26 @@ describe("the funnel's steps", () => {
   });
 });
 
+describe("the funnel of an on_turn event", () => {
+  test("a turn is an issuance: counted once, as issued, never as admitted (at enter or by the scheduler)", async () => {
+    const id = (await s.api.createEvent({ name: "turns", stock: 4, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 5, claim: "on_turn" })).body.id as number;
+    // three wait on a paused event, then the scheduler issues to them on their turns
+    expect((await s.api.call("POST", `/admin/events/${id}/pause`, admin)).status).toBe(200);
+    for (const u of ["t1", "t2", "t3"]) expect((await s.api.enter(id, u)).status).toBe(202);
+    expect((await s.api.call("POST", `/admin/events/${id}/resume`, admin)).status).toBe(200);
+    await waitFor("the three issued on their turns", async () => (await funnel(id)).issued === 3, 20_000, 100);
+    // nobody ahead: issued at enter
+    expect((await s.api.enter(id, "t4")).body.status).toBe("issued");
+    // sold out: counted by the same process after the turns, so once it shows, the turns' counts were added too
+    expect((await s.api.enter(id, "t5")).body.error).toBe("sold_out");
+    await waitFor("the sold-out refusal counted", async () => (await funnel(id)).turnedAway.sold_out === 1, 10_000, 100);
+    expect(await funnel(id)).toMatchObject({ joined: 4, admitted: 0, issued: 4, slotsLapsed: 0, droppedSilent: 0, left: 0 });
+    // in /metrics the turns are their own source of the admissions counter
+    expect(await metric("coupon_event_admissions_total", `event_id="${id}",source="on_turn"`)).toBe(4);
+    expect(await metric("coupon_event_admissions_total", `event_id="${id}",source="scheduler"`)).toBeUndefined();
+  });
+});
+
 describe("the history", () => {
   test("sampled by the server every step: the same for every reader, issued and waiting follow the event", async () => {
     const id = (await s.api.createEvent({ name: "charted", stock: 50, trafficRpm: 0, runningCapacity: 2, admitPerSecond: 2 })).body.id;

@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   name_taken: "a live API key already has this name",
   key_not_found: "no API key with this id",
   wrong_event: "the waiting ticket is for another event",
-  not_admitted: "no live running slot for this event: enter (and wait) first",
+  not_admitted: "no live running slot for this event: enter (and wait) first; on_turn events have no slots (the platform issues at the user's turn: enter or poll answers 200 issued)",
   event_not_found: "no such event (any id that is not a positive integer names none)",
   not_in_queue: "not in this event's queue: enter first",
   not_found: "no such thing",
@@ -112,13 +112,18 @@ const Message = t.String({
   description: "the operator's word to the people waiting, plain text (≤ 280 characters, no control characters but line breaks); \"\" = none. Shown on the event page and in the waiting room",
 });
 
+// what each claim uses of the pacing settings (an on_turn line has no running slots: everyone waits, turns are issued)
+const TRAFFIC_DOC = "requests per minute under which a manual event lets users in without waiting (0 = everyone goes through the waiting room); on_turn events: not used, everyone joins the line";
+const CAPACITY_DOC = "running slots: users admitted at once, each holding a slot until they issue or it lapses (manual events); on_turn events: not used";
+const ADMIT_DOC = "most users taken from the head of the line per second: admitted to a slot (manual) or issued their coupon (on_turn)";
+
 export const CreateEventBody = t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 200 }),
     stock: Int({ minimum: 1, maximum: 10_000_000 }),
-    trafficRpm: Int({ minimum: 0, maximum: 1_000_000_000, description: "0 = everyone goes through the waiting room" }),
-    runningCapacity: Int({ minimum: 1, maximum: 10_000_000 }),
-    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: "default: runningCapacity" })),
+    trafficRpm: Int({ minimum: 0, maximum: 1_000_000_000, description: TRAFFIC_DOC }),
+    runningCapacity: Int({ minimum: 1, maximum: 10_000_000, description: CAPACITY_DOC }),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: `${ADMIT_DOC}; default: runningCapacity` })),
     startsAt: t.Optional(IsoDate),
     endsAt: t.Optional(NullableIsoDate),
     queueOpensAt: t.Optional(NullableIsoDate),
@@ -142,9 +147,9 @@ export const PatchEventBody = t.Object(
     startsAt: t.Optional(t.String({ ...IsoDate, description: "only while scheduled (409 not_scheduled): postpone or bring forward; must be in the future" })),
     queueOpensAt: t.Optional(t.Union([IsoDate, t.Null()], { description: "only while scheduled and before the pre-queue opens (409 not_scheduled); not after startsAt" })),
     message: t.Optional(Message),
-    trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000 })),
-    runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000 })),
-    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000 })),
+    trafficRpm: t.Optional(Int({ minimum: 0, maximum: 1_000_000_000, description: TRAFFIC_DOC })),
+    runningCapacity: t.Optional(Int({ minimum: 1, maximum: 10_000_000, description: CAPACITY_DOC })),
+    admitPerSecond: t.Optional(Int({ minimum: 1, maximum: 1_000_000, description: ADMIT_DOC })),
     maxWaiting: t.Optional(Int({ minimum: 0, maximum: 100_000_000 })),
     endsAt: t.Optional(NullableIsoDate),
     couponValidUntil: t.Optional(NullableIsoDate),

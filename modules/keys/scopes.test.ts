@@ -1,10 +1,10 @@
 // The scope matrix: every admin route the process serves, called with a key of each scope (and the
-// root token), on ROLE=all and through the split router. Only the route's own scope (and root) gets
+// root token), over raw sockets, on ROLE=all and through the split router. Only the route's own scope (and root) gets
 // past the guard; every other key is a 403 forbidden. The requests name nothing that exists (or
 // carry an empty body), so a request let through changes nothing either.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SCOPES, type Scope } from "../../src/auth";
-import { ADMIN_TOKEN, dropKeys, pool, spawnServer, startServer, stopServer, TEST_REDIS, type Proc, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, dropKeys, pool, rawHttp, rawRequest, spawnServer, startServer, stopServer, TEST_REDIS, type Proc, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
@@ -34,13 +34,14 @@ afterAll(async () => {
 /** The admin routes and their scopes, as the guard itself records them at start. */
 const adminRoutes = () => [...all.auth.routeScopes].map(([route, scope]) => ({ method: route.split(" ")[0]!, path: route.split(" ")[1]!, scope }));
 
+/** One admin call over a fresh raw socket, as an attacker holding the key would send it. */
 async function call(base: string, method: string, path: string, token: string) {
   // every parameter names nothing (an id, a code or an entry no one has); bodies are empty
-  const url = base + path.replace(/:[A-Za-z]+/g, "999999999");
+  const target = path.replace(/:[A-Za-z]+/g, "999999999");
   const hasBody = method !== "GET" && method !== "DELETE" && method !== "HEAD";
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, ...(hasBody ? { "content-type": "application/json" } : {}) }, body: hasBody ? "{}" : undefined });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  const port = Number(new URL(base).port);
+  const r = await rawHttp(port, rawRequest(method, target, { host: `127.0.0.1:${port}`, headers: { Authorization: `Bearer ${token}` }, body: hasBody ? "{}" : undefined }));
+  return { status: r.status, body: r.body };
 }
 
 describe("the scope matrix", () => {

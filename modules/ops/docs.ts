@@ -1,4 +1,5 @@
 import { toOpenAPISchema } from "@elysiajs/openapi";
+import { Kind } from "@sinclair/typebox";
 import { Elysia, type AnyElysia } from "elysia";
 import { dirname, join } from "node:path";
 import { DOCUMENTED_AS, SECURITY_SCHEMES, type RouteSpec } from "../../src/docs";
@@ -136,6 +137,29 @@ function rewrite(node: unknown, schemas: Json): unknown {
 }
 
 /**
+ * The generator turns a union of literals into a bare enum and drops its description (`claim`, say):
+ * such a union goes to it without its TypeBox kind, and rewrite() makes the enum, description kept.
+ * Only the nodes on the way to one are copied: the route's own schemas, which validate, stay as they are.
+ */
+function keepEnumDocs<T>(node: T): T {
+  if (Array.isArray(node)) {
+    const out = node.map(keepEnumDocs);
+    return (out.some((v, i) => v !== node[i]) ? out : node) as T;
+  }
+  if (!isObject(node)) return node;
+  if (node[Kind as unknown as string] === "Union" && typeof node.description === "string" && Array.isArray(node.anyOf) && node.anyOf.every((m: unknown) => isObject(m) && "const" in m)) {
+    const { [Kind]: _, ...rest } = node as Json & { [Kind]?: unknown };
+    return rest as T;
+  }
+  let out: Json | null = null;
+  for (const [k, v] of Object.entries(node)) {
+    const kept = keepEnumDocs(v);
+    if (kept !== v) (out ??= { ...node })[k] = kept;
+  }
+  return (out ?? node) as T;
+}
+
+/**
  * The OpenAPI 3.0 document, generated from the route table: each route's params, query, body and
  * `response` schemas (one per status), its `detail` (operationId, tags, security, summary) and its
  * `detail.responses` (content types and statuses beyond the JSON ones).
@@ -143,11 +167,13 @@ function rewrite(node: unknown, schemas: Json): unknown {
 function openApi(plugin: AnyElysia, forwarded: AnyElysia[]) {
   // once used, a plugin answers these for the whole app
   const app = plugin as unknown as { getGlobalRoutes(): AnyElysia["routes"]; getGlobalDefinitions(): unknown };
-  const table = [...app.getGlobalRoutes(), ...forwarded.flatMap((m) => m.routes)].map((r) =>
-    r.path.startsWith("/admin/")
-      ? { ...r, hooks: { ...r.hooks, response: { ...ADMIN_GUARD_REPLIES, ...(r.method === "POST" ? FORWARDED_POST_REPLIES : {}), ...(r.hooks?.response as object) } } }
-      : r,
-  );
+  const table = [...app.getGlobalRoutes(), ...forwarded.flatMap((m) => m.routes)]
+    .map((r) =>
+      r.path.startsWith("/admin/")
+        ? { ...r, hooks: { ...r.hooks, response: { ...ADMIN_GUARD_REPLIES, ...(r.method === "POST" ? FORWARDED_POST_REPLIES : {}), ...(r.hooks?.response as object) } } }
+        : r,
+    )
+    .map((r) => ({ ...r, hooks: keepEnumDocs(r.hooks) }));
   // Every body is read by one JSON parser (a function, which the generator cannot look into; without
   // a parser it would list form and multipart bodies too): bodies are described as the JSON they are.
   const routes = {

@@ -29,6 +29,11 @@ export function queueModule(k: Kernel) {
     if (source === "direct") k.funnel.add(eventId, "direct", n);
     queueSource.wake(eventId);
   };
+  // an on_turn turn is an issuance, counted in the funnel's issued (the issued hash), never as admitted
+  queue.onTurnIssued = (eventId, n) => {
+    metrics.admitted(eventId, n, "on_turn");
+    queueSource.wake(eventId);
+  };
   queue.turns = turnIssuer(k);
   // the users' coupon index (GET /api/me/coupons lists a promise before its row exists)
   queue.turns.onIssued = async (eventId, issued) => {

@@ -1,5 +1,5 @@
 import { Elysia, t } from "elysia";
-import { bearerIs, USER_ID } from "../../src/auth";
+import { internalGuard, USER_ID } from "../../src/auth";
 import { ApiError } from "../../src/http";
 import { eventId } from "../events";
 import { EventIdParams } from "../events/model";
@@ -12,22 +12,13 @@ const Body = t.Object({ userId: t.String({ pattern: USER_ID.source }), rpm: t.Op
  * Service-to-service only: `Authorization: Bearer <INTERNAL_TOKEN>` (never the admin token or an
  * API key), never forwarded from the outside by the router.
  */
-export const queueInternalModule = (queue: QueueApi, internalToken: string) => {
-  const token = Buffer.from(internalToken);
-  return new Elysia({ name: "queue-internal" }).guard(
-    {
-      transform: ({ request }) => {
-        if (!bearerIs(request.headers.get("authorization"), token)) throw new ApiError(401, "unauthorized", "the internal token is required");
-      },
-      detail: { hide: true },
-    },
-    (app) =>
-      app
-        .post("/internal/events/:id/enter", ({ params, body }) => queue.enter(eventId(params.id), body.userId, body.rpm ?? 0), { params: EventIdParams, body: Body })
-        .post("/internal/events/:id/poll", ({ params, body }) => queue.poll(eventId(params.id), body.userId), { params: EventIdParams, body: Body })
-        .post("/internal/events/:id/leave", async ({ params, body }) => ({ ok: true, seq: await queue.leave(eventId(params.id), body.userId) }), { params: EventIdParams, body: Body }),
+export const queueInternalModule = (queue: QueueApi, internalToken: string) =>
+  new Elysia({ name: "queue-internal" }).guard(internalGuard(internalToken), (app) =>
+    app
+      .post("/internal/events/:id/enter", ({ params, body }) => queue.enter(eventId(params.id), body.userId, body.rpm ?? 0), { params: EventIdParams, body: Body })
+      .post("/internal/events/:id/poll", ({ params, body }) => queue.poll(eventId(params.id), body.userId), { params: EventIdParams, body: Body })
+      .post("/internal/events/:id/leave", async ({ params, body }) => ({ ok: true, seq: await queue.leave(eventId(params.id), body.userId) }), { params: EventIdParams, body: Body }),
   );
-};
 
 /** QueueApi against a remote queue server, with a timeout and a clear 503 when it is down. */
 export class HttpQueueClient implements QueueApi {

@@ -12,8 +12,10 @@ export class QueueService implements QueueApi {
   private readonly pollScript;
   private readonly admitScript;
   private readonly leaveScript;
-  /** Users moved into a running slot (or, on_turn, issued): at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics. */
+  /** Users moved into a running slot: at enter (`direct`) or by a scheduler tick (`scheduler`); fed to the metrics and the funnel. */
   onAdmitted: ((eventId: number, n: number, source: "direct" | "scheduler") => void) | null = null;
+  /** Users of an on_turn line issued their coupon on their turn (at enter or by a tick): no slot, so not admitted. */
+  onTurnIssued: ((eventId: number, n: number) => void) | null = null;
   /** Issues on_turn events' coupons (set by the queue module; without it on_turn lines wait for a process that has one). */
   turns: TurnIssuer | null = null;
   /** Why issuing on turn failed last, per event (said once per reason). */
@@ -74,7 +76,6 @@ export class QueueService implements QueueApi {
     const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
     const issued = turn > 0 ? await this.issueOnTurn(eventId, turn, now) : 0;
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
-    if (issued > 0) this.onAdmitted?.(eventId, issued, "scheduler");
     this.onTicked?.(eventId, { expired, stale });
     return { expired, stale, admitted: admitted + issued, issued, status, drawDue: drawDue === 1 };
   }
@@ -84,6 +85,7 @@ export class QueueService implements QueueApi {
     try {
       const n = await this.turns.issue(eventId, want, now);
       this.turnFailures.delete(eventId);
+      if (n > 0) this.onTurnIssued?.(eventId, n);
       return n;
     } catch (e) {
       // the line keeps its order; the next tick tries again

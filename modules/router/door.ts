@@ -89,7 +89,7 @@ export function preQueueBody(cfg: PollCfg, v: EventSnapshot, w: { remaining: num
   return { status: "pre_queue", startsAt: new Date(v.startsAt).toISOString(), pollAfterMs, remaining: w.remaining, preQueued: w.size, graceSeconds: graceSeconds(cfg, v), claim: v.claim, message: v.message };
 }
 
-/** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet, as far as this process can tell). */
+/** On_turn: the user's coupon (`persisted`: whether its row is in MySQL yet; false while that is not known). */
 export function issuedBody(v: EventSnapshot, code: string, persisted: boolean): IssuedBody {
   return { status: "issued", eventId: v.id, code, persisted, validUntil: v.couponValidUntil ? new Date(v.couponValidUntil).toISOString() : null };
 }

@@ -10,6 +10,7 @@ import { limited, RateLimited, rateLimit, userBuckets, type TokenBuckets } from 
 import { eventKeys, type RedisClient } from "../../src/redis";
 import { eventId } from "../events";
 import { Err, eventStatus, EventIdParams, PublicEvent, publicEvent, refusal } from "../events/model";
+import { remotePersisted } from "../coupon/internal";
 import { isPersisted } from "../coupon/service";
 import { HttpQueueClient } from "../queue/internal";
 import { EnterDone, EnterQueued, PollReply, type QueueApi } from "../queue/model";
@@ -48,7 +49,7 @@ export type RouterDeps = {
   redis: RedisClient;
   prefix: string;
   cfg: Pick<Config["queue"], "minPollMs" | "maxPollMs" | "waiterTimeoutMs" | "slotTtlMs">;
-  /** whether the user's coupon row is in MySQL (false where this process has no MySQL: the page asks GET …/coupon) */
+  /** whether the user's coupon row is in MySQL (asked of the coupon process where this one has no MySQL; false when unknown) */
   persisted: (eventId: number, userId: string) => Promise<boolean>;
   /** an enter refused from the view (the metrics count enter outcomes per event) */
   onRefused?: (eventId: number, code: string) => void;
@@ -239,6 +240,8 @@ const doorRoutes = (d: RouterDeps) => {
           ...ticketDoc,
           operationId: "pollQueue",
           summary: "Poll your place (user token or waiting ticket): waiting (position, ETA, when to poll again), in the pre-queue, admitted, issued (on_turn: the coupon, also after the page was closed), or the event ended",
+          description:
+            "A poll never makes a new place (not in the line: 404 not_in_queue). Manual events: polling keeps a waiter's place (one silent for longer than graceSeconds is dropped when the line reaches them, never before the pre-queue's draw); admitted means a running slot until expiresAt; a user whose slot lapsed unused is put back at their place by this poll (lapsedAt), admitted at once when at the head with a slot free, never sent to the back. On_turn events: nobody is dropped for silence; once the user's turn came the reply is 200 issued with the code (persisted: whether its row is stored yet), also after the event sold out or closed.",
         },
       },
     )
@@ -260,7 +263,7 @@ const doorRoutes = (d: RouterDeps) => {
           429: RateLimited,
           503: unavailable,
         },
-        detail: { ...ticketDoc, operationId: "leaveQueue", summary: "Leave the line or give up the running slot (user token or waiting ticket)" },
+        detail: { ...ticketDoc, operationId: "leaveQueue", summary: "Leave the line or give up the running slot or a lapsed place (user token or waiting ticket); on an on_turn event, the claim on a coupon at the user's turn" },
       },
     );
 };
@@ -351,7 +354,8 @@ export function routerModule(k: Kernel) {
           redis,
           prefix: config.keyPrefix,
           cfg: config.queue,
-          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : async () => false,
+          // a router without MySQL (split, coupon role elsewhere) asks the coupon process
+          persisted: k.mysql ? (id, user) => isPersisted(k.mysql!, id, user) : remotePersisted(config.couponUrl!, config.internalToken!, config.upstreamTimeoutMs),
           onRefused: (id, code) => {
             metrics.doorOutcome(id, code);
             funnel.turnedAway(id, code);

@@ -1,7 +1,7 @@
 // One build, four servers: every role as its own process on loopback, clients talking to the router only.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { drawOrder } from "../queue/draw";
-import { ADMIN_TOKEN, checkInvariants, client, dropKeys, mysqlConn, pool, spawnServer, TEST_REDIS, token, type Proc } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, client, dropKeys, INTERNAL_TOKEN, mysqlConn, pool, spawnServer, TEST_REDIS, token, waitFor, type Proc } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -123,6 +123,33 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect((await api.call("POST", `/api/events/${other}/issue`, { token: ticket })).status).toBe(403);
     const issued = await api.call("POST", `/api/events/${id}/issue`, { token: ticket });
     expect(issued).toMatchObject({ status: 201, body: { status: "issued", userId: "st1" } });
+  });
+
+  test("on_turn through the router: `persisted` in its issued replies is the coupon process's answer (the router has no MySQL)", async () => {
+    const api = client(router.url);
+    const id = (await api.createEvent({ name: "split on turn", stock: 5, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 5, claim: "on_turn" })).body.id as number;
+    // issued by the queue process on the user's turn (at enter, or at its next tick)
+    let r = await api.enter(id, "ot1");
+    for (const end = Date.now() + 10_000; r.body.status === "waiting" && Date.now() < end; await Bun.sleep(200)) r = await api.poll(id, "ot1");
+    expect(r.body).toMatchObject({ status: "issued", code: expect.any(String) });
+    const code = r.body.code as string;
+    await waitFor("the issuers to persist the row", async () => {
+      const [[row]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_issues WHERE event_id = ? AND user_id = ?", [id, "ot1"])) as any;
+      return Number(row.n) === 1;
+    }, 30_000, 200);
+    expect((await api.poll(id, "ot1")).body).toMatchObject({ status: "issued", code, persisted: true });
+    expect((await api.enter(id, "ot1")).body).toMatchObject({ status: "issued", code, persisted: true });
+    // and so does the coupon process itself
+    expect((await api.coupon(id, "ot1")).body).toMatchObject({ issued: true, persisted: true, code });
+    // asked on every reply, not remembered: with the row gone from MySQL the router says false
+    await db.query("DELETE FROM coupon_issues WHERE event_id = ? AND user_id = ?", [id, "ot1"]);
+    expect((await api.poll(id, "ot1")).body).toMatchObject({ status: "issued", code, persisted: false });
+    // the question is service-to-service: the internal token only, and never through the router
+    const ask = (base: string, tok?: string) => client(base).call("POST", `/internal/events/${id}/persisted`, { token: tok, body: { userId: "ot1" } });
+    expect((await ask(coupon.url)).status).toBe(401);
+    expect((await ask(coupon.url, ADMIN_TOKEN)).status).toBe(401);
+    expect((await ask(coupon.url, INTERNAL_TOKEN)).body).toEqual({ persisted: false });
+    expect((await ask(router.url, INTERNAL_TOKEN)).status).toBe(404);
   });
 
   test("a pre-queue through the router: the queue process (MySQL only for the seed) draws at the start", async () => {

@@ -1,8 +1,12 @@
-// A locked phone through its turn (issue #20): the page is frozen (CDP Debugger.pause: no script,
-// no timer runs) while the line reaches the user, then wakes up. On an on_turn event it shows the
-// coupon the platform issued meanwhile (and so does the event page opened afresh later); on a manual
-// event it says the turn ran out while away and that the user kept the front, then gives the turn back.
+// A locked phone through its turn (issue #20): the page is frozen (CDP Page lifecycle "frozen" and
+// Debugger.pause: no script, no timer runs) while the line reaches the user, then wakes up. On an
+// on_turn event it shows the coupon the platform issued meanwhile (and so does the event page opened
+// afresh later); on a manual event it says the turn ran out while away and that the user kept the
+// front, then gives the turn back. The last test locks two phones for three minutes at once.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { launchChromium, phone, seeText } from "./browser-kit";
@@ -10,9 +14,12 @@ import { launchChromium, phone, seeText } from "./browser-kit";
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 const problems: string[] = [];
+const shots = mkdtempSync(join(tmpdir(), "coupon-asleep-"));
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 let s: Started;
 beforeAll(async () => {
   browser = await launchChromium();
+  console.log("screenshots in", shots);
   s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
 }, 30_000);
 afterAll(async () => {
@@ -34,22 +41,29 @@ async function open(url: string) {
 }
 
 /**
- * Locks the phone: the page's scripts and timers stop until `wake`. The pause takes hold at the next
- * statement the page runs (its polls and refreshes run every few seconds): waited for.
+ * Locks the phone: the page is frozen as a phone freezes a background tab (Page lifecycle "frozen")
+ * and, since headless Chromium still runs a frozen page's timers, held in the debugger too: no script,
+ * no timer runs until `wake`. The pause takes hold at the next statement the page runs (its polls and
+ * refreshes run every few seconds): waited for.
  */
 async function lock(page: Page): Promise<CDPSession> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Debugger.enable");
+  await cdp.send("Page.setWebLifecycleState", { state: "frozen" });
   const paused = new Promise<void>((resolve) => cdp.once("Debugger.paused", () => resolve()));
   await cdp.send("Debugger.pause");
   await Promise.race([paused, Bun.sleep(30_000).then(() => Promise.reject(new Error("the page never paused")))]);
   return cdp;
 }
-/** Unlocks it: scripts run again and the page is told it is visible again. */
+/** Unlocks it: scripts run again, the page is active and told it is visible again. */
 async function wake(page: Page, cdp: CDPSession) {
   await cdp.send("Debugger.resume");
   await cdp.send("Debugger.disable");
-  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+  await cdp.send("Page.setWebLifecycleState", { state: "active" });
+  // a timer that ran first may already have moved the page on (a navigation): the new page starts awake
+  await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange"))).catch((e) => {
+    if (!/Execution context was destroyed/.test(String(e))) throw e;
+  });
 }
 
 const admin = (path: string) => s.api.call("POST", path, { token: ADMIN_TOKEN });
@@ -135,4 +149,82 @@ describe("a locked phone through its turn", () => {
     await page.getByRole("button", { name: "Get coupon" }).click();
     await seeText(page, "#result", /^Coupon issued/);
   }, 180_000);
+});
+
+describe("two phones locked for three minutes through their turns, at once", () => {
+  test("on_turn: awake, the page shows the coupon issued meanwhile and its validity; manual: it says the turn was missed, offers the front back, and taking it admits the user before everyone who came later", async () => {
+    const LOCKED_MS = 180_000;
+    // on_turn: the claimer waits behind one user on a paused event
+    const onTurn = (await s.api.createEvent({ name: "Yours while you slept", stock: 5, trafficRpm: 0, runningCapacity: 1, claim: "on_turn", couponValidUntil: "2027-01-31T14:59:00Z" })).body.id as number;
+    expect((await admin(`/admin/events/${onTurn}/pause`)).status).toBe(200);
+    expect((await s.api.enter(onTurn, `ahead-${onTurn}`)).status).toBe(202);
+    const claimer = `claimer-${onTurn}`;
+    const a = (await open(`${s.url}/events/${onTurn}?token=${token(claimer)}`)).page;
+    await a.getByRole("button", { name: "Get coupon" }).click();
+    await a.waitForURL(`${s.url}/events/${onTurn}/waiting`);
+    await seeText(a, "#position", /^2$/);
+
+    // manual: the presser's turn comes (a 60 s slot, far shorter than the lock) and the event page counts it down
+    const manual = (await s.api.createEvent({ name: "Missed while asleep", stock: 5, trafficRpm: 0, runningCapacity: 1, slotSeconds: 60 })).body.id as number;
+    expect((await admin(`/admin/events/${manual}/pause`)).status).toBe(200);
+    const presser = `presser-${manual}`;
+    const m = (await open(`${s.url}/events/${manual}?token=${token(presser)}`)).page;
+    await m.getByRole("button", { name: "Get coupon" }).click();
+    await m.waitForURL(`${s.url}/events/${manual}/waiting`);
+    await seeText(m, "#position", /^1$/);
+    expect((await admin(`/admin/events/${manual}/resume`)).status).toBe(200);
+    await m.waitForURL(`${s.url}/events/${manual}`, { timeout: 30_000 });
+    await seeText(m, "#slot", /^Your turn: 0:[0-5]\d left to press Get coupon$/);
+    await Promise.all([shot(a, "locked-on-turn-before"), shot(m, "locked-manual-before")]);
+
+    const [ca, cm] = await Promise.all([lock(a), lock(m)]);
+    const lockedAt = Date.now();
+    // while both sleep: the on_turn line moves and the platform issues the claimer's coupon
+    expect((await admin(`/admin/events/${onTurn}/resume`)).status).toBe(200);
+    await waitFor("the platform to issue the claimer's coupon", async () => (await s.api.coupon(onTurn, claimer)).body.issued === true, 60_000, 500);
+    const code = (await s.api.coupon(onTurn, claimer)).body.code as string;
+    // the presser's slot runs out unused; near the end of the lock three people come: the free slot
+    // goes to the first (the presser is not back to claim it), the other two wait behind
+    await Bun.sleep(lockedAt + LOCKED_MS - 20_000 - Date.now());
+    const [first, second, third] = ["first", "second", "third"].map((n) => `${n}-${manual}`);
+    expect((await s.api.enter(manual, first!)).status).toBe(202);
+    await waitFor("the free slot to go to the first", async () => (await s.api.poll(manual, first!)).body.status === "admitted", 10_000, 200);
+    expect((await s.api.enter(manual, second!)).body).toMatchObject({ status: "waiting", position: 1 });
+    expect((await s.api.enter(manual, third!)).body).toMatchObject({ status: "waiting", position: 2 });
+    await Bun.sleep(lockedAt + LOCKED_MS - Date.now());
+    await Promise.all([wake(a, ca), wake(m, cm)]);
+    console.log(`both pages locked for ${((Date.now() - lockedAt) / 1000).toFixed(0)} s`);
+
+    // on_turn: the coupon, with how long it is valid
+    await a.waitForURL(`${s.url}/events/${onTurn}`, { timeout: 30_000 });
+    await seeText(a, "#result", /^Coupon issued: your turn came and the coupon is yours\.$/);
+    await seeText(a, "#coupon-code", new RegExp(`^${code}$`));
+    await seeText(a, "#validity", /^Valid until 31 January 2027 at 23:59 \(Asia\/Seoul, UTC\+9\)$/);
+
+    // manual: told that the turn was missed, and offered the front back; nothing was done silently
+    await seeText(m, "#result", /^Your turn ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\) before the coupon was taken\. Press Take my turn back/);
+    expect(await m.getByRole("button", { name: "Get coupon" }).isDisabled()).toBe(true);
+    expect(await m.getByRole("button", { name: "Take my turn back" }).isVisible()).toBe(true);
+    expect((await s.api.poll(manual, second!)).body).toMatchObject({ status: "waiting", position: 1 });
+    await Promise.all([shot(a, "locked-on-turn-after"), shot(m, "locked-manual-after")]);
+
+    // taking it back: the presser is at the front again, ahead of the two who came later
+    await m.getByRole("button", { name: "Take my turn back" }).click();
+    await m.waitForURL(`${s.url}/events/${manual}/waiting`);
+    await seeText(m, "#position", /^1$/);
+    await seeText(m, "#lapsed-note", /^Your turn came while this page was away and ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\)\. You keep your place at the front/);
+    expect((await s.api.poll(manual, second!)).body).toMatchObject({ status: "waiting", position: 2 });
+    expect((await s.api.poll(manual, third!)).body).toMatchObject({ status: "waiting", position: 3 });
+    await shot(m, "locked-manual-taken-back");
+
+    // the slot frees: the turn is the presser's, not the second's
+    expect((await s.api.issue(manual, first!)).status).toBe(201);
+    await m.waitForURL(`${s.url}/events/${manual}`, { timeout: 30_000 });
+    await seeText(m, "#result", /it is your turn again\. Press Get coupon before/);
+    expect((await s.api.poll(manual, second!)).body).toMatchObject({ status: "waiting", position: 1 });
+    await m.getByRole("button", { name: "Get coupon" }).click();
+    await seeText(m, "#result", /^Coupon issued/);
+    expect((await s.api.coupon(manual, presser)).body.issued).toBe(true);
+    await shot(m, "locked-manual-issued");
+  }, 300_000);
 });

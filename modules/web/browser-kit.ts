@@ -28,7 +28,7 @@ export const fitsWidth = (page: Page) => page.evaluate(() => document.documentEl
 
 /** A shop's brand for the pages' tests and pictures, and its logo (served by a route: no network in tests). */
 export const BRAND = { shopName: "무신사", logoUrl: "https://cdn.shop.example/logo.svg", accentColor: "#e4002b", returnUrl: "https://shop.example/sale" };
-export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32"><rect width="64" height="32" rx="6" fill="#e4002b"/><text x="32" y="22" font-size="16" text-anchor="middle" fill="#fff" font-family="sans-serif">MU</text></svg>`;
+export const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32"><rect width="96" height="32" rx="6" fill="#e4002b"/><text x="48" y="22" font-size="15" font-weight="700" text-anchor="middle" fill="#fff" font-family="sans-serif">MUSINSA</text></svg>`;
 
 export type PhoneOptions = { locale?: string; acceptLanguage?: string; timezoneId?: string };
 

@@ -41,6 +41,16 @@ describe("catalogues", () => {
     expect(f(en, "wait.chances", 1500, 2)).toBe("1,500 coupons left · 2 people ahead of you");
     expect(f(ko, "wait.chances", 1500, 2)).toBe("쿠폰 1,500장 남음 · 내 앞에 2명");
     expect(f(en, "event.stockLine", 1)).toBe("{remaining} of {stock} coupon left");
+    // Korean particles after a name: 으로/로 by the last syllable's final consonant (ㄹ takes 로), digits as read, else both
+    expect(["무신사", "올리브영", "서울", "presser-13", "shop-2", "알 수 없는 계정", "29CM"].map((n) => f(ko, "site.backToShop", n))).toEqual([
+      "무신사로 돌아가기",
+      "올리브영으로 돌아가기",
+      "서울로 돌아가기",
+      "presser-13으로 돌아가기",
+      "shop-2로 돌아가기",
+      "알 수 없는 계정으로 돌아가기",
+      "29CM(으)로 돌아가기",
+    ]);
   });
 });
 

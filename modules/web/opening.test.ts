@@ -78,7 +78,7 @@ describe("the opening (real cron scheduler)", () => {
     await seeText(page, "#position", new RegExp(`^${place}$`));
     await seeText(page, "#chances", new RegExp(`^20 coupons left · ${place - 1} ${place === 2 ? "person" : "people"} ahead of you$`));
     // paused before the start: the page says so, not "unknown"
-    await seeText(page, "#eta", /^none while the event is paused$/);
+    await seeText(page, "#eta", /^unknown while the event is paused$/);
     await seeText(page, "#notice", /^Paused: nobody is let in until the event resumes\. Your place is kept\.$/);
     expect(await page.locator("#odds").textContent()).toBe("");
     expect(await fitsWidth(page)).toBe(true);

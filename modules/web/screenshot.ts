@@ -10,12 +10,12 @@
 // TEST_DATABASE_URL pointing at an empty schema, the admin list shows only the events made here.
 import { join } from "node:path";
 import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
-import { BRAND, driveLine, launchChromium } from "./browser-kit";
+import { BRAND, driveLine, launchChromium, phone } from "./browser-kit";
 import type { Browser } from "playwright-core";
 
 const docs = join(import.meta.dir, "..", "..", "docs");
 const wanted = new Set(process.argv.slice(2).length ? process.argv.slice(2) : ["waiting-room", "pre-queue", "admin", "winner", "waiting-room-ko", "winner-ko", "offline"]);
-const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: "Europe/Berlin", locale: "en-GB" };
+const inBerlin = { timezoneId: "Europe/Berlin" };
 
 async function waitingRoom(s: Started, browser: Browser) {
   const ev = await s.api.createEvent({ name: "Black Friday: 30% off", stock: 80, trafficRpm: 0, runningCapacity: 3 });
@@ -23,8 +23,7 @@ async function waitingRoom(s: Started, browser: Browser) {
   const crowd = Array.from({ length: 60 }, (_, i) => `crowd-${id}-${i}`);
   await pool(crowd, 8, (u) => s.api.enter(id, u));
 
-  const ctx = await browser.newContext(PHONE);
-  const page = await ctx.newPage();
+  const { ctx, page } = await phone(browser, inBerlin);
   await page.goto(`${s.url}/events/${id}?token=${token(`shopper-${id}`)}`);
   await page.getByRole("button", { name: "Get coupon" }).click();
   await page.waitForURL(`${s.url}/events/${id}/waiting`);
@@ -50,8 +49,7 @@ async function preQueue(s: Started, browser: Browser) {
   const crowd = Array.from({ length: 1250 }, (_, i) => `early-${id}-${i}`);
   await pool(crowd, 16, (u) => s.api.enter(id, u));
 
-  const ctx = await browser.newContext(PHONE);
-  const page = await ctx.newPage();
+  const { ctx, page } = await phone(browser, inBerlin);
   await page.goto(`${s.url}/events/${id}?token=${token(`shopper-${id}`)}`);
   await page.getByRole("button", { name: "Join the pre-queue" }).click();
   await page.waitForURL(`${s.url}/events/${id}/waiting`);
@@ -109,22 +107,14 @@ async function winner(s: Started, browser: Browser) {
   await ctx.close();
 }
 
-const LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="32"><rect width="96" height="32" rx="6" fill="#e4002b"/><text x="48" y="22" font-size="15" font-weight="700" text-anchor="middle" fill="#fff" font-family="sans-serif">MUSINSA</text></svg>`;
-const PHONE_KO = { ...PHONE, timezoneId: "Asia/Seoul", locale: "ko-KR" };
-
-/** A phone in Seoul whose browser speaks Korean, the shop's logo served from its "CDN". */
-async function koreanPhone(browser: Browser) {
-  const ctx = await browser.newContext({ ...PHONE_KO, permissions: ["clipboard-read", "clipboard-write"] });
-  await ctx.route("https://cdn.shop.example/**", (route) => route.fulfill({ status: 200, contentType: "image/svg+xml", body: LOGO }));
-  return ctx;
-}
+// a phone in Seoul whose browser speaks Korean
+const inKorean = { locale: "ko-KR" };
 
 async function waitingRoomKo(s: Started, browser: Browser) {
   const id = (await s.api.createEvent({ name: "블랙 프라이데이 30% 할인", stock: 30, trafficRpm: 0, runningCapacity: 3, brand: BRAND })).body.id as number;
   const crowd = Array.from({ length: 60 }, (_, i) => `ko-crowd-${id}-${i}`);
   await pool(crowd, 8, (u) => s.api.enter(id, u));
-  const ctx = await koreanPhone(browser);
-  const page = await ctx.newPage();
+  const { ctx, page } = await phone(browser, inKorean);
   await page.goto(`${s.url}/events/${id}?token=${token(`ko-shopper-${id}`)}`);
   await page.getByRole("button", { name: "쿠폰 받기" }).click();
   await page.waitForURL(`${s.url}/events/${id}/waiting`);
@@ -144,8 +134,7 @@ async function waitingRoomKo(s: Started, browser: Browser) {
 
 async function winnerKo(s: Started, browser: Browser) {
   const id = (await s.api.createEvent({ name: "겨울 세일: 2만원 할인", stock: 500, trafficRpm: 1_000_000_000, runningCapacity: 50, couponValidUntil: "2026-12-31T14:59:00Z", brand: BRAND })).body.id as number;
-  const ctx = await koreanPhone(browser);
-  const page = await ctx.newPage();
+  const { ctx, page } = await phone(browser, inKorean);
   await page.goto(`${s.url}/events/${id}?token=${token(`ko-winner-${id}`)}`);
   await page.getByRole("button", { name: "쿠폰 받기" }).click();
   await page.locator("#coupon-code").filter({ hasText: /-/ }).waitFor();
@@ -161,8 +150,7 @@ async function offline(s: Started, browser: Browser) {
   const id = (await s.api.createEvent({ name: "Black Friday: 30% off", stock: 40, trafficRpm: 0, runningCapacity: 3 })).body.id as number;
   const crowd = Array.from({ length: 20 }, (_, i) => `off-crowd-${id}-${i}`);
   await pool(crowd, 8, (u) => s.api.enter(id, u));
-  const ctx = await browser.newContext(PHONE);
-  const page = await ctx.newPage();
+  const { ctx, page } = await phone(browser, inBerlin);
   await page.goto(`${s.url}/events/${id}?token=${token(`off-shopper-${id}`)}`);
   await page.getByRole("button", { name: "Get coupon" }).click();
   await page.waitForURL(`${s.url}/events/${id}/waiting`);

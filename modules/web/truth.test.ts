@@ -45,28 +45,28 @@ describe("the truth, on a phone", () => {
     // the shop's colour on the button, with the ink that reads on it
     expect(await style(page, "#get-coupon", "background-color")).toBe("rgb(228, 0, 43)");
     expect(await page.locator("#brand-logo").isVisible()).toBe(true);
-    expect(await page.getByRole("link", { name: "무신사(으)로 돌아가기" }).getAttribute("href")).toBe(BRAND.returnUrl);
+    expect(await page.getByRole("link", { name: "무신사로 돌아가기" }).getAttribute("href")).toBe(BRAND.returnUrl);
 
     await page.getByRole("button", { name: "쿠폰 받기" }).click();
     await page.waitForURL(`${s.url}/events/${id}/waiting`);
     // the language stays for the tab (the address no longer says it)
-    await seeText(page, "#heading", /^줄을 서 있습니다$/);
+    await seeText(page, "#heading", /^대기 중입니다$/);
     await seeText(page, "#position", /^4$/);
-    await seeText(page, "#notice", /^일시 중지: 이벤트가 다시 시작될 때까지 아무도 입장하지 않습니다\. 자리는 유지됩니다\. 무신사의 안내: 재고를 확인하는 중입니다/);
-    await seeText(page, "#eta", /^일시 중지 중에는 없음$/);
+    await seeText(page, "#notice", /^일시 중지: 이벤트가 다시 진행될 때까지 아무도 입장하지 않습니다\. 순번은 그대로 유지됩니다\. 무신사의 안내: 재고를 확인하는 중입니다/);
+    await seeText(page, "#eta", /^일시 중지 중이라 알 수 없음$/);
     await seeText(page, "#chances", /^쿠폰 2장 남음 · 내 앞에 3명$/);
-    await seeText(page, "#odds", /^차례가 오기 전에 매진될 가능성이 매우 높습니다\. 남은 쿠폰 2장에 내 앞에 3명이 있습니다\./);
+    await seeText(page, "#odds", /^차례가 오기 전에 매진될 가능성이 매우 높습니다\. 남은 쿠폰은 2장인데 내 앞에 3명이 있습니다\./);
     expect(await fitsWidth(page)).toBe(true);
 
     // leaving asks once, in the page (no window.confirm: a dialog would fail the test), staying is the default
     page.on("dialog", (d) => problems.push(`a browser dialog: ${d.message()}`));
-    await page.locator("#odds-box").getByRole("button", { name: "줄에서 나가기" }).click();
-    await seeText(page, "#confirm-text", /^줄에서 나갈까요\? 4번째 자리를 포기합니다\. 나중에 돌아오면 맨 뒤에 서게 됩니다\.$/);
+    await page.locator("#odds-box").getByRole("button", { name: "대기열에서 나가기" }).click();
+    await seeText(page, "#confirm-text", /^대기열에서 나갈까요\? 대기 순번 4번을 포기하게 됩니다\. 나중에 다시 오시면 맨 뒤에 서게 됩니다\.$/);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("confirm-no");
     await page.getByRole("button", { name: "계속 기다리기" }).click();
     expect(await page.locator("#confirm-leave").isHidden()).toBe(true);
     expect((await s.api.poll(id, user)).body).toMatchObject({ status: "waiting", position: 4 });
-    await page.getByRole("button", { name: "줄에서 나가기" }).first().click();
+    await page.getByRole("button", { name: "대기열에서 나가기" }).first().click();
     await page.getByRole("button", { name: "네, 나가겠습니다" }).click();
     await page.waitForURL(`${s.url}/events/${id}`);
     expect((await s.api.poll(id, user)).body.error).toBe("not_in_queue");

@@ -186,6 +186,8 @@ function render(ev) {
   // the funnel, counted by the server: joined → admitted → issued, and where the others went
   if (ev.funnel) {
     for (const el of document.querySelectorAll("#funnel [data-funnel]")) el.textContent = num(ev.funnel[el.dataset.funnel]);
+    // an on_turn line hands out no slots: joined → issued
+    $('#funnel [data-funnel="admitted"]').parentElement.hidden = ev.claim === "on_turn";
     const f = funnelText(ev);
     $("#funnel-rest").textContent = f.rest;
     $("#funnel-away").textContent = f.away;

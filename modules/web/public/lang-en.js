@@ -110,7 +110,7 @@ export default {
           : s < 90
             ? `about ${num(Math.round(s))} seconds`
             : `about ${num(Math.round(s / 60))} minutes`,
-  "wait.etaPaused": "none while the event is paused",
+  "wait.etaPaused": "unknown while the event is paused",
   "wait.etaSoldOutFirst": "longer than the coupons are likely to last",
   "wait.chances": (remaining, ahead) => `${coupons(remaining)} left · ${people(ahead)} ahead of you`,
   "wait.oddsLikely": (ahead, remaining) =>
