@@ -19,6 +19,9 @@ export const TEST_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379/
  */
 export const TEST_LOCKOUT = { ADMIN_LOCKOUT_FAILURES: "1000000" };
 
+/** The per-user and per-address request limits off, for tests about something else that call a lot. */
+export const NO_USER_LIMITS = { RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" };
+
 export type Started = Awaited<ReturnType<typeof startServer>>;
 
 /** A real server (HTTP on loopback, real Redis and MariaDB) in this process. */

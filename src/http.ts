@@ -54,10 +54,12 @@ export const errors = (maxBodyBytes: number) =>
   new Elysia({ name: "errors" })
   // Bun's own limit (set higher) answers with an empty body; this one answers in the contract's shape.
   .onRequest(({ request, set }) => {
-    const len = Number(request.headers.get("content-length") ?? 0);
+    // read once: every request passes here (most carry no body)
+    const declared = request.headers.get("content-length");
+    const len = Number(declared ?? 0);
     // A body must declare its length, so the limit here holds before a single byte is read: a
     // streamed (chunked) body would otherwise be parsed whatever its size and content type.
-    if (request.headers.has("transfer-encoding") && !request.headers.has("content-length")) {
+    if (declared === null && request.headers.has("transfer-encoding")) {
       set.status = 411;
       set.headers["content-type"] = "application/json";
       return errorBody("length_required", "request bodies must be sent with a Content-Length");

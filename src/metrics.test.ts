@@ -4,7 +4,8 @@ import { afterAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:
 import { IssuerService } from "../modules/issuer/service";
 import { cuttableProxy, startServer, stopServer, TEST_DB, waitFor, type Started } from "../scripts/testkit";
 import { ROLES } from "./config";
-import { createMetrics, Snapshot } from "./metrics";
+import { Counter, Histogram, Registry } from "prom-client";
+import { createMetrics, LightHistogram, Snapshot } from "./metrics";
 import { couponEventSource, queueEventSource } from "./metrics-sources";
 import { eventKeys } from "./redis";
 
@@ -54,6 +55,26 @@ const PER_EVENT_GAUGES = [
   "coupon_event_admit_rate_per_second",
   "coupon_event_request_rate_per_minute",
 ];
+
+describe("the hot path's histograms", () => {
+  test("a LightHistogram exports what prom-client's histogram and counter would for the same observations", async () => {
+    const bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+    const [theirs, ours] = [new Registry(), new Registry()];
+    const h = new Histogram({ name: "x_seconds", help: "latency", labelNames: ["method", "route", "status"], buckets: bounds, registers: [theirs] });
+    const c = new Counter({ name: "x_total", help: "requests", labelNames: ["method", "route", "status"], registers: [theirs] });
+    const light = new LightHistogram("x_seconds", "latency", ["method", "route", "status"], bounds, [ours], { name: "x_total", help: "requests" });
+    // on a bound, between bounds, under the first, past the last; a label that needs escaping
+    const seen: [string, string, string, number][] = [["GET", "/a", "200", 0.0005], ["GET", "/a", "200", 0.0001], ["GET", "/a", "200", 0.003], ["POST", '/b"\\', "410", 7], ["POST", '/b"\\', "410", 1], ["GET", "/a", "200", 0.01]];
+    for (const [m, r, st, v] of seen) {
+      h.observe({ method: m, route: r, status: st }, v);
+      c.inc({ method: m, route: r, status: st });
+      light.child(m, r, st).observe(v);
+    }
+    // the same lines (label order inside the braces and line order aside)
+    const lines = (text: string) => text.split("\n").map((l) => l.replace(/\{(.*)\}/, (_, x: string) => `{${x.split(",").sort().join(",")}}`)).sort();
+    expect(lines(await ours.metrics())).toEqual(lines(await theirs.metrics()));
+  });
+});
 
 describe("replicas of every role sharing one Redis", () => {
   test("each per-event gauge comes from exactly one process, sums equal the stats, and a replica takes over when the holder stops", async () => {

@@ -1,6 +1,6 @@
 // Latency and status bookkeeping shared by every load driver (autocannon and the waiting-room client).
 
-export type Latency = { count: number; mean: number; p50: number; p95: number; p99: number; max: number };
+export type Latency = { count: number; mean: number; p50: number; p95: number; p975: number; p99: number; max: number };
 export type KindStats = Latency & { rps: number; statuses: Record<string, number> };
 export type LoadStats = {
   durationS: number;
@@ -15,12 +15,12 @@ export type LoadStats = {
 /** Exact percentiles over every sample (a run holds at most a few million, so sorting is fine). */
 export function latency(samples: Float64Array): Latency {
   const n = samples.length;
-  if (!n) return { count: 0, mean: 0, p50: 0, p95: 0, p99: 0, max: 0 };
+  if (!n) return { count: 0, mean: 0, p50: 0, p95: 0, p975: 0, p99: 0, max: 0 };
   const s = samples.slice().sort();
   const at = (q: number) => s[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]!;
   let sum = 0;
   for (const v of s) sum += v;
-  return { count: n, mean: sum / n, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: s[n - 1]! };
+  return { count: n, mean: sum / n, p50: at(0.5), p95: at(0.95), p975: at(0.975), p99: at(0.99), max: s[n - 1]! };
 }
 
 class Samples {

@@ -10,6 +10,11 @@ const run = (results: ScenarioResult[], scenario: string, label: string): Run | 
   results.find((r) => r.name === scenario)?.runs.find((x) => x.label === label);
 
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? a / b : null);
+/** A number a run reported besides its load, or null when it did not. */
+const reported = (r: Run | undefined, key: string) => {
+  const v = r?.extra?.[key];
+  return typeof v === "number" ? v : null;
+};
 const fmt = (v: number | null, f: (v: number) => string) => (v === null ? "not measured" : f(v));
 
 export function targets(results: ScenarioResult[]): Target[] {
@@ -20,8 +25,8 @@ export function targets(results: ScenarioResult[]): Target[] {
   const dbLockPaced = run(results, "issue-direct", "db-lock-paced")?.load;
   const flow = run(results, "waiting-room", "flow")?.load;
   const polls = run(results, "waiting-room", "poll-saturation")?.load;
-  const backlog = run(results, "drain", "backlog")?.extra;
-  const live = run(results, "drain", "live")?.extra;
+  const backlog = run(results, "drain", "backlog");
+  const live = run(results, "drain", "live");
   const allInOne = run(results, "split", "all-in-one")?.load;
   const split = run(results, "split", "split")?.load;
   const allInOnePolls = run(results, "split", "all-in-one-poll")?.load;
@@ -35,15 +40,11 @@ export function targets(results: ScenarioResult[]): Target[] {
     met: value === null ? null : ok(value),
   });
   const x = (v: number) => `${v.toFixed(2)}×`;
-  const flash = (label: string, key: string) => {
-    const v = run(results, "flash", label)?.extra?.[key];
-    return typeof v === "number" ? v : null;
-  };
+  const flash = (label: string, key: string) => reported(run(results, "flash", label), key);
   const flashDirect = run(results, "flash", FLASH.direct)?.load;
   const rushVerdict = run(results, "flash", "rush verdict");
   const plain = (v: number) => String(v);
   const drawRun = run(results, "draw", "draw");
-  const drawNumber = (key: string) => (typeof drawRun?.extra?.[key] === "number" ? (drawRun.extra[key] as number) : null);
   return [
     t("flash: sold-out enter / bare enter (new user each time)", "≥ 0.80×", flash(FLASH.soldOut, "throughput / bare"), (v) => v >= 0.8, x),
     t("flash: sold-out enter, Redis commands per request", "≤ 0.05", flash(FLASH.soldOut, "redis commands/request"), (v) => v <= 0.05, plain),
@@ -53,17 +54,17 @@ export function targets(results: ScenarioResult[]): Target[] {
     t("flash: enter + issue / bare enter + issue", "≥ 0.50×", flash(FLASH.direct, "throughput / bare"), (v) => v >= 0.5, x),
     t(`flash: enter + issue p99, ${flashDirect?.connections ?? "?"} connections`, "≤ 80 ms", flashDirect ? flashDirect.all.p99 : null, (v) => v <= 80, ms),
     t("flash: the rush keeps every invariant (MySQL)", "exact", rushVerdict?.verdict ? (rushVerdict.verdict.ok ? 1 : 0) : null, (v) => v === 1, (v) => (v ? "exact" : "FAILED")),
-    t("flash: Redis bytes per waiter (used_memory delta / waiters)", "≤ 150", typeof rushVerdict?.extra?.["bytes per waiter (used_memory)"] === "number" ? (rushVerdict.extra["bytes per waiter (used_memory)"] as number) : null, (v) => v <= 150, (v) => `${v} B`),
-    t(`draw: ${num(typeof drawRun?.extra?.["pre-queued users"] === "number" ? (drawRun.extra["pre-queued users"] as number) : 0)} pre-queued users drawn (claim to places written)`, "≤ 2 s", drawNumber("draw time, claim to places written (ms)"), (v) => v <= 2000, ms),
-    t("draw: Redis bytes per pre-queued user (used_memory delta / users)", "≤ 150", drawNumber("bytes per pre-queued user (used_memory)"), (v) => v <= 150, (v) => `${v} B`),
+    t("flash: Redis bytes per waiter (used_memory delta / waiters)", "≤ 150", reported(rushVerdict, "bytes per waiter (used_memory)"), (v) => v <= 150, (v) => `${v} B`),
+    t(`draw: ${num(reported(drawRun, "pre-queued users") ?? 0)} pre-queued users drawn (claim to places written)`, "≤ 2 s", reported(drawRun, "draw time, claim to places written (ms)"), (v) => v <= 2000, ms),
+    t("draw: Redis bytes per pre-queued user (used_memory delta / users)", "≤ 150", reported(drawRun, "bytes per pre-queued user (used_memory)"), (v) => v <= 150, (v) => `${v} B`),
     t("issue-direct (redis) throughput / baseline", "≥ 0.80×", ratio(redis?.all.rps, bare?.all.rps), (v) => v >= 0.8, x),
     t(`issue-direct (redis) p99, all requests, ${redis?.connections ?? "?"} connections`, "≤ 50 ms", redis ? redis.all.p99 : null, (v) => v <= 50, ms),
     t("db-lock p95 / redis p95 (issue requests), closed loop at saturation", "≥ 40×", ratio(dbLock?.byKind.issue?.p95, redis?.byKind.issue?.p95), (v) => v >= 40, x),
     t(`db-lock p95 / redis p95 (issue requests), same offered load: ${redisPaced?.connections ?? "?"} paced VUs`, "≥ 40×", ratio(dbLockPaced?.byKind.issue?.p95, redisPaced?.byKind.issue?.p95), (v) => v >= 40, x),
     t("waiting-room max latency (enter, poll, issue)", "≤ 0.5 s", flow ? flow.all.max : null, (v) => v <= 500, ms),
     t("queue poll throughput / baseline", "≥ 0.85×", ratio(polls?.all.rps, bare?.all.rps), (v) => v >= 0.85, x),
-    t("drain: backlog persisted by the issuer", "≥ 20,000 rows/s", typeof backlog?.rowsPerS === "number" ? backlog.rowsPerS : null, (v) => v >= 20_000, (v) => `${num(v)} rows/s`),
-    t("drain: lag from sold-out to pending = 0 (live)", "reported", typeof live?.lagMs === "number" ? live.lagMs : null, () => true, ms),
+    t("drain: backlog persisted by the issuer", "≥ 20,000 rows/s", reported(backlog, "rowsPerS"), (v) => v >= 20_000, (v) => `${num(v)} rows/s`),
+    t("drain: lag from sold-out to pending = 0 (live)", "reported", reported(live, "lagMs"), () => true, ms),
     t("split / all-in-one throughput, enter + issue through the router", "reported", ratio(split?.all.rps, allInOne?.all.rps), () => true, x),
     t("split / all-in-one p99, enter + issue through the router", "reported", ratio(split?.all.p99, allInOne?.all.p99), () => true, x),
     t("split / all-in-one throughput, queue polls through the router", "reported", ratio(splitPolls?.all.rps, allInOnePolls?.all.rps), () => true, x),

@@ -1,46 +1,43 @@
 // The scope matrix: every admin route the process serves, called with a key of each scope (and the
-// root token), on ROLE=all and through the split router. Only the route's own scope (and root) gets
+// root token), over raw sockets, on ROLE=all and through the split router. Only the route's own scope (and root) gets
 // past the guard; every other key is a 403 forbidden. The requests name nothing that exists (or
 // carry an empty body), so a request let through changes nothing either.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SCOPES, type Scope } from "../../src/auth";
-import { ADMIN_TOKEN, dropKeys, pool, spawnServer, startServer, stopServer, TEST_REDIS, type Proc, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, pool, rawHttp, rawRequest, spawnSplit, startServer, stopServer, type Split, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
-const prefix = `scopes${Date.now().toString(36)}`;
 let all: Started;
-let queue: Proc, coupon: Proc, router: Proc;
+let split: Split;
 const keys = new Map<Scope, string>();
 
 beforeAll(async () => {
   all = await startServer();
-  queue = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "queue" });
-  coupon = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "coupon" });
-  router = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  split = await spawnSplit("scopes");
   // keys live in MySQL, which every test server shares: each process sees them once its copy is synced
   for (const scope of SCOPES) {
-    const r = await all.api.call("POST", "/admin/keys", { token: ADMIN_TOKEN, body: { name: `${prefix}-${scope.replace(":", "-")}`, scopes: [scope] } });
+    const r = await all.api.call("POST", "/admin/keys", { token: ADMIN_TOKEN, body: { name: `${split.prefix}-${scope.replace(":", "-")}`, scopes: [scope] } });
     expect(r.status).toBe(201);
     keys.set(scope, r.body.key);
   }
 });
 afterAll(async () => {
-  await Promise.all([queue, coupon, router].map((p) => p?.kill("SIGKILL")));
+  await split?.stop();
   await stopServer(all);
-  await dropKeys(TEST_REDIS, prefix);
 });
 
 /** The admin routes and their scopes, as the guard itself records them at start. */
 const adminRoutes = () => [...all.auth.routeScopes].map(([route, scope]) => ({ method: route.split(" ")[0]!, path: route.split(" ")[1]!, scope }));
 
+/** One admin call over a fresh raw socket, as an attacker holding the key would send it. */
 async function call(base: string, method: string, path: string, token: string) {
   // every parameter names nothing (an id, a code or an entry no one has); bodies are empty
-  const url = base + path.replace(/:[A-Za-z]+/g, "999999999");
+  const target = path.replace(/:[A-Za-z]+/g, "999999999");
   const hasBody = method !== "GET" && method !== "DELETE" && method !== "HEAD";
-  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, ...(hasBody ? { "content-type": "application/json" } : {}) }, body: hasBody ? "{}" : undefined });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  const port = Number(new URL(base).port);
+  const r = await rawHttp(port, rawRequest(method, target, { host: `127.0.0.1:${port}`, headers: { Authorization: `Bearer ${token}` }, body: hasBody ? "{}" : undefined }));
+  return { status: r.status, body: r.body };
 }
 
 describe("the scope matrix", () => {
@@ -53,7 +50,7 @@ describe("the scope matrix", () => {
 
   for (const target of ["ROLE=all", "split router"])
     test(`${target}: each admin route × each scope's key → 403 unless it is the route's scope; root always passes`, async () => {
-      const base = target === "ROLE=all" ? all.url : router.url;
+      const base = target === "ROLE=all" ? all.url : split.router.url;
       // a split deployment's processes copy the keys from MySQL every few seconds (they started before the keys existed): wait for it
       for (let i = 0; ; i++) {
         const known = await Promise.all([...keys.values()].map(async (key) => (await call(base, "GET", "/admin/events", key)).status !== 401));

@@ -1,7 +1,7 @@
 // A redeem that took effect is never answered "failed" (issue #19, finding 6): the link to MariaDB
 // is cut through a TCP proxy right after the UPDATE commits, or while its answer is on the way.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, cuttableProxy, mysqlConn, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, cuttableProxy, mysqlConn, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -14,7 +14,7 @@ const UPDATE = "UPDATE coupon_issues SET redeemed_at";
 const COMMIT = "COMMIT";
 
 beforeAll(async () => {
-  s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer({ DATABASE_URL: proxy.url(), ...NO_USER_LIMITS });
 });
 afterAll(async () => {
   proxy.restore();

@@ -1,7 +1,7 @@
 // Redemption by the shop's backend: the race (exactly one order wins), idempotency per order,
 // expiry, unknown codes, codes as people type them, and bad input that changes nothing.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, mysqlConn, startServer, stopServer, TEST_DB, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, mysqlConn, startServer, stopServer, TEST_DB, waitFor, type Reply, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -10,7 +10,7 @@ const db = mysqlConn();
 const admin = { token: ADMIN_TOKEN };
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer({ ...NO_USER_LIMITS });
 });
 afterAll(async () => {
   await stopServer(s);

@@ -2,7 +2,7 @@
 // stays spent; a cancelled order gives its coupon back; races settle on one story; bad input and
 // keys without the scope change nothing.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, mysqlConn, startServer, stopServer, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, mysqlConn, startServer, stopServer, type Reply, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -11,7 +11,7 @@ const db = mysqlConn();
 const admin = { token: ADMIN_TOKEN };
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer({ ...NO_USER_LIMITS });
 });
 afterAll(async () => {
   await stopServer(s);

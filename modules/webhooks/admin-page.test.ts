@@ -16,7 +16,7 @@ let s: Started;
 
 describe("admin page: webhook deliveries", () => {
   beforeAll(async () => {
-    s = await startServer({ ...env, WEBHOOK_POLL_MS: "50", WEBHOOK_RETRY_BASE_MS: "300000", WEBHOOK_RETRY_MAX_MS: "300000" });
+    s = await startServer({ ...env, WEBHOOK_RETRY_BASE_MS: "300000", WEBHOOK_RETRY_MAX_MS: "300000" });
   });
   afterAll(async () => {
     hook.stop();

@@ -27,7 +27,7 @@ export function selfSigned(): Tls {
  * A webhook test file's ground: a MySQL schema of its own, `<TEST_DB>_<suffix>` (once an event has a
  * webhookUrl, an issuer without WEBHOOK_SECRET refuses to start on that database), dropped before the
  * file and after it, and a certificate for its receivers. `env` lets a server deliver to them with
- * `secret`. Servers started at the file's top level must stop in a describe's afterAll (which runs first).
+ * `secret`, polling its outbox often so a test sees deliveries soon. Servers started at the file's top level must stop in a describe's afterAll (which runs first).
  */
 export function webhookTestFile(suffix: string, secret: string) {
   const db = TEST_DB.replace(/\/([^/?]+)$/, `/$1_${suffix}`);
@@ -43,7 +43,7 @@ export function webhookTestFile(suffix: string, secret: string) {
     await drop();
     tls.cleanup();
   });
-  return { db, tls, env: { DATABASE_URL: db, WEBHOOK_SECRET: secret, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile } };
+  return { db, tls, env: { DATABASE_URL: db, WEBHOOK_SECRET: secret, WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_CA_FILE: tls.caFile, WEBHOOK_POLL_MS: "50" } };
 }
 
 export type Received = { id: string; timestamp: string; signature: string; raw: string; host: string; verified: boolean; payload: any };

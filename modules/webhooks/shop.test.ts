@@ -5,7 +5,7 @@
 // delivery; the endpoint goes down for a while and what it missed is redelivered from the admin API.
 // A schema of its own: an event with a webhookUrl makes an issuer without WEBHOOK_SECRET refuse to start.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, setSystemTime, test } from "bun:test";
-import { ADMIN_TOKEN, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 import { receiver, webhookTestFile } from "./receiver";
 
 setDefaultTimeout(180_000);
@@ -38,16 +38,9 @@ const statusChanges = () => hook.ofType("event.status_changed").map((p) => `${p.
 
 describe("a shop, end to end", () => {
   beforeAll(async () => {
-    s = await startServer({
-      ...env,
-      WEBHOOK_POLL_MS: "50",
-      // a failed delivery waits a long backoff: only a redeliver brings it sooner
-      WEBHOOK_RETRY_BASE_MS: "120000",
-      WEBHOOK_RETRY_MAX_MS: "120000",
-      RATE_LIMIT_USER_PER_SEC: "0",
-      RATE_LIMIT_IP_PER_SEC: "0",
-      RATE_LIMIT_ADMIN_PER_SEC: "0",
-    });
+    // a failed delivery waits a long backoff: only a redeliver brings it sooner
+    const backoff = { WEBHOOK_RETRY_BASE_MS: "120000", WEBHOOK_RETRY_MAX_MS: "120000" };
+    s = await startServer({ ...env, ...NO_USER_LIMITS, RATE_LIMIT_ADMIN_PER_SEC: "0", ...backoff });
   });
   afterAll(async () => {
     hook.stop();

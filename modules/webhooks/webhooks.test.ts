@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connectMysql, migrateDatabase } from "../../src/db";
 import { loadConfig } from "../../src/config";
-import { ADMIN_TOKEN, JWT_SECRET, pool, spawnServer, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, JWT_SECRET, NO_USER_LIMITS, pool, spawnServer, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 import { receiver, webhookTestFile, type Received } from "./receiver";
 import { retryDelay, signer, WebhookDispatcher } from "./service";
 
@@ -40,14 +40,12 @@ describe("delivery through a failing, then hanging, then dead, then revived rece
   beforeAll(async () => {
     s = await startServer({
       ...HOOK_ENV,
+      ...NO_USER_LIMITS,
       // fast retries so the test sees several of them; small batches so there are many deliveries
       WEBHOOK_RETRY_BASE_MS: "50",
       WEBHOOK_RETRY_MAX_MS: "400",
-      WEBHOOK_POLL_MS: "50",
       WEBHOOK_TIMEOUT_MS: "2000",
       ISSUER_BATCH_SIZE: "40",
-      RATE_LIMIT_USER_PER_SEC: "0",
-      RATE_LIMIT_IP_PER_SEC: "0",
     });
   });
   afterAll(async () => {
