@@ -2,7 +2,7 @@
 // than they should, and routes without a limit. Real server, real Redis and MariaDB.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { queryTimer } from "./db";
-import { ADMIN_TOKEN, dropKeys, mysqlConn, pool, rawClient, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Proc, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, pool, rawClient, spawnSplit, startServer, stopServer, token, waitFor, type Split, type Started } from "../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
@@ -134,25 +134,21 @@ describe("GET /health/ready answers from a check at most a second old", () => {
 });
 
 describe("every user route is rate limited, per user and per address", () => {
-  const prefix = `hard${Date.now().toString(36)}`;
   let limited: Started;
-  let queue: Proc, coupon: Proc, router: Proc;
+  let split: Split;
   const LIMITS = { RATE_LIMIT_USER_PER_SEC: "1", RATE_LIMIT_USER_BURST: "5", RATE_LIMIT_IP_PER_SEC: "1", RATE_LIMIT_IP_BURST: "20", TRUST_PROXY: "1" };
   beforeAll(async () => {
     limited = await startServer(LIMITS);
-    queue = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "queue" });
-    coupon = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "coupon" });
-    router = await spawnServer({ ...LIMITS, REDIS_KEY_PREFIX: prefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+    split = await spawnSplit("hard", {}, LIMITS);
   });
   afterAll(async () => {
-    await Promise.all([queue, coupon, router].map((p) => p?.kill("SIGKILL")));
+    await split?.stop();
     await stopServer(limited);
-    await dropKeys(TEST_REDIS, prefix);
   });
 
   for (const target of ["ROLE=all", "split router"])
     test(`${target}: my coupons, a coupon, the public event: 429 with Retry-After past the user's or the address's budget`, async () => {
-      const base = target === "ROLE=all" ? limited.url : router.url;
+      const base = target === "ROLE=all" ? limited.url : split.router.url;
       const created = await fetch(`${base}/admin/events`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "limited", stock: 5, trafficRpm: 1000, runningCapacity: 5 }) });
       const id = (await created.json()).id;
       const hammer = async (path: string, headers: Record<string, string>, n: number) => {

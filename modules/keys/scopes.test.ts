@@ -4,31 +4,27 @@
 // carry an empty body), so a request let through changes nothing either.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SCOPES, type Scope } from "../../src/auth";
-import { ADMIN_TOKEN, dropKeys, pool, rawHttp, rawRequest, spawnServer, startServer, stopServer, TEST_REDIS, type Proc, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, pool, rawHttp, rawRequest, spawnSplit, startServer, stopServer, type Split, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
-const prefix = `scopes${Date.now().toString(36)}`;
 let all: Started;
-let queue: Proc, coupon: Proc, router: Proc;
+let split: Split;
 const keys = new Map<Scope, string>();
 
 beforeAll(async () => {
   all = await startServer();
-  queue = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "queue" });
-  coupon = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "coupon" });
-  router = await spawnServer({ REDIS_KEY_PREFIX: prefix, ROLE: "router", QUEUE_URL: queue.url, COUPON_URL: coupon.url });
+  split = await spawnSplit("scopes");
   // keys live in MySQL, which every test server shares: each process sees them once its copy is synced
   for (const scope of SCOPES) {
-    const r = await all.api.call("POST", "/admin/keys", { token: ADMIN_TOKEN, body: { name: `${prefix}-${scope.replace(":", "-")}`, scopes: [scope] } });
+    const r = await all.api.call("POST", "/admin/keys", { token: ADMIN_TOKEN, body: { name: `${split.prefix}-${scope.replace(":", "-")}`, scopes: [scope] } });
     expect(r.status).toBe(201);
     keys.set(scope, r.body.key);
   }
 });
 afterAll(async () => {
-  await Promise.all([queue, coupon, router].map((p) => p?.kill("SIGKILL")));
+  await split?.stop();
   await stopServer(all);
-  await dropKeys(TEST_REDIS, prefix);
 });
 
 /** The admin routes and their scopes, as the guard itself records them at start. */
@@ -54,7 +50,7 @@ describe("the scope matrix", () => {
 
   for (const target of ["ROLE=all", "split router"])
     test(`${target}: each admin route × each scope's key → 403 unless it is the route's scope; root always passes`, async () => {
-      const base = target === "ROLE=all" ? all.url : router.url;
+      const base = target === "ROLE=all" ? all.url : split.router.url;
       // a split deployment's processes copy the keys from MySQL every few seconds (they started before the keys existed): wait for it
       for (let i = 0; ; i++) {
         const known = await Promise.all([...keys.values()].map(async (key) => (await call(base, "GET", "/admin/events", key)).status !== 401));
