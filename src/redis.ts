@@ -91,7 +91,8 @@ export function globalKeys(prefix: string) {
   // redisRun: the Redis run id(s) recorded at the last reconciliation of every event (modules/events/reconcile.ts)
   // settingsRev: bumped after every change of an event's settings, so schedulers look at rested events again
   // controls: events with an operator's control under way (modules/events/controls.ts, settleAbandoned)
-  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run`, settingsRev: `${prefix}:settings-rev`, controls: `${prefix}:controls` };
+  // repairs: events a queue-only process found short of issued users (coupon/includes/take.lua), for a coupon process to reconcile
+  return { events: `${prefix}:events`, redisRun: `${prefix}:redis-run`, settingsRev: `${prefix}:settings-rev`, controls: `${prefix}:controls`, repairs: `${prefix}:repairs` };
 }
 
 /**

@@ -37,6 +37,7 @@ export class Reconciler {
   private fullAgain = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly marker: string;
+  private readonly repairs: string;
   private readonly redis: RedisClient;
   /** Checked after the event is trusted: the bound on promises waiting for MySQL (modules/issuer/backlog.ts). */
   backlog: ((eventId: number) => Promise<void>) | null = null;
@@ -55,6 +56,7 @@ export class Reconciler {
   ) {
     this.redis = clients[0]!;
     this.marker = globalKeys(prefix).redisRun;
+    this.repairs = globalKeys(prefix).repairs;
   }
 
   get failures(): ReadonlyMap<number, string> {
@@ -166,8 +168,17 @@ export class Reconciler {
     }
     for (const id of [...this.events.reconcileFailures.keys()]) await this.reconcile(id, lost).catch(() => {});
     if (!lost) await this.checkPartialLoss();
+    await this.repairAsked();
     // an operator's control whose process died half-way: in force within a tick of its lease lapsing
     await this.events.settleAbandoned().then(() => this.settling.ok(), (e) => this.stopped || this.settling.failed(e));
+  }
+
+  /** Events a queue-only process's on_turn scheduler found short of issued users (modules/queue/index.ts). */
+  private async repairAsked() {
+    for (const m of await this.redis.smembers(this.repairs)) {
+      await this.redis.srem(this.repairs, m);
+      await this.events.repairLoss(Number(m), "a queue process's on_turn scheduler found fewer issued users than units gone");
+    }
   }
 
   /**

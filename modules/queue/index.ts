@@ -39,9 +39,12 @@ export function queueModule(k: Kernel) {
   queue.turns.onIssued = async (eventId, issued) => {
     await Promise.all(issued.map(({ user, code }) => recordPromise(k.redis, config.keyPrefix, user, eventId, code)));
   };
-  // a process with MySQL repairs it; a queue-only one issues nobody on it until a coupon process has
-  // (its tick finds the loss, as does any issue or grant)
-  if (k.events) queue.turns.onKeysLost = (eventId) => void k.events!.repairLoss(eventId, "the on_turn scheduler found fewer issued users than units gone");
+  // a process with MySQL repairs it; a queue-only one asks the coupon processes (their tick) and issues
+  // nobody on it meanwhile
+  const repairs = globalKeys(config.keyPrefix).repairs;
+  queue.turns.onKeysLost = k.events
+    ? (eventId) => void k.events!.repairLoss(eventId, "the on_turn scheduler found fewer issued users than units gone")
+    : (eventId) => void k.redis.sadd(repairs, String(eventId)).catch(() => {});
   // the scheduler's lapsed slots and waiters dropped for silence, and leaves: the funnel's other exits
   queue.onTicked = (eventId, r) => {
     k.funnel.add(eventId, "slotsLapsed", r.expired);

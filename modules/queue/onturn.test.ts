@@ -285,6 +285,34 @@ describe("on_turn through failures", () => {
     }
   });
 
+  // the check in includes/take.lua, in a split deployment: the queue-only scheduler finds the issued
+  // hash short, issues nobody, and asks the coupon processes to repair it (it has no MySQL of its own)
+  test("the issued hash deleted, the earlier winners back in line, a queue-only scheduler: nobody gets a second coupon; a coupon process repairs it", async () => {
+    const id = (await s.api.createEvent({ name: "on-turn partial loss", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 50, claim: "on_turn" })).body.id as number;
+    const k = eventKeys(s.prefix, id);
+    const q = await spawnServer({ ROLE: "queue", REDIS_KEY_PREFIX: s.prefix });
+    try {
+      await admin(s, id, "pause");
+      const winners = Array.from({ length: 20 }, (_, i) => `otl-${id}-${i}`);
+      await lineUp(s, id, winners, new Map());
+      await admin(s, id, "resume");
+      await waitFor("the winners issued and stored", async () => (await s.api.stats(id)).body.persisted === 20, 60_000, 100);
+      const codes = await r.hgetall(k.issued);
+      await admin(s, id, "pause");
+      await r.del(k.issued);
+      await lineUp(s, id, winners, new Map());
+      await admin(s, id, "resume");
+      await waitFor("repaired, and the line empty (each winner found already issued)", async () => (await r.hlen(k.issued)) === 20 && (await r.zcard(k.waiting)) === 0, 60_000, 100);
+      expect(await r.hgetall(k.issued)).toEqual(codes);
+      const st = (await s.api.stats(id)).body;
+      expect({ remaining: st.remaining, persisted: st.persisted, dead: st.dead }).toEqual({ remaining: 80, persisted: 20, dead: 0 });
+      const [[{ n }]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_issues WHERE event_id = ?", [id])) as any;
+      expect(n).toBe(20);
+    } finally {
+      await q.kill();
+    }
+  });
+
   test("Redis connections dropped again and again mid-rush: order kept, exact stock, every promise stored; the API answers 503, never 500", async () => {
     const STOCK = 300;
     const id = (await s.api.createEvent({ name: "on-turn drops", stock: STOCK, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 60, claim: "on_turn" })).body.id as number;
