@@ -224,11 +224,20 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     const api = client(router.url);
     const id = (await api.createEvent({ name: "drain", stock: 3000, trafficRpm: 1_000_000_000, runningCapacity: 1_000_000 })).body.id as number;
     const users = Array.from({ length: 3000 }, (_, i) => `drain-${id}-${i}`);
+    // on a loaded machine a few replies outlive UPSTREAM_TIMEOUT_MS: 504 outcome_unknown, and the client asks again
+    // (both are safe to repeat); an issue whose first answer was 504 and whose retry says already_issued was a win
+    const again = async (f: () => Promise<{ status: number; body: any }>) => {
+      let r = await f();
+      for (let i = 0; r.status === 504 && i < 10; i++) r = await f();
+      return r;
+    };
     const replies = await pool(users, 300, async (u) => {
-      await api.enter(id, u);
-      return { u, r: await api.issue(id, u) };
+      await again(() => api.enter(id, u));
+      const first = await api.issue(id, u);
+      const r = first.status === 504 ? await again(() => api.issue(id, u)) : first;
+      return { u, won: r.status === 201 || (first.status === 504 && r.status === 409 && r.body.error === "already_issued") };
     });
-    const winners = replies.filter((x) => x.r.status === 201).map((x) => x.u);
+    const winners = replies.filter((x) => x.won).map((x) => x.u);
     expect(winners.length).toBe(3000);
     expect((await api.stats(id)).body.pending).toBe(3000);
 
