@@ -37,7 +37,7 @@ const routes = new Elysia({ name: "routes" })
 type App = any;
 type Layer = { name: string; add: (app: App) => App };
 const LAYERS: Layer[] = [
-  { name: "request timing + metrics (onRequest WeakMap, onAfterResponse labels + histogram)", add: (a) => a.use(httpTiming(metrics)) },
+  { name: "request timing + metrics (start time in onRequest, latency histogram in onAfterResponse)", add: (a) => a.use(httpTiming(metrics)) },
   { name: "routed as sent (onRequest)", add: (a) => a.use(routedAsSent()) },
   { name: "errors: body-size check (onRequest), parse, bad-body checks (onBeforeHandle), onError", add: (a) => a.use(errors(1 << 16)) },
   { name: "authentication (transform; enter skips it, a ticket is not verified here)", add: (a) => a.use(authentication({ authenticate: (h) => void (tickets.carries(h) || auth.authenticate(h)) })) },
