@@ -13,7 +13,9 @@ export class OutageLog {
   failed(e: unknown) {
     if (this.failures++ === 0) {
       this.since = Date.now();
-      console.error(`${this.what} failed: ${(e as Error)?.message ?? e}; retrying (logged again when it works)`);
+      // a driver's message may carry the whole statement and its parameters: the first line says enough
+      const why = String((e as Error)?.message ?? e).split("\n")[0]!.slice(0, 200);
+      console.error(`${this.what} failed: ${why}; retrying (logged again when it works)`);
     }
   }
 

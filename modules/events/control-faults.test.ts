@@ -111,10 +111,13 @@ describe("controls under a slow or failing MySQL", () => {
   /** Either outcome, whole: which one depends on when the cancel reached Redis (on a loaded machine, later than sent). */
   const invariant = (o: { reply: string }) => (o.reply === "200 cancelled" ? cancelledBeforeAnySale : refusedAndSold);
 
-  // sent 2 s ahead: on a loaded 2-core machine the request itself can reach Redis a second late
-  test("cancel 2 s before the start whose UPDATE answers 3.5 s late: it takes effect before any sale (no coupon on a cancelled event)", async () => {
+  // the old code checked at its SELECT, before the start, and answered 200 cancelled with the sales made
+  // while the UPDATE hung. Checked whole, not by timing: on a loaded machine the request itself can
+  // reach Redis after the start, and then a clean 409 is right
+  test("cancel 2 s before the start whose UPDATE answers 3.5 s late: cancelled before any sale (no coupon on a cancelled event), or refused and not in force", async () => {
     const { s, proxy } = await serverBehindProxy();
-    expect(await cancelRace(s, 4000, 2000, () => proxy.slowOn("update `coupon_events` set `paused`", 3500))).toEqual(cancelledBeforeAnySale);
+    const o = await cancelRace(s, 4000, 2000, () => proxy.slowOn("update `coupon_events` set `paused`", 3500));
+    expect(o).toEqual(invariant(o));
   });
 
   // The issue's finding 2 (#19): the old control checked "still scheduled" when MySQL's SELECT … FOR
@@ -132,8 +135,9 @@ describe("controls under a slow or failing MySQL", () => {
       proxy.latency(0);
     }
     expect(seen).toEqual(Object.fromEntries(leads.map((lead) => [lead, invariant(seen[lead]!)])));
-    // not vacuous: 3.6 s ahead the cancel is in force, and one sent after the start is refused
-    expect(seen[3600]).toEqual(cancelledBeforeAnySale);
+    // not vacuous: cancels sent ahead took effect (all of them, unless the machine is loaded), and one
+    // sent after the start is refused
+    expect(leads.some((lead) => seen[lead]!.reply === "200 cancelled")).toBe(true);
     expect(seen[-400]).toEqual(refusedAndSold);
   }, 300_000);
 

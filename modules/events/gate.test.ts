@@ -51,17 +51,23 @@ describe("the reconciliation gate", () => {
   });
 });
 
+/** An event of stock 100 whose first 50 users hold a stored coupon. */
+async function fiftyWinners(p: Awaited<ReturnType<typeof startServer>>, name: string) {
+  const id = (await p.api.createEvent({ name, stock: 100, trafficRpm: 1_000_000_000, runningCapacity: 1000 })).body.id as number;
+  const winners = Array.from({ length: 50 }, (_, i) => `w-${id}-${i}`);
+  for (const u of winners) {
+    await p.api.enter(id, u);
+    expect((await p.api.issue(id, u)).status).toBe(201);
+  }
+  await waitFor("persisted", async () => (await p.api.stats(id)).body.persisted === 50);
+  return { id, winners };
+}
+
 describe("a partial loss (one key gone, same server)", () => {
   test("the issued hash deleted: detected within a tick and reconciled; earlier winners get no second coupon", async () => {
     const p = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
     try {
-      const id = (await p.api.createEvent({ name: "partial", stock: 100, trafficRpm: 1_000_000_000, runningCapacity: 1000 })).body.id as number;
-      const winners = Array.from({ length: 50 }, (_, i) => `w-${id}-${i}`);
-      for (const u of winners) {
-        await p.api.enter(id, u);
-        expect((await p.api.issue(id, u)).status).toBe(201);
-      }
-      await waitFor("persisted", async () => (await p.api.stats(id)).body.persisted === 50);
+      const { id, winners } = await fiftyWinners(p, "partial");
       const k = eventKeys(p.prefix, id);
       await p.redis.del(k.issued);
       await waitFor("the loss found and repaired", async () => (await p.redis.hlen(k.issued)) === 50, 15_000, 100);
@@ -82,13 +88,7 @@ describe("a partial loss (one key gone, same server)", () => {
     const link = cuttableProxy(3306);
     const p = await startServer({ DATABASE_URL: link.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
     try {
-      const id = (await p.api.createEvent({ name: "partial at once", stock: 100, trafficRpm: 1_000_000_000, runningCapacity: 1000 })).body.id as number;
-      const winners = Array.from({ length: 50 }, (_, i) => `w-${id}-${i}`);
-      for (const u of winners) {
-        await p.api.enter(id, u);
-        expect((await p.api.issue(id, u)).status).toBe(201);
-      }
-      await waitFor("persisted", async () => (await p.api.stats(id)).body.persisted === 50);
+      const { id, winners } = await fiftyWinners(p, "partial at once");
       link.cut();
       const k = eventKeys(p.prefix, id);
       await p.redis.del(k.issued);
