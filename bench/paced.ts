@@ -13,13 +13,11 @@ import { join } from "node:path";
 import { dropKeys, openBench, SCHEMA } from "./lib/bench";
 import { adminClient, dropEvent, verify } from "./lib/checks";
 import { enterThenIssue, newOutcomes } from "./lib/flows";
-import type { Conn } from "./lib/http1";
 import { hammer } from "./lib/load";
 import { profileChildren, startServer } from "./lib/procs";
-import type { Recorder } from "./lib/stats";
 import { Users } from "./lib/users";
 import { runVus } from "./lib/vus";
-import { directEvent } from "./scenarios/issue-direct";
+import { directEvent, vuIteration } from "./scenarios/issue-direct";
 
 const opts = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split(/=(.*)/s).slice(0, 2) as [string, string]));
 const num = (k: string, d: number) => (opts[k] === undefined ? d : Number(opts[k]));
@@ -53,17 +51,7 @@ try {
     vus,
     durationS,
     thinkMs,
-    iteration: async (conn: Conn, rec: Recorder) => {
-      const u = users.take();
-      let r = await conn.request("POST", `/api/events/${id}/enter`, u.auth);
-      rec.add("enter", r.status, r.ms);
-      if (r.status !== 200) return;
-      out.inFlight.add(u.id);
-      r = await conn.request("POST", `/api/events/${id}/issue`, u.auth);
-      rec.add("issue", r.status, r.ms);
-      out.inFlight.delete(u.id);
-      if (r.status === 201) out.promised.add(u.id);
-    },
+    iteration: vuIteration(id, users, out),
   });
   const f = (x: number) => `${x.toFixed(1)} ms`;
   const a = load.all;

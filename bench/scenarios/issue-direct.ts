@@ -20,7 +20,7 @@ import { runVus } from "../lib/vus";
 const STOCK = 10_000_000;
 
 /** One k6-style iteration: a new user enters and, if admitted, issues. */
-function vuIteration(eventId: number, users: Users, out: Outcomes) {
+export function vuIteration(eventId: number, users: Users, out: Outcomes) {
   return async (conn: Conn, rec: Recorder) => {
     const u = users.take();
     let r = await conn.request("POST", `/api/events/${eventId}/enter`, u.auth);
