@@ -67,13 +67,19 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
   const state = new Map<number, CouponState>();
   return async (): Promise<CouponEventStats[]> => {
     const now = Date.now();
-    const all = new Set(await events.ids());
-    for (const id of state.keys()) if (!all.has(id)) state.delete(id);
+    // an event retired from the live set once drained (modules/issuer/retire.ts, seconds after it ends) keeps
+    // its keys: it is still exported until its retention ends, so dashboards show how it ended
+    const inSet = new Set(await events.ids());
+    for (const [id, st] of state) if (!inSet.has(id) && st.restUntil > 0) state.delete(id);
+    const all = new Set([...inSet, ...state.keys()]);
     const ids = [...all].filter((id) => (state.get(id)?.restUntil ?? 0) <= now);
     const read = await Promise.all(
       ids.map(async (id) => {
         const meta = await events.readMeta(id);
-        if (!meta) return null;
+        if (!meta) {
+          state.delete(id);
+          return null;
+        }
         const k = eventKeys(prefix, id);
         const st = state.get(id) ?? { endedAt: null, restUntil: 0, deadLen: -1, dead: { over_stock: 0, duplicate_user: 0, entry_fault: 0 } };
         state.set(id, st);

@@ -28,6 +28,18 @@ export async function recordPromise(redis: RedisClient, prefix: string, userId: 
   }
 }
 
+const STORED = "SELECT i.event_id, e.name, i.code, i.issued_at, i.redeemed_at, e.coupon_valid_until FROM coupon_issues i JOIN coupon_events e ON e.id = i.event_id";
+
+const storedCoupon = (r: RowDataPacket): MyCoupon => ({
+  eventId: Number(r.event_id),
+  eventName: r.name,
+  code: r.code,
+  issuedAt: (r.issued_at as Date).toISOString(),
+  redeemedAt: r.redeemed_at ? (r.redeemed_at as Date).toISOString() : null,
+  validUntil: r.coupon_valid_until ? (r.coupon_valid_until as Date).toISOString() : null,
+  persisted: true,
+});
+
 /**
  * A user's coupons, newest first: the persisted rows (by user id, indexed) with their events, and
  * ahead of them the coupons promised (201) whose rows the issuer has not written yet, from the
@@ -44,29 +56,21 @@ export class MyCoupons {
   async list(userId: string): Promise<{ coupons: MyCoupon[] }> {
     const key = promisesKey(this.prefix, userId);
     const [[rows], index] = await Promise.all([
-      this.mysql.pool.query<RowDataPacket[]>(
-        "SELECT i.event_id, e.name, i.code, i.issued_at, i.redeemed_at, e.coupon_valid_until FROM coupon_issues i JOIN coupon_events e ON e.id = i.event_id WHERE i.user_id = ? ORDER BY i.issued_at DESC, i.id DESC LIMIT ?",
-        [userId, MY_COUPONS_MAX],
-      ),
+      this.mysql.pool.query<RowDataPacket[]>(`${STORED} WHERE i.user_id = ? ORDER BY i.issued_at DESC, i.id DESC LIMIT ?`, [userId, MY_COUPONS_MAX]),
       this.redis.hgetall(key),
     ]);
-    const persisted: MyCoupon[] = rows.map((r) => ({
-      eventId: Number(r.event_id),
-      eventName: r.name,
-      code: r.code,
-      issuedAt: (r.issued_at as Date).toISOString(),
-      redeemedAt: r.redeemed_at ? (r.redeemed_at as Date).toISOString() : null,
-      validUntil: r.coupon_valid_until ? (r.coupon_valid_until as Date).toISOString() : null,
-      persisted: true,
-    }));
+    const persisted: MyCoupon[] = rows.map(storedCoupon);
     const have = new Set(persisted.map((c) => c.eventId));
     const indexed = Object.entries(index).map(([id, code]) => ({ id: Number(id), code }));
     let hits = indexed.filter((h) => !have.has(h.id));
     if (hits.length) {
-      // rows older than the newest MY_COUPONS_MAX are persisted too, just not listed above
-      const [older] = await this.mysql.pool.query<RowDataPacket[]>("SELECT event_id FROM coupon_issues WHERE user_id = ? AND event_id IN (?)", [userId, hits.map((h) => h.id)]);
-      const stored = new Set(older.map((r) => Number(r.event_id)));
+      // stored since the first read (the issuer wrote it in between: listed with the stored ones), or older
+      // than the newest MY_COUPONS_MAX (cut again below)
+      const [since] = await this.mysql.pool.query<RowDataPacket[]>(`${STORED} WHERE i.user_id = ? AND i.event_id IN (?)`, [userId, hits.map((h) => h.id)]);
+      const stored = new Set(since.map((r) => Number(r.event_id)));
       hits = hits.filter((h) => !stored.has(h.id));
+      persisted.push(...since.map(storedCoupon));
+      persisted.sort((a, b) => b.issuedAt!.localeCompare(a.issuedAt!));
     }
     const done = indexed.filter((h) => !hits.includes(h)).map((h) => String(h.id));
     if (done.length) await this.redis.hdel(key, ...done);
