@@ -1,6 +1,6 @@
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
 import type { PoolConnection } from "mysql2/promise";
-import type { Mysql } from "../../src/db";
+import { inTransaction, type Mysql } from "../../src/db";
 import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 import { USER_ID } from "../../src/auth";
 import type { Config } from "../../src/config";
@@ -329,21 +329,8 @@ export class IssuerService {
    * webhook delivery for them is queued when the event has a webhookUrl. Returns what was stored,
    * which entries may be acked (stored or stored before), and which are over stock.
    */
-  private async store(eventId: number, rows: Issuance[]) {
-    const conn = await this.mysql.pool.getConnection();
-    try {
-      await conn.beginTransaction();
-      try {
-        const result = await this.storeIn(conn, eventId, rows);
-        await conn.commit();
-        return result;
-      } catch (e) {
-        await conn.rollback().catch(() => {});
-        throw e;
-      }
-    } finally {
-      conn.release();
-    }
+  private store(eventId: number, rows: Issuance[]) {
+    return inTransaction(this.mysql.pool, (conn) => this.storeIn(conn, eventId, rows));
   }
 
   private async storeIn(conn: PoolConnection, eventId: number, rows: Issuance[]) {

@@ -1,6 +1,5 @@
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
-import type { PoolConnection } from "mysql2/promise";
-import type { Mysql } from "../../src/db";
+import { inTransaction, type Mysql } from "../../src/db";
 import { ApiError } from "../../src/http";
 import { normalizeCode } from "../coupon/code";
 import { enqueue } from "../webhooks/outbox";
@@ -32,23 +31,6 @@ export class Redemption {
   ) {}
 
   /** Runs `fn` in one transaction (a change and its webhook delivery commit together). */
-  private async tx<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await this.mysql.pool.getConnection();
-    try {
-      await conn.beginTransaction();
-      try {
-        const out = await fn(conn);
-        await conn.commit();
-        return out;
-      } catch (e) {
-        await conn.rollback().catch(() => {});
-        throw e;
-      }
-    } finally {
-      conn.release();
-    }
-  }
-
   private async find(code: string): Promise<CouponRecord | null> {
     const [rows] = await this.mysql.pool.query<RowDataPacket[]>(
       "SELECT i.id, i.code, i.event_id, i.user_id, i.issued_at, i.redeemed_at, i.order_id, i.voided_at, i.void_reason, e.coupon_valid_until FROM coupon_issues i JOIN coupon_events e ON e.id = i.event_id WHERE i.code = ?",
@@ -104,7 +86,7 @@ export class Redemption {
       const at = new Date();
       let changed: boolean;
       try {
-        changed = await this.tx(async (conn) => {
+        changed = await inTransaction(this.mysql.pool, async (conn) => {
           const [res] = await conn.query<ResultSetHeader>("UPDATE coupon_issues SET redeemed_at = ?, order_id = ? WHERE code = ? AND redeemed_at IS NULL AND voided_at IS NULL", [at, orderId, found.code]);
           if (res.affectedRows === 1) await enqueue(conn, found.eventId, "coupon.redeemed", { eventId: found.eventId, userId: found.userId, code: found.code, orderId }, at);
           return res.affectedRows === 1;
@@ -146,7 +128,7 @@ export class Redemption {
     const notByOrder = () => new ApiError(409, "not_redeemed_by_order", found.redeemedAt ? "this coupon was redeemed on another order" : "this coupon is not redeemed");
     // compared here, byte for byte (the column's collation may not)
     if (found.orderId !== orderId || found.redeemedAt === null) throw notByOrder();
-    const changed = await this.tx(async (conn) => {
+    const changed = await inTransaction(this.mysql.pool, async (conn) => {
       // the very redemption read above: a concurrent unredeem and redeem on another order cannot be undone by it
       const [res] = await conn.query<ResultSetHeader>("UPDATE coupon_issues SET redeemed_at = NULL, order_id = NULL WHERE code = ? AND redeemed_at = ? AND order_id = ?", [
         found.code,
@@ -168,7 +150,7 @@ export class Redemption {
     const found = await this.lookup(rawCode);
     if (found.voidedAt) return found;
     const at = new Date();
-    const changed = await this.tx(async (conn) => {
+    const changed = await inTransaction(this.mysql.pool, async (conn) => {
       const [res] = await conn.query<ResultSetHeader>("UPDATE coupon_issues SET voided_at = ?, void_reason = ? WHERE code = ? AND voided_at IS NULL", [at, reason, found.code]);
       if (res.affectedRows !== 1) return null;
       // the row as voided (locked by this transaction): a redeem may have landed since the lookup

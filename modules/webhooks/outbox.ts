@@ -1,5 +1,6 @@
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
 import type { Pool, PoolConnection } from "mysql2/promise";
+import { inTransaction } from "../../src/db";
 
 /**
  * The webhook outbox: what is owed to each event's webhookUrl. A row is written in the same
@@ -88,19 +89,10 @@ export async function getDelivery(db: Queryable, id: number): Promise<(Delivery 
  * failures): the next dispatcher turn sends it, with the same webhook-id. Null: no such delivery.
  */
 export async function redeliver(pool: Pool, id: number): Promise<Delivery | null> {
-  const conn = await pool.getConnection();
-  try {
-    // the row stays locked until the commit: a dispatcher claiming it meanwhile waits, so the reply
-    // is the schedule written here, not the dispatcher's lease on it
-    await conn.beginTransaction();
+  // the row stays locked until the commit: a dispatcher claiming it meanwhile waits, so the reply
+  // is the schedule written here, not the dispatcher's lease on it
+  return inTransaction(pool, async (conn) => {
     const [r] = (await conn.query("UPDATE webhook_outbox SET delivered_at = NULL, next_attempt_at = ? WHERE id = ?", [new Date(), id])) as [ResultSetHeader, unknown];
-    const d = r.affectedRows ? (await getDelivery(conn, id))! : null;
-    await conn.commit();
-    return d;
-  } catch (e) {
-    await conn.rollback().catch(() => {});
-    throw e;
-  } finally {
-    conn.release();
-  }
+    return r.affectedRows ? (await getDelivery(conn, id))! : null;
+  });
 }

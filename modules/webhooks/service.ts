@@ -2,7 +2,7 @@ import { rootCertificates } from "node:tls";
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
 import { Webhook } from "standardwebhooks";
 import type { Config } from "../../src/config";
-import type { Mysql } from "../../src/db";
+import { inTransaction, type Mysql } from "../../src/db";
 import { OutageLog } from "../../src/outage";
 import { ForbiddenTarget, resolveTarget, systemLookup, type Lookup } from "./guard";
 import { webhookId } from "./outbox";
@@ -136,27 +136,17 @@ export class WebhookDispatcher {
   }
 
   /** Claims up to `n` due rows for this process: locked only for this short transaction, leased past the timeout. */
-  private async claim(n: number): Promise<Due[]> {
-    const conn = await this.mysql.pool.getConnection();
-    try {
-      await conn.beginTransaction();
-      try {
-        const now = Date.now();
-        const [rows] = await conn.query<RowDataPacket[]>(
-          "SELECT id, event_id, body, attempts FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED",
-          [new Date(now), n],
-        );
-        if (rows.length)
-          await conn.query("UPDATE webhook_outbox SET next_attempt_at = ? WHERE id IN (?)", [new Date(now + this.cfg.timeoutMs + LEASE_MARGIN_MS), rows.map((r) => r.id)]);
-        await conn.commit();
-        return rows.map((r) => ({ id: Number(r.id), eventId: Number(r.event_id), body: String(r.body), attempts: Number(r.attempts) }));
-      } catch (e) {
-        await conn.rollback().catch(() => {});
-        throw e;
-      }
-    } finally {
-      conn.release();
-    }
+  private claim(n: number): Promise<Due[]> {
+    return inTransaction(this.mysql.pool, async (conn) => {
+      const now = Date.now();
+      const [rows] = await conn.query<RowDataPacket[]>(
+        "SELECT id, event_id, body, attempts FROM webhook_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? FOR UPDATE SKIP LOCKED",
+        [new Date(now), n],
+      );
+      if (rows.length)
+        await conn.query("UPDATE webhook_outbox SET next_attempt_at = ? WHERE id IN (?)", [new Date(now + this.cfg.timeoutMs + LEASE_MARGIN_MS), rows.map((r) => r.id)]);
+      return rows.map((r) => ({ id: Number(r.id), eventId: Number(r.event_id), body: String(r.body), attempts: Number(r.attempts) }));
+    });
   }
 
   private async dispatch(due: Due[]) {

@@ -1,5 +1,5 @@
 import type { ResultSetHeader, RowDataPacket } from "mysql2";
-import type { Mysql } from "../../src/db";
+import { inTransaction, type Mysql } from "../../src/db";
 import { enqueue } from "./outbox";
 
 /** An event's status as every reader sees it now (from its Redis state), or null when it cannot be read. */
@@ -67,21 +67,11 @@ export class StatusWatcher {
     }
   }
 
-  private async announce(eventId: number, status: string, previous: string): Promise<boolean> {
-    const conn = await this.mysql.pool.getConnection();
-    try {
-      await conn.beginTransaction();
-      try {
-        const [r] = await conn.query<ResultSetHeader>("UPDATE coupon_events SET webhook_status = ? WHERE id = ? AND webhook_status = ?", [status, eventId, previous]);
-        if (r.affectedRows === 1) await enqueue(conn, eventId, "event.status_changed", { eventId, status, previous });
-        await conn.commit();
-        return r.affectedRows === 1;
-      } catch (e) {
-        await conn.rollback().catch(() => {});
-        throw e;
-      }
-    } finally {
-      conn.release();
-    }
+  private announce(eventId: number, status: string, previous: string): Promise<boolean> {
+    return inTransaction(this.mysql.pool, async (conn) => {
+      const [r] = await conn.query<ResultSetHeader>("UPDATE coupon_events SET webhook_status = ? WHERE id = ? AND webhook_status = ?", [status, eventId, previous]);
+      if (r.affectedRows === 1) await enqueue(conn, eventId, "event.status_changed", { eventId, status, previous });
+      return r.affectedRows === 1;
+    });
   }
 }

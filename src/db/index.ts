@@ -7,6 +7,27 @@ import * as schema from "./schema";
 export type Db = MySql2Database<typeof schema>;
 export type Mysql = { db: Db; pool: mysql.Pool; close(): Promise<void> };
 
+/**
+ * Runs `fn` in a transaction on one pooled connection (for statements drizzle does not build: SKIP
+ * LOCKED claims, batched INSERTs, conditional UPDATEs): committed if `fn` resolves, rolled back if it throws.
+ */
+export async function inTransaction<T>(pool: mysql.Pool, fn: (conn: mysql.PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    try {
+      const out = await fn(conn);
+      await conn.commit();
+      return out;
+    } catch (e) {
+      await conn.rollback().catch(() => {});
+      throw e;
+    }
+  } finally {
+    conn.release();
+  }
+}
+
 function parse(url: string) {
   const u = new URL(url);
   const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || "coupon";
