@@ -1,7 +1,8 @@
 // The operator's day in a browser: the admin page at 1280×800 with its controls in view, the funnel
 // with ghost slots named as such, the chart drawn from the server's history (the same after a
 // reload), and live edits as the crowd sees them: a postponed start on the event page, a raised
-// stock reopening a sold-out event, the operator's message in the waiting room within 2 s.
+// stock reopening a sold-out event, the operator's message in the waiting room within 2 s (and never wiped
+// by a read of the stored one, however the two interleave).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
 import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
@@ -139,6 +140,36 @@ describe("the operator's day", () => {
     await waitFor("the button on", async () => await page.locator("#get-coupon").isEnabled(), 20_000, 100);
     await page.locator("#get-coupon").click();
     await seeText(page, "#coupon-code", /\S/, 20_000);
+  });
+
+  test("words typed before the page's first read of the stored message are kept, whenever that read starts", async () => {
+    const id = (await s.api.createEvent({ name: "Typed early", stock: 5, trafficRpm: 0, runningCapacity: 1 })).body.id as number;
+    expect((await s.api.patch(id, { message: "stored before" })).status).toBe(200);
+    const { page } = await kit.context({ viewport: { width: 1280, height: 800 } });
+    // the page's timers run only when the test moves the clock: the read starts after the typing, for sure
+    await page.clock.install();
+    await page.goto(`${s.url}/admin#event-${id}`);
+    await page.getByLabel("ADMIN_TOKEN").fill(ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await seeText(page, "#detail-title", new RegExp(`^#${id} `));
+    const typed = "Typed before the page looked";
+    await page.locator("#op-message").fill(typed);
+    // every read the moved clock starts (the detail's refreshes and the message's first read) answered and handled
+    let open = 0;
+    page.on("request", (r) => r.url().startsWith(`${s.url}/admin/`) && open++);
+    page.on("requestfinished", (r) => r.url().startsWith(`${s.url}/admin/`) && open--);
+    await page.clock.runFor(2500);
+    await waitFor("the reads answered", async () => open === 0, 10_000, 20);
+    await Bun.sleep(300);
+    expect(await page.locator("#op-message").inputValue()).toBe(typed);
+    // another event's message is still shown there: the draft belonged to this one
+    const other = (await s.api.createEvent({ name: "Other", stock: 5, trafficRpm: 0, runningCapacity: 1 })).body.id as number;
+    expect((await s.api.patch(other, { message: "the other one" })).status).toBe(200);
+    await page.evaluate((o) => (location.hash = `#event-${o}`), other);
+    await waitFor("the other event's message", async () => {
+      await page.clock.runFor(500);
+      return (await page.locator("#op-message").inputValue()) === "the other one";
+    }, 10_000);
   });
 
   test("the operator's message appears in the waiting room within 2 s, written on the admin page", async () => {

@@ -45,6 +45,9 @@ async function refreshCharts() {
 // ---- the message -------------------------------------------------------------------------------------
 
 let messageFor = null;
+// the event whose message the operator is typing: a stored message read later never replaces their words,
+// however early that read began
+let editedFor = null;
 
 function count() {
   const n = $("#op-message").value.length;
@@ -54,12 +57,10 @@ function count() {
 async function loadMessage() {
   const id = eventInAddress();
   if (id === null || $("#detail").hidden || messageFor === id) return;
-  const typed = $("#op-message").value;
   const r = await adminApi("GET", `/admin/events/${id}`);
   if (r.status !== 200 || id !== eventInAddress()) return;
   messageFor = id;
-  // the operator may have started typing while this loaded: their words win over the stored message
-  if ($("#op-message").value !== typed) return;
+  if (editedFor === id) return;
   $("#op-message").value = r.body.message ?? "";
   $("#message-status").textContent = "";
   count();
@@ -71,6 +72,7 @@ async function saveMessage(message) {
   if (id === null) return;
   const r = await adminApi("PATCH", `/admin/events/${id}`, { message });
   if (r.status !== 200) return announce(status, problem(r), "error");
+  editedFor = null;
   $("#op-message").value = r.body.message;
   count();
   announce(status, r.body.message ? "Shown to everyone waiting." : "Message cleared.", "success");
@@ -81,7 +83,10 @@ $("#message-form").addEventListener("submit", (e) => {
   void saveMessage($("#op-message").value.trim());
 });
 $("#clear-message").addEventListener("click", () => void saveMessage(""));
-$("#op-message").addEventListener("input", count);
+$("#op-message").addEventListener("input", () => {
+  editedFor = eventInAddress();
+  count();
+});
 
 function tick() {
   void loadMessage();
