@@ -10,18 +10,20 @@ export class OutageLog {
   /** `what`: what failed, as the log names it ("metrics: snapshot", "webhooks: poll"). */
   constructor(private readonly what: string) {}
 
-  failed(e: unknown) {
+  /** `note`: what the caller adds to the first line (what it holds meanwhile). */
+  failed(e: unknown, note?: string) {
     if (this.failures++ === 0) {
       this.since = Date.now();
       // a driver's message may carry the whole statement and its parameters: the first line says enough
       const why = String((e as Error)?.message ?? e).split("\n")[0]!.slice(0, 200);
-      console.error(`${this.what} failed: ${why}; retrying (logged again when it works)`);
+      console.error(`${this.what} failed: ${why}; ${note ? `${note}; ` : ""}retrying (logged again when it works)`);
     }
   }
 
-  ok() {
+  /** `note`: called only when an outage ends, for what the caller adds to the line. */
+  ok(note?: () => string) {
     if (!this.failures) return;
-    console.error(`${this.what} works again after ${this.failures} failed attempt(s) over ${((Date.now() - this.since) / 1000).toFixed(1)} s`);
+    console.error(`${this.what} works again after ${this.failures} failed attempt(s) over ${((Date.now() - this.since) / 1000).toFixed(1)} s${note ? `; ${note()}` : ""}`);
     this.failures = 0;
   }
 }

@@ -1,11 +1,11 @@
 // The issuer under faults: crashed consumers, redeliveries, poison entries, several issuers at once and
 // a MySQL that is down. The server runs with ISSUER=off; each test drives its own IssuerService
 // instances (own Redis connection, own consumer name, small claim idle time) over one event's stream.
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import type { Config } from "../../src/config";
 import { connectMysql, type Mysql } from "../../src/db";
 import { createRedis, eventKeys, type RedisClient } from "../../src/redis";
-import { checkInvariants, mysqlConn, pool, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
+import { checkInvariants, cuttableProxy, mysqlConn, pool, startServer, stopServer, TEST_DB, waitFor, type Started } from "../../scripts/testkit";
 import { GROUP, IssuerService } from "./service";
 
 // real servers and real drains: far more than the 5 s default on a loaded machine
@@ -267,6 +267,43 @@ describe("issuer", () => {
     console.log("outage:", { rows: inv.rows, stats: await stats(id) });
     expect(inv).toEqual({ rows: 100, ...clean });
     expect(await stats(id)).toMatchObject({ persisted: 100, pending: 0, dead: 0 });
+  });
+
+  test("a MySQL link cut and restored is logged once when it fails and once when it works again, with how long and how many entries were held", async () => {
+    const proxy = cuttableProxy(Number(new URL(TEST_DB).port || 3306));
+    const mysql = connectMysql(proxy.url());
+    brokenPools.push(mysql);
+    const logged = spyOn(console, "error");
+    let cutFor = 0;
+    let lines: string[] = [];
+    try {
+      const id = await newEvent(50);
+      const before = await issueMany(id, 20, "cut-a");
+      proxy.cut();
+      const t0 = Date.now();
+      const svc = issuer(id, `cut-${id}`, {}, mysql);
+      svc.start();
+      await waitFor("20 held", async () => svc.held.size === 20);
+      // read while MySQL is away: held as well, and counted in the line when it works again
+      const during = await issueMany(id, 30, "cut-b");
+      await waitFor("50 held", async () => svc.held.size === 50);
+      await Bun.sleep(Math.max(0, 3000 - (Date.now() - t0))); // several retries, each a failure
+      cutFor = (Date.now() - t0) / 1000;
+      proxy.restore();
+      await drained(id);
+      await svc.stop();
+      expect(await checkInvariants(db, id, 50, [...before, ...during])).toEqual({ rows: 50, ...clean });
+    } finally {
+      lines = logged.mock.calls.map((c) => c.join(" ")).filter((l) => l.startsWith("issuer: MySQL"));
+      logged.mockRestore();
+      proxy.stop();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^issuer: MySQL failed: .+; holding 20 entries; retrying \(logged again when it works\)$/);
+    const back = /^issuer: MySQL works again after (\d+) failed attempt\(s\) over (\d+\.\d) s; held up to 50 entries meanwhile$/.exec(lines[1]!);
+    expect(back).not.toBeNull();
+    expect(Number(back![1])).toBeGreaterThan(1);
+    expect(Number(back![2])).toBeGreaterThanOrEqual(cutFor - 0.5);
   });
 
   test("an event whose rows keep failing does not hold back the other events", async () => {

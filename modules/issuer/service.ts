@@ -87,6 +87,9 @@ export class IssuerService {
   // MySQL failing: held entries are tried again from then on (the reads go on meanwhile)
   private mysqlRetryAt = 0;
   private mysqlBackoffMs = 0;
+  private readonly mysqlOutage = new OutageLog("issuer: MySQL");
+  // the most entries held at once while MySQL was failing: the line saying it works again tells it
+  private heldInOutage = 0;
   readonly held: Held;
   readonly stats: IssuerStats = { persisted: 0, batches: 0, lastBatchSize: 0, deadLettered: 0, overStock: 0, reclaimed: 0, lagMs: 0 };
   onBatch: ((size: number, lagMs: number) => void) | null = null;
@@ -259,11 +262,15 @@ export class IssuerService {
     while (Date.now() >= this.mysqlRetryAt) {
       const { entries, lastTry } = this.held.batch(eventId, this.cfg.batchSize);
       if (!entries.length) return;
+      const holding = this.held.size;
       try {
         await this.persist(eventId, entries, lastTry);
         this.mysqlBackoffMs = 0;
+        this.mysqlOutage.ok(() => `held up to ${Math.max(this.heldInOutage, holding)} entries meanwhile`);
+        this.heldInOutage = 0;
       } catch (err) {
-        if (!this.mysqlBackoffMs) console.error(`issuer: MySQL: ${(err as Error)?.message ?? err}; holding ${this.held.size} entries, retrying`);
+        this.heldInOutage = Math.max(this.heldInOutage, this.held.size);
+        this.mysqlOutage.failed(err, `holding ${this.held.size} entries`);
         this.mysqlBackoffMs = Math.min(2000, Math.max(100, this.mysqlBackoffMs * 2));
         this.mysqlRetryAt = Date.now() + this.mysqlBackoffMs;
         return;
