@@ -4,7 +4,7 @@
 // one). After the drain, every promised user without a row is lost; the window is the largest age
 // (crash time − 201 time) among them. Run: bun bench/promise-window.ts [seconds-before-crash]
 import { ownRedis, type Persistence } from "../scripts/redis-server";
-import { client, mysqlConn, spawnServer, waitFor } from "../scripts/testkit";
+import { client, mysqlConn, NO_USER_LIMITS, spawnServer, waitFor } from "../scripts/testkit";
 
 const before = Number(process.argv[2] ?? 3) * 1000;
 const db = mysqlConn();
@@ -13,7 +13,7 @@ const rows: Record<string, unknown>[] = [];
 for (const setting of ["none", "everysec", "always"] as Persistence[]) {
   const redis = ownRedis(setting);
   await redis.start();
-  const server = await spawnServer({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: "pw", RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  const server = await spawnServer({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: "pw", ...NO_USER_LIMITS });
   const api = client(server.url);
   const id = (await api.createEvent({ name: `window ${setting}`, stock: 1_000_000, trafficRpm: 1_000_000_000, runningCapacity: 1_000_000 })).body.id as number;
   const promised = new Map<string, number>();

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { eventKeys } from "./redis";
-import { ADMIN_TOKEN, JWT_SECRET, mysqlConn, startServer, stopServer, token, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, JWT_SECRET, mysqlConn, NO_USER_LIMITS, startServer, stopServer, token, type Started } from "../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -13,7 +13,7 @@ let ev: number;
 
 beforeAll(async () => {
   // limits and scheduler off: this test is about input handling, and the state must stand still
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SCHEDULER: "off" });
+  s = await startServer({ ...NO_USER_LIMITS, QUEUE_SCHEDULER: "off" });
   ev = (await s.api.createEvent({ name: "fuzz target", stock: 50, trafficRpm: 0, runningCapacity: 5 })).body.id;
   // some state worth protecting: a waiter and an admitted user in another event
   await s.api.enter(ev, "resident");

@@ -2,7 +2,7 @@
 // than they should, and routes without a limit. Real server, real Redis and MariaDB.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { queryTimer } from "./db";
-import { ADMIN_TOKEN, mysqlConn, pool, rawClient, spawnSplit, startServer, stopServer, token, waitFor, type Split, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, NO_USER_LIMITS, pool, rawClient, spawnSplit, startServer, stopServer, token, waitFor, type Split, type Started } from "../scripts/testkit";
 
 setDefaultTimeout(300_000);
 
@@ -13,7 +13,7 @@ let statements = 0;
 let redisCommands = 0;
 
 beforeAll(async () => {
-  s = await startServer({ ISSUER: "off", QUEUE_SCHEDULER: "off", RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer({ ISSUER: "off", QUEUE_SCHEDULER: "off", ...NO_USER_LIMITS });
   // every statement the server sends to MySQL passes the kernel's timer; every Redis command passes sendCommand
   const observe = queryTimer.observe;
   queryTimer.observe = (kind, seconds) => {

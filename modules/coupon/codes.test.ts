@@ -1,7 +1,7 @@
 // Coupon codes under a rush, and a user's own list of coupons: the 201, the stream, the row and the
 // user's views all carry one code, unique across every issuance.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { checkInvariants, mysqlConn, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { checkInvariants, mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { normalizeCode } from "./code";
 
 setDefaultTimeout(300_000);
@@ -11,7 +11,7 @@ const db = mysqlConn();
 const CODE = /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/;
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer(NO_USER_LIMITS);
 });
 afterAll(async () => {
   await stopServer(s);

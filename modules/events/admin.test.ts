@@ -2,7 +2,7 @@
 // taking effect, the API docs. Bad input of every kind: bad-input.test.ts.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, mysqlConn, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, NO_USER_LIMITS, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 // real servers and real drains: far more than the 5 s default on a loaded machine
 setDefaultTimeout(120_000);
@@ -14,7 +14,7 @@ const TAG = `admin-test-${Date.now().toString(36)}`;
 
 beforeAll(async () => {
   // limits off: these tests are about input handling, not throttling; slots outlive the test run
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SLOT_TTL_MS: "3600000" });
+  s = await startServer({ ...NO_USER_LIMITS, QUEUE_SLOT_TTL_MS: "3600000" });
 });
 afterAll(async () => {
   await stopServer(s);

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { eventKeys, globalKeys } from "../../src/redis";
-import { ADMIN_TOKEN, JWT_SECRET, mysqlConn, startServer, stopServer, token, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, JWT_SECRET, mysqlConn, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Reply, type Started } from "../../scripts/testkit";
 
 // real servers and real drains: far more than the 5 s default on a loaded machine
 setDefaultTimeout(120_000);
@@ -16,7 +16,7 @@ let ev: number; // an event with some state worth protecting
 
 beforeAll(async () => {
   // limits off: these tests are about input handling, not throttling; slots outlive the test run
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SLOT_TTL_MS: "3600000" });
+  s = await startServer({ ...NO_USER_LIMITS, QUEUE_SLOT_TTL_MS: "3600000" });
   ev = (await s.api.createEvent({ name: "protected", stock: 50, trafficRpm: 1_000_000, runningCapacity: 5 })).body.id;
   expect((await s.api.enter(ev, "holder")).body.status).toBe("admitted");
   expect((await s.api.issue(ev, "holder")).status).toBe(201);

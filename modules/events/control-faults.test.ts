@@ -3,7 +3,7 @@
 // nowhere, one told succeeded is in force, also after a restart.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, client, cuttableProxy, mysqlConn, spawnServer, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, client, cuttableProxy, mysqlConn, NO_USER_LIMITS, spawnServer, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -20,7 +20,7 @@ afterAll(async () => {
 async function serverBehindProxy(env: Record<string, string> = {}) {
   const proxy = cuttableProxy(3306);
   proxies.push(proxy);
-  const s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ...env });
+  const s = await startServer({ DATABASE_URL: proxy.url(), ...NO_USER_LIMITS, ...env });
   servers.push(s);
   return { s, proxy };
 }
@@ -219,7 +219,7 @@ describe("controls under a slow or failing MySQL", () => {
   // before, the control reached Redis only at the next reconciliation (and its lock held for 30 s)
   for (const action of ["pause", "cancel"] as const)
     test(`${action} committed in MySQL, its process SIGKILLed before writing Redis: another process puts it in force within seconds${action === "cancel" ? "; the event never opens meanwhile" : ""}`, async () => {
-      const survivor = await startServer({ ISSUER: "off", RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+      const survivor = await startServer({ ISSUER: "off", ...NO_USER_LIMITS });
       servers.push(survivor);
       const link = cuttableProxy(3306);
       proxies.push(link);

@@ -2,7 +2,7 @@
 // cancel, every knob, the live numbers that explain a stalled line, and bad input on each new route.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, mysqlConn, pool, startServer, stopServer, token, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, token, waitFor, type Reply, type Started } from "../../scripts/testkit";
 import { QueueService } from "../queue/service";
 import { AdmissionScheduler } from "../queue/scheduler";
 import { eventIds } from "./service";
@@ -16,7 +16,7 @@ const admin = { token: ADMIN_TOKEN };
 const later = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SLOT_TTL_MS: "3600000" });
+  s = await startServer({ ...NO_USER_LIMITS, QUEUE_SLOT_TTL_MS: "3600000" });
 });
 afterAll(async () => {
   await stopServer(s);
@@ -215,7 +215,7 @@ describe("a rested event wakes at once when reopened, whichever process changed 
   // (its own memory, the same Redis), so every admission below is one of its ticks
   let q: Started;
   beforeAll(async () => {
-    q = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", RATE_LIMIT_USER_PER_SEC: "0" });
+    q = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", ...NO_USER_LIMITS });
   });
   afterAll(() => stopServer(q));
 

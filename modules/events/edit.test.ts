@@ -3,7 +3,7 @@
 // router, each in the audit trail, each refusal changing nothing.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, mysqlConn, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -13,9 +13,9 @@ const db = mysqlConn();
 const admin = { token: ADMIN_TOKEN };
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SLOT_TTL_MS: "3600000" });
+  s = await startServer({ ...NO_USER_LIMITS, QUEUE_SLOT_TTL_MS: "3600000" });
   // a second process on the same Redis and MySQL: its router's view learns of edits only by its refresh
-  other = await startServer({ REDIS_KEY_PREFIX: s.prefix, RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", QUEUE_SLOT_TTL_MS: "3600000" });
+  other = await startServer({ REDIS_KEY_PREFIX: s.prefix, ...NO_USER_LIMITS, QUEUE_SLOT_TTL_MS: "3600000" });
 });
 afterAll(async () => {
   await stopServer(other);

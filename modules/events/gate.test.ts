@@ -3,7 +3,7 @@
 // after a real loss (the server is not the one recorded) it waits for MySQL, as it must.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createRedis, eventKeys, globalKeys, type RedisClient } from "../../src/redis";
-import { cuttableProxy, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
+import { cuttableProxy, NO_USER_LIMITS, startServer, stopServer, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -36,7 +36,7 @@ const take = async (id: number, user: string) => {
 
 describe("the reconciliation gate", () => {
   test("MySQL down: a new event sells, also after a connection blip; after a real Redis loss it waits for MySQL", async () => {
-    s = await startServer({ DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ISSUER: "off" });
+    s = await startServer({ DATABASE_URL: proxy.url(), ...NO_USER_LIMITS, ISSUER: "off" });
     const id = (await s.api.createEvent({ name: "gate", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
     proxy.cut();
     expect(await take(id, "u1")).toBe(201);
@@ -65,7 +65,7 @@ async function fiftyWinners(p: Awaited<ReturnType<typeof startServer>>, name: st
 
 describe("a partial loss (one key gone, same server)", () => {
   test("the issued hash deleted: detected within a tick and reconciled; earlier winners get no second coupon", async () => {
-    const p = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    const p = await startServer(NO_USER_LIMITS);
     try {
       const { id, winners } = await fiftyWinners(p, "partial");
       const k = eventKeys(p.prefix, id);
@@ -86,7 +86,7 @@ describe("a partial loss (one key gone, same server)", () => {
   // cannot finish before the requests arrive, and the window is held open
   test("the issued hash deleted, the earlier winners at once: not one 201 (503 until repaired), then 409 already_issued", async () => {
     const link = cuttableProxy(3306);
-    const p = await startServer({ DATABASE_URL: link.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    const p = await startServer({ DATABASE_URL: link.url(), ...NO_USER_LIMITS });
     try {
       const { id, winners } = await fiftyWinners(p, "partial at once");
       link.cut();

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Mysql } from "../../src/db";
 import { createRedis, eventKeys, globalKeys, type RedisClient } from "../../src/redis";
-import { checkInvariants, mysqlConn, spawnServer, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { checkInvariants, mysqlConn, NO_USER_LIMITS, spawnServer, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { GROUP, IssuerService, OVER_STOCK } from "../issuer/service";
 
 setDefaultTimeout(120_000);
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 async function server(env: Record<string, string> = {}) {
-  const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ...env });
+  const s = await startServer({ ...NO_USER_LIMITS, ...env });
   servers.push(s);
   return s;
 }
@@ -103,7 +103,7 @@ describe("reconciling Redis with MySQL", () => {
     const badKeys = eventKeys(s.prefix, bad);
     await s.redis.del(badKeys.issued);
     await s.redis.set(badKeys.issued, "not a hash");
-    const p = await spawnServer({ REDIS_KEY_PREFIX: s.prefix, RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    const p = await spawnServer({ REDIS_KEY_PREFIX: s.prefix, ...NO_USER_LIMITS });
     try {
       const ready = await fetch(`${p.url}/health/ready`).then((r) => r.json() as Promise<any>);
       expect(ready.status).toBe("ready");

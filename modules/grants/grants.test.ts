@@ -2,7 +2,7 @@
 // real server: the stock holds whatever mix of grants and issues races for it, one coupon per
 // user, and a retried request never creates twice.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, checkInvariants, INTERNAL_TOKEN, mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, INTERNAL_TOKEN, mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -10,7 +10,7 @@ let s: Started;
 const db = mysqlConn();
 
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", RATE_LIMIT_ADMIN_PER_SEC: "0" });
+  s = await startServer({ ...NO_USER_LIMITS, RATE_LIMIT_ADMIN_PER_SEC: "0" });
 });
 afterAll(async () => {
   await stopServer(s);

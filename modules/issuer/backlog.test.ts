@@ -2,7 +2,7 @@
 // oldest promise not yet stored is older than the bound, issue answers 503 with Retry-After and
 // nothing is sold; once an issuer has stored the backlog, it sells again.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mysqlConn, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { mysqlConn, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(60_000);
 
@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe("the unpersisted backlog bound", () => {
   test("no issuer for longer than the bound: issue 503 + Retry-After, nothing sold; an issuer drains it and sales resume", async () => {
-    const s = await startServer({ ISSUER: "off", ISSUE_BACKLOG_MAX_AGE_MS: "1500", RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    const s = await startServer({ ISSUER: "off", ISSUE_BACKLOG_MAX_AGE_MS: "1500", ...NO_USER_LIMITS });
     servers.push(s);
     const id = (await s.api.createEvent({ name: "backlog", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 })).body.id as number;
     const take = async (u: string) => {

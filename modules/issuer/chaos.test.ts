@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { ownRedis } from "../../scripts/redis-server";
-import { ADMIN_TOKEN, checkInvariants, client, cuttableProxy, mysqlConn, spawnServer, waitFor, type Proc } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, client, cuttableProxy, mysqlConn, NO_USER_LIMITS, spawnServer, waitFor, type Proc } from "../../scripts/testkit";
 import { eventKeys } from "../../src/redis";
 import { GROUP } from "./service";
 
@@ -40,7 +40,7 @@ describe("chaos (seeded): MySQL outages, Redis AOF and empty restarts, issuer ki
   test(`seed ${SEED}: rows = promises ≤ stock, no user with two codes, every control told succeeded in force`, async () => {
     const random = rng(SEED);
     await redis.start();
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: "chaos", DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0", ISSUER_CLAIM_IDLE_MS: "2000", ISSUE_BACKLOG_MAX_AGE_MS: "0" };
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: "chaos", DATABASE_URL: proxy.url(), ...NO_USER_LIMITS, ISSUER_CLAIM_IDLE_MS: "2000", ISSUE_BACKLOG_MAX_AGE_MS: "0" };
     const spawn = async (e: Record<string, string>) => {
       const p = await spawnServer({ ...env, ...e });
       procs.add(p);

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { eventKeys } from "../../src/redis";
-import { checkInvariants, client, cuttableProxy, mysqlConn, spawnServer, startServer, stopServer, waitFor, type Proc } from "../../scripts/testkit";
+import { checkInvariants, client, cuttableProxy, mysqlConn, NO_USER_LIMITS, spawnServer, startServer, stopServer, waitFor, type Proc } from "../../scripts/testkit";
 import { ownRedis } from "../../scripts/redis-server";
 import { newCode } from "../coupon/code";
 import { DUPLICATE_USER, GROUP } from "./service";
@@ -41,7 +41,7 @@ async function take(api: Api, id: number, user: string, untilMs = 60_000): Promi
 describe("invariant 8: a promise an issuer has read is never lost nor sold twice", () => {
   test("MySQL cut, Redis restarted empty, MySQL back: rows = promises ≤ stock, nobody's unit sold again", async () => {
     await redis.start();
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: "held", DATABASE_URL: proxy.url(), RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" };
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: "held", DATABASE_URL: proxy.url(), ...NO_USER_LIMITS };
     const server = await spawnServer({ ...env, ROLE: "router,queue,coupon" });
     procs.push(server);
     procs.push(await spawnServer({ ...env, ROLE: "issuer", ISSUER_CONSUMER: "held-1" }));
@@ -79,7 +79,7 @@ describe("invariant 8: a promise an issuer has read is never lost nor sold twice
 
 describe("a second promise for a stored user", () => {
   test("is dead-lettered as duplicate_user (counted), never dropped silently; the same promise again is settled quietly", async () => {
-    const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+    const s = await startServer(NO_USER_LIMITS);
     try {
       const id = (await s.api.createEvent({ name: "dup", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
       await s.api.enter(id, "twice");

@@ -3,7 +3,7 @@
 // they issued is stored — and whatever still needs them by id keeps working. Real Redis and MariaDB.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, metricValue, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, metricValue, NO_USER_LIMITS, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
 import { eventKeys, globalKeys } from "../../src/redis";
 import { Retirement } from "./retire";
 import { GROUP } from "./service";
@@ -14,7 +14,7 @@ let s: Started;
 const redis = new Redis(TEST_REDIS);
 const run = Date.now().toString(36);
 beforeAll(async () => {
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" });
+  s = await startServer(NO_USER_LIMITS);
 });
 afterAll(async () => {
   await stopServer(s);
@@ -106,7 +106,7 @@ describe("ended events leave the live set", () => {
 
   test("never while something it issued is unstored: unread, pending in the group, or held by an issuer", async () => {
     // a server of its own without an issuer: nothing is stored unless the test does it
-    const q = await startServer({ ISSUER: "off", RATE_LIMIT_USER_PER_SEC: "0" });
+    const q = await startServer({ ISSUER: "off", ...NO_USER_LIMITS });
     try {
       const id = (await q.api.createEvent({ name: "unstored", stock: 1, trafficRpm: 1_000_000, runningCapacity: 10 })).body.id as number;
       await q.api.enter(id, `u-${run}`);

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { eventKeys } from "../../src/redis";
-import { mysqlConn, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
+import { mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, waitFor, type Reply, type Started } from "../../scripts/testkit";
 import { drawOrder, drawRanks, mysqlSeedRecord, PreQueueDraw } from "./draw";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -44,7 +44,7 @@ const liveWord = (s: Started, id: number, seq: number) => s.redis.bitfield(event
 describe("the pre-queue draw (scheduler off: the test draws)", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", RATE_LIMIT_USER_PER_SEC: "0" });
+    s = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", ...NO_USER_LIMITS });
   });
   afterAll(() => stopServer(s));
 
@@ -240,7 +240,7 @@ describe("the pre-queue draw (scheduler off: the test draws)", () => {
 describe("two schedulers at the start (two processes' real cron schedulers on one Redis)", () => {
   let a: Started, b: Started;
   beforeAll(async () => {
-    a = await startServer({ ISSUER: "off", RATE_LIMIT_USER_PER_SEC: "0" });
+    a = await startServer({ ISSUER: "off", ...NO_USER_LIMITS });
     b = await startServer({ ISSUER: "off", REDIS_KEY_PREFIX: a.prefix });
   });
   afterAll(async () => {

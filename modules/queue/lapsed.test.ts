@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { eventKeys } from "../../src/redis";
-import { startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
+import { NO_USER_LIMITS, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
 import { mysqlSeedRecord, PreQueueDraw } from "./draw";
 
 setDefaultTimeout(120_000);
@@ -15,7 +15,7 @@ afterAll(() => r.disconnect());
 describe("places that survive (scheduler off, manual ticks)", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ QUEUE_SCHEDULER: "off", QUEUE_WAITER_TIMEOUT_MS: "300000", RATE_LIMIT_USER_PER_SEC: "0" });
+    s = await startServer({ QUEUE_SCHEDULER: "off", QUEUE_WAITER_TIMEOUT_MS: "300000", ...NO_USER_LIMITS });
   });
   afterAll(() => stopServer(s));
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { createRedis, eventKeys } from "../../src/redis";
-import { checkInvariants, client, mysqlConn, pool, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
+import { checkInvariants, client, mysqlConn, NO_USER_LIMITS, pool, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
 import { QueueService } from "./service";
 import { TurnIssuer } from "./turn";
 
@@ -20,7 +20,6 @@ afterAll(async () => {
   await db.end();
 });
 
-const NO_LIMITS = { RATE_LIMIT_USER_PER_SEC: "0", RATE_LIMIT_IP_PER_SEC: "0" };
 const seqOfTicket = (ticket: string) => JSON.parse(Buffer.from(ticket.split(".")[1]!, "base64url").toString()).seq as number;
 const admin = (s: Started, id: number, action: "pause" | "resume") => s.api.call("POST", `/admin/events/${id}/${action}`, { token: "test-admin-token" });
 
@@ -79,7 +78,7 @@ async function settle(s: Started, id: number, stock: number) {
 describe("on_turn with the real cron scheduler", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ ...NO_LIMITS, QUEUE_WAITER_TIMEOUT_MS: "2000" });
+    s = await startServer({ ...NO_USER_LIMITS, QUEUE_WAITER_TIMEOUT_MS: "2000" });
   });
   afterAll(() => stopServer(s));
 
@@ -195,7 +194,7 @@ describe("on_turn with the real cron scheduler", () => {
 describe("on_turn with two schedulers (none in the server)", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ ...NO_LIMITS, QUEUE_SCHEDULER: "off" });
+    s = await startServer({ ...NO_USER_LIMITS, QUEUE_SCHEDULER: "off" });
   });
   afterAll(() => stopServer(s));
 
@@ -250,7 +249,7 @@ describe("on_turn with two schedulers (none in the server)", () => {
 describe("on_turn through failures", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ ...NO_LIMITS, QUEUE_SCHEDULER: "off" });
+    s = await startServer({ ...NO_USER_LIMITS, QUEUE_SCHEDULER: "off" });
   });
   afterAll(() => stopServer(s));
 

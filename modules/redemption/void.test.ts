@@ -11,7 +11,7 @@ const db = mysqlConn();
 const admin = { token: ADMIN_TOKEN };
 
 beforeAll(async () => {
-  s = await startServer({ ...NO_USER_LIMITS });
+  s = await startServer(NO_USER_LIMITS);
 });
 afterAll(async () => {
   await stopServer(s);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { Redis } from "ioredis";
 import { createHmac } from "node:crypto";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, client, JWT_SECRET, metricValue, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, client, JWT_SECRET, metricValue, NO_USER_LIMITS, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
 import { Tickets } from "../queue/ticket";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -101,7 +101,7 @@ describe("the view never lets a stale fact through", () => {
 describe("waiting tickets and cheap polls", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", QUEUE_WAITER_TIMEOUT_MS: "300000", RATE_LIMIT_USER_PER_SEC: "0" });
+    s = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", QUEUE_WAITER_TIMEOUT_MS: "300000", ...NO_USER_LIMITS });
   });
   afterAll(() => stopServer(s));
 
@@ -256,7 +256,7 @@ describe("waiting tickets and cheap polls", () => {
   });
 
   test("cheap polls keep a waiter's place: liveness flushed in batches, stale heads dropped when they reach the head", async () => {
-    const t = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", QUEUE_WAITER_TIMEOUT_MS: "1000", QUEUE_MAX_POLL_MS: "500", QUEUE_MIN_POLL_MS: "100", RATE_LIMIT_USER_PER_SEC: "0" });
+    const t = await startServer({ QUEUE_SCHEDULER: "off", ISSUER: "off", QUEUE_WAITER_TIMEOUT_MS: "1000", QUEUE_MAX_POLL_MS: "500", QUEUE_MIN_POLL_MS: "100", ...NO_USER_LIMITS });
     try {
       const id = (await t.api.createEvent({ name: "liveness", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 1 })).body.id as number;
       const users = Array.from({ length: 10 }, (_, i) => `live-${i}`);

@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
-import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { launchChromium, phone, seeText } from "./browser-kit";
 
 let browser: Browser;
@@ -20,7 +20,7 @@ let s: Started;
 beforeAll(async () => {
   browser = await launchChromium();
   console.log("screenshots in", shots);
-  s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+  s = await startServer(NO_USER_LIMITS);
 }, 30_000);
 afterAll(async () => {
   await browser?.close();

@@ -3,7 +3,7 @@
 // and a shop token that expires while the user waits.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { NO_USER_LIMITS, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { drawOrder } from "../queue/draw";
 import { browserPages, driveLine, fitsWidth, seeText } from "./browser-kit";
 
@@ -17,7 +17,7 @@ const theButton = (page: Page) => page.locator("#get-coupon");
 describe("the opening (real cron scheduler)", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+    s = await startServer(NO_USER_LIMITS);
   });
   afterAll(() => stopServer(s));
 
@@ -149,7 +149,7 @@ describe("the opening (real cron scheduler)", () => {
 describe("a lost place (QUEUE_WAITER_TIMEOUT_MS=3000)", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0", QUEUE_WAITER_TIMEOUT_MS: "3000", QUEUE_MAX_POLL_MS: "1000" });
+    s = await startServer({ ...NO_USER_LIMITS, QUEUE_WAITER_TIMEOUT_MS: "3000", QUEUE_MAX_POLL_MS: "1000" });
   });
   afterAll(() => stopServer(s));
 

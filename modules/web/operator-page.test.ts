@@ -5,7 +5,7 @@
 // by a read of the stored one, however the two interleave).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { browserPages, seeText } from "./browser-kit";
 
 let s: Started;
@@ -15,7 +15,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 beforeAll(async () => {
   // slots outlive the tests (a ghost slot stays one); the history samples every second; users poll freely
-  s = await startServer({ HISTORY_STEP_MS: "1000", QUEUE_SLOT_TTL_MS: "600000", QUEUE_WAITER_TIMEOUT_MS: "4000", QUEUE_MAX_POLL_MS: "1000", RATE_LIMIT_USER_PER_SEC: "0" });
+  s = await startServer({ HISTORY_STEP_MS: "1000", QUEUE_SLOT_TTL_MS: "600000", QUEUE_WAITER_TIMEOUT_MS: "4000", QUEUE_MAX_POLL_MS: "1000", ...NO_USER_LIMITS });
 });
 afterAll(() => stopServer(s));
 

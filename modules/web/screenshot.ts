@@ -9,7 +9,7 @@
 // Run: bun run modules/web/screenshot.ts [waiting-room|admin|winner …] (default: all). With
 // TEST_DATABASE_URL pointing at an empty schema, the admin list shows only the events made here.
 import { join } from "node:path";
-import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { BRAND, driveLine, launchChromium, phone } from "./browser-kit";
 import type { Browser } from "playwright-core";
 
@@ -164,7 +164,7 @@ async function offline(s: Started, browser: Browser) {
   await ctx.close();
 }
 
-const s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+const s = await startServer(NO_USER_LIMITS);
 const browser = await launchChromium();
 try {
   if (wanted.has("waiting-room")) await waitingRoom(s, browser);

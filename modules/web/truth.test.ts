@@ -2,7 +2,7 @@
 // Chromium at phone size (390×844) against a real server: each situation of the list.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { ADMIN_TOKEN, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 import { BRAND, browserPages, fitsWidth, seeText, type PhoneOptions } from "./browser-kit";
 
 const kit = browserPages("truth");
@@ -19,7 +19,7 @@ const style = (page: Page, sel: string, prop: string) => page.locator(sel).evalu
 describe("the truth, on a phone", () => {
   let s: Started;
   beforeAll(async () => {
-    s = await startServer({ RATE_LIMIT_USER_PER_SEC: "0" });
+    s = await startServer(NO_USER_LIMITS);
   });
   afterAll(() => stopServer(s));
   const create = async (body: Record<string, unknown>) => {
