@@ -59,12 +59,12 @@ export class QueueService implements QueueApi {
   /**
    * Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a
    * remote queue too). Returns the arrival sequence of the place in line given up (0: none), which
-   * is also recorded for every router's view (leave-6.lua).
+   * is also recorded for every router's view (leave-7.lua).
    */
   async leave(eventId: number, userId: string): Promise<number> {
     const k = eventKeys(this.prefix, eventId);
     // the user's liveness word stays (4 bytes, read only if that sequence ever reaches the head: never)
-    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, userId)) as number[];
+    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, k.departedTrim, userId, this.cfg.departuresMax)) as number[];
     if (!exists) throw refusal("event_not_found");
     if (Number(freed) > 0) this.onLeft?.(eventId);
     return Number(seq) || 0;

@@ -126,7 +126,7 @@ export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Dat
   const status = eventStatus(v, now);
   if (status === "sold_out") return { status: "sold_out" };
   if (status === "closed" || status === "cancelled") return { status: "closed" };
-  if (v.departed.has(seq)) return null;
+  if (v.departed.has(seq) || seq <= v.departedFloor) return null;
   const phase = preQueuePhase(v, now);
   if (phase === "open" || (phase === "drawing" && v.preEnd >= 0 && seq <= 2 * v.preEnd)) return seq > 0 ? preQueueBody(cfg, v, { remaining: Math.max(0, v.remaining), size: v.waiting }, now) : null;
   if (phase === "drawing") return null;

@@ -8,15 +8,17 @@
     KEYS[2] waiting line (zset: user -> arrival sequence)
     KEYS[3] arrival sequence counter
     KEYS[4] running slots (zset: user -> slot expiry ms)
-    KEYS[5] departures (list: arrival sequences given up by leavers, modules/queue/leave-6.lua)
+    KEYS[5] departures (list: arrival sequences given up by leavers, modules/queue/leave-7.lua)
+    KEYS[6] departures' trim record (hash: base = entries dropped from the front, floor)
     ARGV[1] now (ms)
-    ARGV[2] how many departures the caller has read already
+    ARGV[2] how many departures the caller has read already (counting those dropped from the front)
     ARGV[3] at most this many departures in this reply (the rest at the next read)
 
   Output: {} when the event does not exist, else
     {meta field values (in the order of FIELDS in view.ts)…, waiting, head sequence (0: empty line),
-     last sequence handed out, live running slots, the index the departures below start at (0 when
-     the list is shorter than the caller's count: it was lost and written anew), departures…}
+     last sequence handed out, live running slots, the departures' floor (no ticket at or below it is
+     answered from a view), the position the departures below start at (back to the first one kept
+     when the list is shorter than the caller's count: it was lost and written anew), departures…}
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
   'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
@@ -28,8 +30,12 @@ fields[#fields + 1] = redis.call('ZCARD', KEYS[2])
 fields[#fields + 1] = head[2] or '0'
 fields[#fields + 1] = redis.call('GET', KEYS[3]) or '0'
 fields[#fields + 1] = redis.call('ZCOUNT', KEYS[4], '(' .. ARGV[1], '+inf')
-local from = tonumber(ARGV[2])
-if redis.call('LLEN', KEYS[5]) < from then from = 0 end
+local trim = redis.call('HMGET', KEYS[6], 'base', 'floor')
+local base = tonumber(trim[1]) or 0
+fields[#fields + 1] = trim[2] or '0'
+-- entries dropped before the caller read them are behind the head or at most the floor: skipped
+local from = math.max(tonumber(ARGV[2]), base)
+if redis.call('LLEN', KEYS[5]) < from - base then from = base end
 fields[#fields + 1] = from
-for _, seq in ipairs(redis.call('LRANGE', KEYS[5], from, from + tonumber(ARGV[3]) - 1)) do fields[#fields + 1] = seq end
+for _, seq in ipairs(redis.call('LRANGE', KEYS[5], from - base, from - base + tonumber(ARGV[3]) - 1)) do fields[#fields + 1] = seq end
 return fields
