@@ -1,7 +1,8 @@
 // The test kit's own promise: a server a test spawned never outlives the test process, however that
-// process ends (a beforeAll that timed out is abandoned by bun, then the file ends; ^C; SIGTERM).
+// process ends (a beforeAll that timed out is abandoned by bun, then the file ends; ^C; SIGTERM); and its /metrics reader is strict.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
+import { parseMetrics, valueOf } from "./testkit";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -44,4 +45,20 @@ describe("spawnServer leaves nothing running", () => {
     test(`a test process that ends (${end}) while its server is starting takes the server with it`, async () => {
       expect(await abandon(end)).toEqual([]);
     }, 60_000);
+});
+
+describe("parseMetrics reads /metrics strictly", () => {
+  test("samples by series, TYPE and HELP; values as Prometheus reads them (prom-client writes NaN as Nan); labels matched in any order, escapes included", () => {
+    const page = parseMetrics('# HELP x_total Requests.\n# TYPE x_total counter\nx_total{route="/a\\"b\\\\",method="GET"} 3\nlag Nan\nup +Inf\n\n');
+    expect(page.types.get("x_total")).toBe("counter");
+    expect(page.help.get("x_total")).toBe("Requests.");
+    expect(valueOf(page.samples, "x_total", { method: "GET", route: '/a"b\\' })).toBe(3);
+    expect(valueOf(page.samples, "x_total", { method: "GET" })).toBeUndefined();
+    expect(valueOf(page.samples, "lag")).toBeNaN();
+    expect(valueOf(page.samples, "up")).toBe(Infinity);
+  });
+
+  test("a line that is not Prometheus text, or a series written twice, throws", () => {
+    for (const bad of ["x 1 2 3", "x{a=1} 2", "x two", "x{a=\"1\"} 1\nx{a=\"1\"} 2"]) expect(() => parseMetrics(bad)).toThrow();
+  });
 });

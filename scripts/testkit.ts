@@ -492,3 +492,66 @@ export function rawRequest(method: string, target: string, opts: { version?: "1.
   if (version === "1.1") lines.push("Connection: close");
   return `${lines.join("\r\n")}\r\n\r\n${opts.body ?? ""}`;
 }
+
+/** A /metrics page: each series as the server writes it (`name{a="1",b="2"}`) → its value, and each metric's `# TYPE` and `# HELP`. */
+export type Exposition = { samples: Map<string, number>; types: Map<string, string>; help: Map<string, string> };
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*,?)?\})? (\S+)(?: -?\d+)?$/;
+// a float as Go's ParseFloat (Prometheus) reads it: NaN and Inf in any case (prom-client writes "Nan")
+const VALUE = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|[+-]?inf(?:inity)?)$/i;
+const number = (v: string) => (/inf/i.test(v) ? (v.startsWith("-") ? -Infinity : Infinity) : /nan/i.test(v) ? NaN : Number(v));
+
+/** Prometheus text, parsed strictly: a line that is no sample, no comment and not blank throws, and so does a series written twice. */
+export function parseMetrics(text: string): Exposition {
+  const out: Exposition = { samples: new Map(), types: new Map(), help: new Map() };
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta) {
+      out[meta[1] === "HELP" ? "help" : "types"].set(meta[2]!, meta[3]!);
+      continue;
+    }
+    if (line.startsWith("#")) continue;
+    const m = SAMPLE.exec(line);
+    if (!m || !VALUE.test(m[3]!)) throw new Error(`not Prometheus text: ${line}`);
+    const series = m[1]! + (m[2] ?? "");
+    if (out.samples.has(series)) throw new Error(`series written twice: ${series}`);
+    out.samples.set(series, number(m[3]!));
+  }
+  return out;
+}
+
+/** GET `url`/metrics and parse it (parseMetrics); anything but a 200 throws. */
+export async function scrapeMetrics(url: string): Promise<Exposition> {
+  const r = await fetch(`${url}/metrics`);
+  const text = await r.text();
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}: ${text}`);
+  return parseMetrics(text);
+}
+
+/** The series of `url`/metrics → their values. */
+export async function readMetrics(url: string): Promise<Map<string, number>> {
+  return (await scrapeMetrics(url)).samples;
+}
+
+/** The value of the series `name` with exactly `labels` (in any order), or undefined when there is none. */
+export function valueOf(samples: Map<string, number>, name: string, labels: Record<string, string | number> = {}): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).sort().join(",");
+  for (const [series, value] of samples) {
+    const brace = series.indexOf("{");
+    if ((brace === -1 ? series : series.slice(0, brace)) !== name) continue;
+    const got = brace === -1 ? "" : series.slice(brace + 1, -1).replace(/,$/, "");
+    if (splitLabels(got).sort().join(",") === want) return value;
+  }
+  return undefined;
+}
+
+/** `a="1",b="x,y"` → [`a="1"`, `b="x,y"`]: commas inside a quoted value do not split it. */
+function splitLabels(s: string): string[] {
+  return s ? [...s.matchAll(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g)].map((m) => m[0]) : [];
+}
+
+/** valueOf one fresh read of `url`/metrics. */
+export async function metricValue(url: string, name: string, labels: Record<string, string | number> = {}): Promise<number | undefined> {
+  return valueOf(await readMetrics(url), name, labels);
+}

@@ -2,7 +2,7 @@
 // real server, in one process (ROLE=all) and split (routers in front of queue, coupon and issuer
 // processes). Each fails on the code the issue was filed against.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ADMIN_TOKEN, dropKeys, INTERNAL_TOKEN, JWT_SECRET, pool, rawClient, rawHttp, rawRequest, spawnServer, startServer, stopServer, TEST_DB, TEST_REDIS, token, waitFor, type Proc, type RawClient, type Started } from "../scripts/testkit";
+import { ADMIN_TOKEN, dropKeys, INTERNAL_TOKEN, JWT_SECRET, parseMetrics, pool, rawClient, rawHttp, rawRequest, spawnServer, startServer, stopServer, TEST_DB, TEST_REDIS, token, waitFor, type Proc, type RawClient, type Started } from "../scripts/testkit";
 import { EXAMPLE_SECRETS } from "./secrets";
 
 setDefaultTimeout(300_000);
@@ -93,7 +93,7 @@ describe("a waiting ticket of a place given up never shows a better place than t
 async function statementsOf(port: number): Promise<number> {
   const r = await rawHttp(port, rawRequest("GET", "/metrics", { host: `127.0.0.1:${port}` }));
   let n = 0;
-  for (const line of r.text.split("\n")) if (line.startsWith("coupon_mysql_query_duration_seconds_count")) n += Number(line.split(" ").pop());
+  for (const [series, v] of parseMetrics(r.text).samples) if (/^coupon_mysql_query_duration_seconds_count(\{|$)/.test(series)) n += v;
   return n;
 }
 const portOf = (url: string) => Number(new URL(url).port);

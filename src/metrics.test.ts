@@ -2,7 +2,7 @@
 // lag is 0 only when nothing is pending, dead letters by reason, admissions by source, Redis/MySQL up.
 import { afterAll, describe, expect, setDefaultTimeout, spyOn, test } from "bun:test";
 import { IssuerService } from "../modules/issuer/service";
-import { cuttableProxy, startServer, stopServer, TEST_DB, waitFor, type Started } from "../scripts/testkit";
+import { cuttableProxy, readMetrics, startServer, stopServer, TEST_DB, valueOf, waitFor, type Started } from "../scripts/testkit";
 import { ROLES } from "./config";
 import { Counter, Histogram, Registry } from "prom-client";
 import { createMetrics, LightHistogram, Snapshot } from "./metrics";
@@ -21,21 +21,6 @@ afterAll(async () => {
   for (const s of started.reverse()) await stopServer(s).catch(() => {});
 });
 
-/** Series → value, from Prometheus text. */
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
-const scrape = async (s: { url: string }) => parse(await (await fetch(`${s.url}/metrics`)).text());
-/** Value of `name{labels}`; labels in the order the server writes them. */
-const get = (m: Map<string, number>, name: string, labels: Record<string, string | number> = {}) => {
-  const l = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",");
-  return m.get(l ? `${name}{${l}}` : name);
-};
 const seriesOf = (m: Map<string, number>, eventId: number) => [...m.keys()].filter((k) => k.includes(`event_id="${eventId}"`));
 
 const PER_EVENT_GAUGES = [
@@ -85,13 +70,13 @@ describe("replicas of every role sharing one Redis", () => {
     for (let i = 0; i < 6; i++) expect((await (i % 2 ? a : b).api.enter(id, `rep-${i}`)).status).toBe(202);
 
     await Bun.sleep(3 * 250); // both routers have flushed their counts to the shared window (RATE_FLUSH_MS)
-    const [ma, mb] = await Promise.all([scrape(a), scrape(b)]);
+    const [ma, mb] = await Promise.all([readMetrics(a.url), readMetrics(b.url)]);
     for (const name of PER_EVENT_GAUGES) {
       const from = [ma, mb].filter((m) => [...m.keys()].some((k) => k.startsWith(`${name}{`) && k.includes(`event_id="${id}"`)));
       expect({ name, processes: from.length }).toEqual({ name, processes: 1 });
     }
-    expect([ma, mb].filter((m) => get(m, "coupon_issuer_lag_seconds") !== undefined).length).toBe(1);
-    const sum = (name: string, labels: Record<string, string | number>) => (get(ma, name, labels) ?? 0) + (get(mb, name, labels) ?? 0);
+    expect([ma, mb].filter((m) => valueOf(m, "coupon_issuer_lag_seconds") !== undefined).length).toBe(1);
+    const sum = (name: string, labels: Record<string, string | number>) => (valueOf(ma, name, labels) ?? 0) + (valueOf(mb, name, labels) ?? 0);
     const st = (await a.api.stats(id)).body;
     expect(sum("coupon_event_waiting", { event_id: id })).toBe(st.waiting);
     expect(sum("coupon_event_stock", { event_id: id })).toBe(50);
@@ -103,7 +88,7 @@ describe("replicas of every role sharing one Redis", () => {
     await a.stop();
     started.splice(started.indexOf(a), 1);
     await waitFor("b exports every per-event gauge", async () => {
-      const m = await scrape(b);
+      const m = await readMetrics(b.url);
       return PER_EVENT_GAUGES.filter((n) => n !== "coupon_event_request_rate_per_minute").every((n) => [...m.keys()].some((k) => k.startsWith(`${n}{`) && k.includes(`event_id="${id}"`)));
     }, 30_000, 500);
   });
@@ -169,34 +154,34 @@ describe("past events leave the series", () => {
     const s = await server();
     expect((await s.api.enter(987654321, "nobody")).status).toBe(404);
     expect((await s.api.issue(987654321, "nobody")).status).toBe(404);
-    expect(seriesOf(await scrape(s), 987654321)).toEqual([]);
+    expect(seriesOf(await readMetrics(s.url), 987654321)).toEqual([]);
   });
 });
 
 describe("persistence", () => {
   test("lag grows from the oldest unpersisted issuance while nothing persists, and is 0 once drained", async () => {
     const s = await server({ ISSUER: "off" });
-    expect(get(await scrape(s), "coupon_issuer_lag_seconds")).toBe(0);
+    expect(valueOf(await readMetrics(s.url), "coupon_issuer_lag_seconds")).toBe(0);
     const id = (await s.api.createEvent({ name: "lag", stock: 10, trafficRpm: 1000, runningCapacity: 10 })).body.id as number;
     for (const u of ["l1", "l2", "l3"]) {
       expect((await s.api.enter(id, u)).status).toBe(200);
       expect((await s.api.issue(id, u)).status).toBe(201);
     }
     await Bun.sleep(2100); // past the snapshot read before the issues
-    const first = await scrape(s);
-    expect(get(first, "coupon_event_pending", { event_id: id })).toBe(3);
-    const lag1 = get(first, "coupon_issuer_lag_seconds")!;
+    const first = await readMetrics(s.url);
+    expect(valueOf(first, "coupon_event_pending", { event_id: id })).toBe(3);
+    const lag1 = valueOf(first, "coupon_issuer_lag_seconds")!;
     expect(lag1).toBeGreaterThan(0);
-    expect(get(first, "coupon_event_persist_lag_seconds", { event_id: id })).toBeGreaterThan(0);
+    expect(valueOf(first, "coupon_event_persist_lag_seconds", { event_id: id })).toBeGreaterThan(0);
     await Bun.sleep(1000);
-    expect(get(await scrape(s), "coupon_issuer_lag_seconds")).toBeGreaterThan(lag1);
+    expect(valueOf(await readMetrics(s.url), "coupon_issuer_lag_seconds")).toBeGreaterThan(lag1);
 
     const issuer = new IssuerService(s.redis, s.mysql!, s.prefix, () => s.events!.ids(), s.config.issuer);
     issuer.start();
     try {
       await waitFor("drained and lag back to 0", async () => {
-        const m = await scrape(s);
-        return get(m, "coupon_issuer_lag_seconds") === 0 && get(m, "coupon_event_persisted", { event_id: id }) === 3 && get(m, "coupon_event_pending", { event_id: id }) === 0;
+        const m = await readMetrics(s.url);
+        return valueOf(m, "coupon_issuer_lag_seconds") === 0 && valueOf(m, "coupon_event_persisted", { event_id: id }) === 3 && valueOf(m, "coupon_event_pending", { event_id: id }) === 0;
       }, 30_000, 250);
     } finally {
       await issuer.stop();
@@ -212,12 +197,12 @@ describe("persistence", () => {
     // what the MySQL-side stock guard writes when it refuses a row past stock
     await s.redis.xadd(k.dead, "*", "e", String(id), "u", "late", "t", String(Date.now()), "reason", "over_stock");
     await waitFor("both reasons exported", async () => {
-      const m = await scrape(s);
-      return get(m, "coupon_event_dead_letters", { event_id: id, reason: "entry_fault" }) === 1 && get(m, "coupon_event_dead_letters", { event_id: id, reason: "over_stock" }) === 1;
+      const m = await readMetrics(s.url);
+      return valueOf(m, "coupon_event_dead_letters", { event_id: id, reason: "entry_fault" }) === 1 && valueOf(m, "coupon_event_dead_letters", { event_id: id, reason: "over_stock" }) === 1;
     }, 10_000, 250);
-    const m = await scrape(s);
-    expect(get(m, "coupon_issuer_dead_lettered_total", { reason: "entry_fault" })).toBe(1);
-    expect(get(m, "coupon_issuer_dead_lettered_total", { reason: "over_stock" })).toBe(0);
+    const m = await readMetrics(s.url);
+    expect(valueOf(m, "coupon_issuer_dead_lettered_total", { reason: "entry_fault" })).toBe(1);
+    expect(valueOf(m, "coupon_issuer_dead_lettered_total", { reason: "over_stock" })).toBe(0);
   });
 });
 
@@ -232,11 +217,11 @@ describe("admissions", () => {
     expect(await enter("a6")).toBe(202); // a4, a5 hold both slots
     expect((await s.api.leave(id, "a4")).status).toBe(204);
     expect((await s.queue.tick(id)).admitted).toBe(1);
-    const m = await scrape(s);
-    const n = (source: string) => get(m, "coupon_event_admissions_total", { event_id: id, source });
+    const m = await readMetrics(s.url);
+    const n = (source: string) => valueOf(m, "coupon_event_admissions_total", { event_id: id, source });
     expect({ direct: n("direct"), refill: n("refill"), scheduler: n("scheduler") }).toEqual({ direct: 2, refill: 3, scheduler: 1 });
-    expect(get(m, "coupon_door_outcomes_total", { event_id: id, outcome: "admitted" })).toBe(3);
-    expect(get(m, "coupon_issue_outcomes_total", { event_id: id, outcome: "issued" })).toBe(3);
+    expect(valueOf(m, "coupon_door_outcomes_total", { event_id: id, outcome: "admitted" })).toBe(3);
+    expect(valueOf(m, "coupon_issue_outcomes_total", { event_id: id, outcome: "issued" })).toBe(3);
   });
 });
 
@@ -247,8 +232,8 @@ describe("reachability", () => {
       const viaProxy = TEST_DB.replace(/:\/\/([^@/]+@)?[^/]+\//, (_m, auth) => `://${auth ?? ""}127.0.0.1:${proxy.port}/`);
       const s = await server({ DATABASE_URL: viaProxy });
       const up = async () => {
-        const m = await scrape(s);
-        return [get(m, "coupon_redis_up"), get(m, "coupon_mysql_up")];
+        const m = await readMetrics(s.url);
+        return [valueOf(m, "coupon_redis_up"), valueOf(m, "coupon_mysql_up")];
       };
       await waitFor("up", async () => (await up()).join() === "1,1", 15_000, 250);
       proxy.cut();

@@ -3,7 +3,7 @@
 // reader, bounded), and what /metrics says of them.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, metricValue, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
 
 setDefaultTimeout(120_000);
 
@@ -27,11 +27,7 @@ afterAll(async () => {
 });
 
 const funnel = async (id: number) => (await s.api.stats(id)).body.funnel;
-const metric = async (name: string, labels: string) => {
-  const text = await (await fetch(`${s.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? undefined : Number(line.split(" ").pop());
-};
+const metric = (name: string, labels: Record<string, string | number>) => metricValue(s.url, name, labels);
 
 describe("the funnel", () => {
   test("turned away: not open, line full, sold out, rate limited, counted once each, from the view and from Lua", async () => {
@@ -69,8 +65,8 @@ describe("the funnel", () => {
     expect(await s.redis.exists(eventKeys(s.prefix, 1_999_999_999).funnel)).toBe(0);
 
     // /metrics: the same numbers (the coupon role's snapshot is a couple of seconds old at most)
-    await waitFor("the metrics", async () => (await metric("coupon_event_turned_away", `event_id="${one}",reason="sold_out"`)) === 2 + (HAMMER - limited), 10_000);
-    expect(await metric("coupon_event_funnel_users", `event_id="${one}",stage="issued"`)).toBe(1);
+    await waitFor("the metrics", async () => (await metric("coupon_event_turned_away", { event_id: one, reason: "sold_out" })) === 2 + (HAMMER - limited), 10_000);
+    expect(await metric("coupon_event_funnel_users", { event_id: one, stage: "issued" })).toBe(1);
   });
 });
 
@@ -110,8 +106,8 @@ describe("the funnel of an on_turn event", () => {
     await waitFor("the sold-out refusal counted", async () => (await funnel(id)).turnedAway.sold_out === 1, 10_000, 100);
     expect(await funnel(id)).toMatchObject({ joined: 4, admitted: 0, issued: 4, slotsLapsed: 0, droppedSilent: 0, left: 0 });
     // in /metrics the turns are their own source of the admissions counter
-    expect(await metric("coupon_event_admissions_total", `event_id="${id}",source="on_turn"`)).toBe(4);
-    expect(await metric("coupon_event_admissions_total", `event_id="${id}",source="scheduler"`)).toBeUndefined();
+    expect(await metric("coupon_event_admissions_total", { event_id: id, source: "on_turn" })).toBe(4);
+    expect(await metric("coupon_event_admissions_total", { event_id: id, source: "scheduler" })).toBeUndefined();
   });
 });
 
@@ -153,13 +149,13 @@ describe("the history", () => {
 
 describe("operator metrics", () => {
   test("admin actions are counted by action; a failed reconciliation is exported per event", async () => {
-    const before = (await metric("coupon_admin_actions_total", `action="pause"`)) ?? 0;
+    const before = (await metric("coupon_admin_actions_total", { action: "pause" })) ?? 0;
     const id = (await s.api.createEvent({ name: "acted", stock: 5, trafficRpm: 100, runningCapacity: 1 })).body.id;
     expect((await s.api.call("POST", `/admin/events/${id}/pause`, admin)).status).toBe(200);
-    expect(await metric("coupon_admin_actions_total", `action="pause"`)).toBe(before + 1);
-    expect(await metric("coupon_event_reconcile_failed", `event_id="${id}"`)).toBeUndefined();
+    expect(await metric("coupon_admin_actions_total", { action: "pause" })).toBe(before + 1);
+    expect(await metric("coupon_event_reconcile_failed", { event_id: id })).toBeUndefined();
     s.events!.reconcileFailures.set(id, "test: MySQL said no");
-    expect(await metric("coupon_event_reconcile_failed", `event_id="${id}"`)).toBe(1);
+    expect(await metric("coupon_event_reconcile_failed", { event_id: id })).toBe(1);
     s.events!.reconcileFailures.delete(id);
   });
 });

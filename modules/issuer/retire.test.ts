@@ -3,7 +3,7 @@
 // they issued is stored — and whatever still needs them by id keeps working. Real Redis and MariaDB.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
-import { ADMIN_TOKEN, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, metricValue, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
 import { eventKeys, globalKeys } from "../../src/redis";
 import { Retirement } from "./retire";
 import { GROUP } from "./service";
@@ -27,10 +27,7 @@ const create = async (body: Record<string, unknown>) => {
   expect(r.status).toBe(201);
   return r.body.id as number;
 };
-const persistedGauge = async (id: number) => {
-  const line = (await (await fetch(`${s.url}/metrics`)).text()).split("\n").find((l) => l.startsWith(`coupon_event_persisted{event_id="${id}"}`));
-  return line ? Number(line.split(" ").pop()) : null;
-};
+const persistedGauge = (id: number) => metricValue(s.url, "coupon_event_persisted", { event_id: id });
 const admin = (method: string, path: string, body?: unknown) => s.api.call(method, path, { token: ADMIN_TOKEN, body });
 const win = async (id: number, user: string) => {
   await s.api.enter(id, user);

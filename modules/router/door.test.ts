@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { Redis } from "ioredis";
 import { createHmac } from "node:crypto";
 import { eventKeys } from "../../src/redis";
-import { ADMIN_TOKEN, client, JWT_SECRET, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
+import { ADMIN_TOKEN, client, JWT_SECRET, metricValue, pool, startServer, stopServer, TEST_REDIS, waitFor, type Started } from "../../scripts/testkit";
 import { Tickets } from "../queue/ticket";
 
 // real servers and processes: generous time (no test asserts a duration)
@@ -174,10 +174,7 @@ describe("waiting tickets and cheap polls", () => {
 
   test("a wait is measured once, from the ticket's join time to the poll that learns of the admission", async () => {
     const id = (await s.api.createEvent({ name: "wait time", stock: 5, trafficRpm: 0, runningCapacity: 5 })).body.id as number;
-    const count = async () => {
-      const text = await (await fetch(`${s.url}/metrics`)).text();
-      return Number(new RegExp(`coupon_queue_wait_seconds_count\\{event_id="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-    };
+    const count = async () => (await metricValue(s.url, "coupon_queue_wait_seconds_count", { event_id: id })) ?? 0;
     const t = (await s.api.enter(id, "waited")).body.ticket as string;
     await Bun.sleep(1100);
     expect((await withTicket(s, "GET", `/api/events/${id}/queue`, t)).body.status).toBe("waiting");
@@ -185,8 +182,7 @@ describe("waiting tickets and cheap polls", () => {
     const admitted = await withTicket(s, "GET", `/api/events/${id}/queue`, t);
     expect(admitted.body.status).toBe("admitted");
     expect(await count()).toBe(1);
-    const sum = Number(new RegExp(`coupon_queue_wait_seconds_sum\\{event_id="${id}"\\} ([\\d.]+)`).exec(await (await fetch(`${s.url}/metrics`)).text())?.[1]);
-    expect(sum).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(s.url, "coupon_queue_wait_seconds_sum", { event_id: id })).toBeGreaterThanOrEqual(1);
     // the reply's ticket no longer counts as waiting: polling on with it measures nothing more
     const next = admitted.body.ticket as string;
     expect(typeof next).toBe("string");

@@ -1,7 +1,7 @@
 // One build, four servers: every role as its own process on loopback, clients talking to the router only.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { drawOrder } from "../queue/draw";
-import { ADMIN_TOKEN, checkInvariants, client, dropKeys, INTERNAL_TOKEN, mysqlConn, pool, spawnServer, TEST_REDIS, token, waitFor, type Proc } from "../../scripts/testkit";
+import { ADMIN_TOKEN, checkInvariants, client, dropKeys, INTERNAL_TOKEN, mysqlConn, pool, readMetrics, spawnServer, TEST_REDIS, token, waitFor, type Proc } from "../../scripts/testkit";
 
 // real servers and processes: generous time (no test asserts a duration)
 setDefaultTimeout(120_000);
@@ -41,17 +41,6 @@ async function rushUser(api: ReturnType<typeof client>, id: number, user: string
   return { user, status: i.status, via: i.body?.status ?? i.body?.error };
 }
 
-function parseProm(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line);
-    if (!m) throw new Error(`not Prometheus text: ${line}`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
-
 describe("split deployment: router, queue, coupon and two issuers as separate processes", () => {
   test("a rush through the router keeps every invariant, and /metrics agrees with the stats", async () => {
     const api = client(router.url);
@@ -89,21 +78,21 @@ describe("split deployment: router, queue, coupon and two issuers as separate pr
     expect(c).toEqual({ status: 200, body: { issued: true, persisted: true, code: expect.stringMatching(/^[0-9A-Z]{5}(-[0-9A-Z]{5}){3}$/), redeemedAt: null } });
     expect((await api.call("GET", `/api/events/${id}/coupon`, { token: "garbage" })).status).toBe(401);
 
-    const cm = parseProm(await (await fetch(`${coupon.url}/metrics`)).text());
+    const cm = await readMetrics(coupon.url);
     expect(cm.get(`coupon_issue_outcomes_total{event_id="${id}",outcome="issued"}`)).toBe(300);
     expect(cm.get(`coupon_event_issued{event_id="${id}"}`)).toBe(st.issued);
     expect(cm.get(`coupon_event_persisted{event_id="${id}"}`)).toBe(st.persisted);
     // every per-event series comes from one process only, so sum by (event_id) over all of them counts it once
-    const all = await Promise.all(procs().map(async (p) => [...parseProm(await (await fetch(`${p.url}/metrics`)).text()).keys()]));
+    const all = await Promise.all(procs().map(async (p) => [...(await readMetrics(p.url)).keys()]));
     const owners = new Map<string, number>();
     for (const keys of all) for (const k of keys) if (k.includes(`event_id="${id}"`)) owners.set(k, (owners.get(k) ?? 0) + 1);
     expect(owners.size).toBeGreaterThan(20);
     expect([...owners].filter(([, n]) => n > 1)).toEqual([]);
     const series = (p: Proc, name: string) => all[procs().indexOf(p)]!.some((k) => k.startsWith(`${name}{event_id="${id}"`));
     expect(series(coupon, "coupon_event_stock") && series(queue, "coupon_event_admissions_total") && series(router, "coupon_door_outcomes_total")).toBe(true);
-    const persistedByIssuers = (await Promise.all(issuers.map(async (p) => parseProm(await (await fetch(`${p.url}/metrics`)).text()).get("coupon_issuer_persisted_total") ?? 0))).reduce((a, b) => a + b, 0);
+    const persistedByIssuers = (await Promise.all(issuers.map(async (p) => (await readMetrics(p.url)).get("coupon_issuer_persisted_total") ?? 0))).reduce((a, b) => a + b, 0);
     expect(persistedByIssuers).toBeGreaterThanOrEqual(300);
-    const rm = parseProm(await (await fetch(`${router.url}/metrics`)).text());
+    const rm = await readMetrics(router.url);
     expect(rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="200"}')! + (rm.get('coupon_http_requests_total{method="POST",route="/api/events/:id/enter",status="202"}') ?? 0)).toBeGreaterThan(0);
   });
 
