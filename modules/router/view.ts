@@ -36,8 +36,10 @@ export type EventSnapshot = {
   graceSeconds: number;
   /** users in the line */
   waiting: number;
-  /** arrival sequence of the user at the head of the line (0: empty line) */
+  /** arrival sequence of the first waiter not back at a lapsed slot's place (0: none known): never moves back */
   headSeq: number;
+  /** users back at a lapsed slot's place, ahead of the head (and of everyone) */
+  rejoined: number;
   /** the last arrival sequence handed out */
   tailSeq: number;
   /** live running slots */
@@ -197,7 +199,7 @@ export class EventView {
     const started = performance.now();
     const k = eventKeys(this.prefix, id);
     const d = this.departuresOf(id);
-    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, k.departed, k.departedTrim, now, d.read, DEPARTURES_PER_READ)) as (string | number | null)[];
+    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, k.departed, k.departedTrim, k.lapsed, now, d.read, DEPARTURES_PER_READ)) as (string | number | null)[];
     const snap = r.length ? parse(id, now, r, d.seqs) : null;
     if (snap) this.depart(d, Number(r[DEPARTURES_AT]), r.slice(DEPARTURES_AT + 1), snap.headSeq, snap.departedFloor);
     else this.departures.delete(id);
@@ -266,8 +268,8 @@ export class EventView {
   }
 }
 
-// view-6.lua's reply: the meta fields, the line and the slots (up to `running`), the departures' floor, then where the departures start and the departures
-const DEPARTURES_AT = 28;
+// view-7.lua's reply: the meta fields, the line and the slots (up to `rejoined`), the departures' floor, then where the departures start and the departures
+const DEPARTURES_AT = 29;
 
 function parse(id: number, at: number, r: (string | number | null)[], departed: ReadonlySet<number>): EventSnapshot {
   const s = (i: number) => (r[i] === null || r[i] === undefined ? null : String(r[i]));
@@ -302,7 +304,8 @@ function parse(id: number, at: number, r: (string | number | null)[], departed: 
     headSeq: num(s(24)),
     tailSeq: num(s(25)),
     running: num(s(26)),
-    departedFloor: num(s(27)),
+    rejoined: num(s(27)),
+    departedFloor: num(s(28)),
     departed,
   };
 }
