@@ -67,8 +67,9 @@ export function eventKeys(prefix: string, eventId: number) {
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
     waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
-    // list: arrival sequences whose holders left the line, in the order they left, bounded; hash: how
-    // many were dropped from its front, and the floor below which a view answers no ticket (modules/queue/leave-7.lua)
+    // list: arrival sequences whose holders left the line, in the order they left, bounded and emptied when
+    // the event ends; hash: how many were dropped from its front, and the floor below which a view answers
+    // no ticket (modules/queue/leave-7.lua)
     departed: `${base}:departed`,
     departedTrim: `${base}:departed:trim`,
     running: `${base}:running`,

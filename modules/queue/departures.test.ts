@@ -43,6 +43,17 @@ describe("departures", () => {
     expect(await churn(id, "alone", 50)).toBe(0);
   });
 
+  test("an event that ends empties its departures with its line", async () => {
+    const id = await newEvent();
+    const k = eventKeys(s.prefix, id);
+    for (let i = 0; i < 3; i++) expect((await s.api.enter(id, `stay-${id}-${i}`)).status).toBe(202);
+    await churn(id, "gone", 3 * MAX);
+    expect(await s.redis.exists(k.departed, k.departedTrim)).toBe(2);
+    expect((await s.api.call("POST", `/admin/events/${id}/close`, { token: "test-admin-token" })).status).toBe(200);
+    await s.queue.tick(id);
+    expect(await s.redis.exists(k.waiting, k.departed, k.departedTrim)).toBe(0);
+  });
+
   test("a stale ticket whose departure was dropped from the list is still answered by the exact poll, never from the view", async () => {
     const id = await newEvent();
     for (let i = 0; i < 10; i++) expect((await s.api.enter(id, `wait-${id}-${i}`)).status).toBe(202);

@@ -70,10 +70,10 @@ export class QueueService implements QueueApi {
     return Number(seq) || 0;
   }
 
-  /** One scheduler tick for one event (see admit-7.lua; on_turn events: turn-6.lua). */
+  /** One scheduler tick for one event (see admit-9.lua; on_turn events: turn-6.lua). */
   async tick(eventId: number, now = Date.now()) {
     const k = eventKeys(this.prefix, eventId);
-    const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
+    const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, k.departed, k.departedTrim, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
     const issued = turn > 0 ? await this.issueOnTurn(eventId, turn, now) : 0;
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
     this.onTicked?.(eventId, { expired, stale });
