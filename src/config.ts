@@ -188,6 +188,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       schedulerEnabled: env.QUEUE_SCHEDULER !== "off",
       minPollMs,
       maxPollMs,
+      // Most departures (places given up) an event's list keeps ahead of the head; past it a view
+      // sends the oldest ones' tickets to the exact poll (modules/queue/leave-7.lua).
+      departuresMax: int(env, "QUEUE_DEPARTURES_MAX", 100_000, 10, 10_000_000),
     },
     rateLimit: {
       // a real user polls every 300 ms at most and issues once: 20/s with a burst of 40 is far above

@@ -67,8 +67,11 @@ export function eventKeys(prefix: string, eventId: number) {
     // string: u32 last-seen time per arrival sequence (modules/queue/includes/live.lua)
     waitLive: `${base}:live`,
     waitSeq: `${base}:seq`,
-    // list: arrival sequences whose holders left the line, in the order they left (modules/queue/leave-6.lua)
+    // list: arrival sequences whose holders left the line, in the order they left, bounded and emptied when
+    // the event ends; hash: how many were dropped from its front, and the floor below which a view answers
+    // no ticket (modules/queue/leave-7.lua)
     departed: `${base}:departed`,
+    departedTrim: `${base}:departed:trim`,
     running: `${base}:running`,
     // hash: slot holder -> arrival sequence; hash: user -> "<sequence>:<lapsed at ms>" (modules/queue/includes/slots.lua)
     slots: `${base}:slots`,

@@ -2,7 +2,10 @@
 // user's views all carry one code, unique across every issuance.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { checkInvariants, mysqlConn, NO_USER_LIMITS, pool, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
+import type { Mysql } from "../../src/db";
+import { IssuerService } from "../issuer/service";
 import { normalizeCode } from "./code";
+import { MyCoupons } from "./mine";
 
 setDefaultTimeout(300_000);
 
@@ -89,6 +92,38 @@ describe("GET /api/me/coupons", () => {
       expect((await q.api.coupon(id, user)).body).toEqual({ issued: true, persisted: false, code, redeemedAt: null });
       const listed = await q.api.call("GET", "/api/me/coupons", { token: token(user) });
       expect(listed.body.coupons).toEqual([{ eventId: id, eventName: "Just now", code, issuedAt: null, redeemedAt: null, validUntil: null, persisted: false }]);
+    } finally {
+      await stopServer(q);
+    }
+  });
+
+  test("a coupon whose row the issuer stores between the list's two reads is listed, as stored", async () => {
+    const q = await startServer({ ISSUER: "off" });
+    try {
+      const user = `between-${Date.now().toString(36)}`;
+      const id = (await q.api.createEvent({ name: "In between", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+      await q.api.enter(id, user);
+      const code = (await q.api.issue(id, user)).body.code;
+      const issuer = new IssuerService(q.redis, q.mysql!, q.prefix, async () => [id], { ...q.config.issuer, enabled: true, consumerName: `between-${id}` });
+      // the list's first MySQL read answers from before the row; the issuer stores the row before that answer arrives
+      let reads = 0;
+      const pool = new Proxy(q.mysql!.pool, {
+        get(target, prop) {
+          if (prop !== "query") return Reflect.get(target, prop);
+          return async (...args: unknown[]) => {
+            const answer = await (target.query as (...a: unknown[]) => Promise<unknown>)(...args);
+            if (reads++ === 0) {
+              expect(await issuer.drainOnce()).toBe(1);
+              expect(issuer.stats.persisted).toBe(1);
+            }
+            return answer;
+          };
+        },
+      });
+      const listed = await new MyCoupons(q.redis, { ...q.mysql!, pool } as Mysql, q.prefix).list(user);
+      await issuer.stop();
+      expect(reads).toBe(2);
+      expect(listed.coupons).toEqual([{ eventId: id, eventName: "In between", code, issuedAt: expect.any(String), redeemedAt: null, validUntil: null, persisted: true }]);
     } finally {
       await stopServer(q);
     }

@@ -306,6 +306,36 @@ describe("issuer", () => {
     expect(Number(back![2])).toBeGreaterThanOrEqual(cutFor - 0.5);
   });
 
+  test("an event whose stream fails on its own while the others work is logged once when it starts and once when it works again, not every loop", async () => {
+    const broken = await newEvent(20);
+    const healthy = await newEvent(20);
+    const stream = eventKeys(s.prefix, broken).stream;
+    // a key of the wrong type where the stream should be: every read of that event fails (WRONGTYPE)
+    await s.redis.set(stream, "not a stream");
+    const redis = createRedis(s.config, "one-event-down");
+    conns.push(redis);
+    const svc = new IssuerService(redis, s.mysql!, s.prefix, async () => [broken, healthy], { ...s.config.issuer, consumerName: `wrongtype-${broken}`, claimIdleMs: 100 });
+    running.push(svc);
+    const logged = spyOn(console, "error");
+    let lines: string[] = [];
+    try {
+      svc.start();
+      const users = await issueMany(healthy, 10, "beside");
+      await drained(healthy);
+      await Bun.sleep(1000); // some twenty loops while the broken event keeps failing
+      await s.redis.del(stream);
+      await waitFor("the event read again", async () => logged.mock.calls.some((c) => String(c[0]).startsWith(`issuer: event ${broken} works again`)), 10_000, 50);
+      await svc.stop();
+      expect(await checkInvariants(db, healthy, 20, users)).toEqual({ rows: 10, ...clean });
+    } finally {
+      lines = logged.mock.calls.map((c) => c.join(" ")).filter((l) => l.startsWith(`issuer: event ${broken}`));
+      logged.mockRestore();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^issuer: event ${broken} failed: WRONGTYPE .+; its entries stay pending; retrying \\(logged again when it works\\)$`));
+    expect(lines[1]).toMatch(new RegExp(`^issuer: event ${broken} works again after \\d+ failed attempt\\(s\\) over \\d+\\.\\d s$`));
+  });
+
   test("an event whose rows keep failing does not hold back the other events", async () => {
     const stuck = await newEvent(20);
     const healthy = await newEvent(20);

@@ -84,6 +84,8 @@ export class IssuerService {
   private lastRetire = 0;
   private backoffMs = 0;
   private readonly loopOutage = new OutageLog("issuer");
+  // events failing on their own while the others work: one line when each starts and ends, not one per loop
+  private readonly eventOutages = new Map<number, OutageLog>();
   // MySQL failing: held entries are tried again from then on (the reads go on meanwhile)
   private mysqlRetryAt = 0;
   private mysqlBackoffMs = 0;
@@ -226,11 +228,22 @@ export class IssuerService {
     let succeeded = 0;
     const failures: [number, unknown][] = [];
     results.forEach((r, i) => {
-      if (r.status === "fulfilled") (total += r.value), succeeded++;
-      else failures.push([ids[i]!, r.reason]);
+      if (r.status === "fulfilled") {
+        total += r.value;
+        succeeded++;
+        this.eventOutages.get(ids[i]!)?.ok();
+        this.eventOutages.delete(ids[i]!);
+      } else failures.push([ids[i]!, r.reason]);
     });
     if (failures.length && !succeeded) throw failures[0]![1];
-    for (const [eventId, e] of failures) console.error(`issuer: event ${eventId}: ${(e as Error)?.message ?? e}; its entries stay pending`);
+    // an event no longer walked (retired) has nothing left to log
+    const walked = new Set(ids);
+    for (const id of this.eventOutages.keys()) if (!walked.has(id)) this.eventOutages.delete(id);
+    for (const [eventId, e] of failures) {
+      let log = this.eventOutages.get(eventId);
+      if (!log) this.eventOutages.set(eventId, (log = new OutageLog(`issuer: event ${eventId}`)));
+      log.failed(e, "its entries stay pending");
+    }
     return total;
   }
 

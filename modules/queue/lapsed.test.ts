@@ -103,6 +103,40 @@ describe("places that survive (scheduler off, manual ticks)", () => {
   });
 });
 
+describe("a user back at a lapsed slot's place, seen from a router's view", () => {
+  let s: Started;
+  beforeAll(async () => {
+    s = await startServer({ QUEUE_SCHEDULER: "off", QUEUE_WAITER_TIMEOUT_MS: "300000", ...NO_USER_LIMITS, RATE_FLUSH_MS: "100" });
+  });
+  afterAll(() => stopServer(s));
+
+  test("does not move the head back: an admitted user's waiting ticket is answered 'admitted', and a waiter's estimate counts the returner", async () => {
+    const id = (await s.api.createEvent({ name: "back at the front", stock: 100, trafficRpm: 0, runningCapacity: 4, admitPerSecond: 1, slotSeconds: 60 })).body.id as number;
+    const user = (i: number) => `front-${id}-${i}`;
+    const tickets: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const e = await s.api.enter(id, user(i));
+      expect(e.status).toBe(202);
+      tickets.push(e.body.ticket);
+    }
+    const withTicket = (i: number) => s.api.call("GET", `/api/events/${id}/queue`, { token: tickets[i]! });
+    // user 0 admitted, its slot lapses unused; users 1–4 take the four slots without polling since
+    const t0 = Date.now();
+    expect((await s.queue.tick(id, t0)).admitted).toBe(1);
+    expect(await s.queue.tick(id, t0 + 61_000)).toMatchObject({ expired: 1, admitted: 1 });
+    for (let i = 2; i <= 4; i++) expect((await s.queue.tick(id, t0 + 60_000 + i * 1000)).admitted).toBe(1);
+    // user 0 comes back: first in line again (sequence 1, which the head had passed), no slot free
+    expect((await s.api.enter(id, user(0))).body).toMatchObject({ status: "waiting", position: 1 });
+    await Bun.sleep(300); // the view has seen it
+
+    // the old view's head was the returner's sequence: user 4's ticket (sequence 5) was answered "waiting", place 5
+    expect((await withTicket(4)).body).toMatchObject({ status: "admitted" });
+    // user 7 (sequence 8): the returner, then users 5, 6 and 7 — from the view too, never better than the truth
+    expect((await s.api.poll(id, user(7))).body).toMatchObject({ status: "waiting", position: 4 });
+    expect((await withTicket(7)).body).toMatchObject({ status: "waiting", position: 4 });
+  });
+});
+
 describe("the pre-queue drops nobody for silence before its draw", () => {
   let s: Started;
   beforeAll(async () => {

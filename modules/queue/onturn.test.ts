@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Redis } from "ioredis";
 import { createRedis, eventKeys } from "../../src/redis";
-import { checkInvariants, client, mysqlConn, NO_USER_LIMITS, pool, spawnServer, startServer, stopServer, TEST_REDIS, token, waitFor, type Started } from "../../scripts/testkit";
+import { checkInvariants, client, mysqlConn, NO_USER_LIMITS, pool, spawnServer, spawnSplit, startServer, stopServer, TEST_REDIS, token, waitFor, type Proc, type Split, type Started } from "../../scripts/testkit";
 import { QueueService } from "./service";
 import { TurnIssuer } from "./turn";
 
@@ -284,34 +284,6 @@ describe("on_turn through failures", () => {
     }
   });
 
-  // the check in includes/take.lua, in a split deployment: the queue-only scheduler finds the issued
-  // hash short, issues nobody, and asks the coupon processes to repair it (it has no MySQL of its own)
-  test("the issued hash deleted, the earlier winners back in line, a queue-only scheduler: nobody gets a second coupon; a coupon process repairs it", async () => {
-    const id = (await s.api.createEvent({ name: "on-turn partial loss", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 50, claim: "on_turn" })).body.id as number;
-    const k = eventKeys(s.prefix, id);
-    const q = await spawnServer({ ROLE: "queue", REDIS_KEY_PREFIX: s.prefix });
-    try {
-      await admin(s, id, "pause");
-      const winners = Array.from({ length: 20 }, (_, i) => `otl-${id}-${i}`);
-      await lineUp(s, id, winners, new Map());
-      await admin(s, id, "resume");
-      await waitFor("the winners issued and stored", async () => (await s.api.stats(id)).body.persisted === 20, 60_000, 100);
-      const codes = await r.hgetall(k.issued);
-      await admin(s, id, "pause");
-      await r.del(k.issued);
-      await lineUp(s, id, winners, new Map());
-      await admin(s, id, "resume");
-      await waitFor("repaired, and the line empty (each winner found already issued)", async () => (await r.hlen(k.issued)) === 20 && (await r.zcard(k.waiting)) === 0, 60_000, 100);
-      expect(await r.hgetall(k.issued)).toEqual(codes);
-      const st = (await s.api.stats(id)).body;
-      expect({ remaining: st.remaining, persisted: st.persisted, dead: st.dead }).toEqual({ remaining: 80, persisted: 20, dead: 0 });
-      const [[{ n }]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_issues WHERE event_id = ?", [id])) as any;
-      expect(n).toBe(20);
-    } finally {
-      await q.kill();
-    }
-  });
-
   test("Redis connections dropped again and again mid-rush: order kept, exact stock, every promise stored; the API answers 503, never 500", async () => {
     const STOCK = 300;
     const id = (await s.api.createEvent({ name: "on-turn drops", stock: STOCK, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 60, claim: "on_turn" })).body.id as number;
@@ -360,5 +332,48 @@ describe("on_turn through failures", () => {
     expect(seen.violations.slice(0, 5)).toEqual([]);
     expect(skipped(seqOf, promised, new Set())).toEqual([]);
     expect(inv).toEqual({ rows: STOCK, duplicates: 0, overIssue: 0, lost: [], phantom: [] });
+  });
+});
+
+// The check in includes/take.lua, in a split deployment: the queue-only scheduler finds the issued
+// hash short, issues nobody, and asks the coupon processes to repair it (it has no MySQL of its own).
+// Its own processes and prefix: no process that sold the event itself (whose tick would repair it
+// unasked: reconcile.ts checkPartialLoss) and no other test's events or repairs.
+describe("on_turn partial loss, split", () => {
+  let split: Split;
+  let issuer: Proc;
+  beforeAll(async () => {
+    split = await spawnSplit("otl", NO_USER_LIMITS);
+    issuer = await spawnServer({ ...NO_USER_LIMITS, ROLE: "issuer", REDIS_KEY_PREFIX: split.prefix });
+  });
+  afterAll(async () => {
+    await issuer?.kill("SIGKILL");
+    await split?.stop();
+  });
+
+  test("the issued hash deleted, the earlier winners back in line, a queue-only scheduler: nobody gets a second coupon; the coupon process repairs it when asked", async () => {
+    const api = client(split.router.url);
+    const adminCall = (id: number, action: "pause" | "resume") => api.call("POST", `/admin/events/${id}/${action}`, { token: "test-admin-token" });
+    const id = (await api.createEvent({ name: "on-turn partial loss", stock: 100, trafficRpm: 0, runningCapacity: 1, admitPerSecond: 50, claim: "on_turn" })).body.id as number;
+    const k = eventKeys(split.prefix, id);
+    const winners = Array.from({ length: 20 }, (_, i) => `otl-${id}-${i}`);
+    const lineUpHere = async () => expect((await pool(winners, 20, (u) => api.enter(id, u))).map((e) => e.status)).toEqual(winners.map(() => 202));
+    expect((await adminCall(id, "pause")).status).toBe(200);
+    await lineUpHere();
+    expect((await adminCall(id, "resume")).status).toBe(200);
+    await waitFor("the winners issued and stored", async () => (await api.stats(id)).body.persisted === 20, 60_000, 100);
+    const codes = await r.hgetall(k.issued);
+    expect((await adminCall(id, "pause")).status).toBe(200);
+    await r.del(k.issued);
+    await lineUpHere();
+    expect((await adminCall(id, "resume")).status).toBe(200);
+    await waitFor("repaired, and the line empty (each winner found already issued)", async () => (await r.hlen(k.issued)) === 20 && (await r.zcard(k.waiting)) === 0, 60_000, 100);
+    expect(await r.hgetall(k.issued)).toEqual(codes);
+    // repaired because the queue process asked, not found by the coupon process itself
+    expect(split.coupon.log()).toContain(`event ${id}: a queue process's on_turn scheduler found fewer issued users than units gone (keys lost)`);
+    const st = (await api.stats(id)).body;
+    expect({ remaining: st.remaining, persisted: st.persisted, dead: st.dead }).toEqual({ remaining: 80, persisted: 20, dead: 0 });
+    const [[{ n }]] = (await db.query("SELECT COUNT(*) AS n FROM coupon_issues WHERE event_id = ?", [id])) as any;
+    expect(n).toBe(20);
   });
 });

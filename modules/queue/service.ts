@@ -59,21 +59,21 @@ export class QueueService implements QueueApi {
   /**
    * Frees the user's place or slot (a lapsed place too); an unknown event is a 404 (over HTTP to a
    * remote queue too). Returns the arrival sequence of the place in line given up (0: none), which
-   * is also recorded for every router's view (leave-6.lua).
+   * is also recorded for every router's view (leave-7.lua).
    */
   async leave(eventId: number, userId: string): Promise<number> {
     const k = eventKeys(this.prefix, eventId);
     // the user's liveness word stays (4 bytes, read only if that sequence ever reaches the head: never)
-    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, userId)) as number[];
+    const [exists, freed, seq] = (await this.leaveScript(k.meta, k.waiting, k.running, k.slots, k.lapsed, k.departed, k.departedTrim, userId, this.cfg.departuresMax)) as number[];
     if (!exists) throw refusal("event_not_found");
     if (Number(freed) > 0) this.onLeft?.(eventId);
     return Number(seq) || 0;
   }
 
-  /** One scheduler tick for one event (see admit-7.lua; on_turn events: turn-6.lua). */
+  /** One scheduler tick for one event (see admit-9.lua; on_turn events: turn-6.lua). */
   async tick(eventId: number, now = Date.now()) {
     const k = eventKeys(this.prefix, eventId);
-    const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
+    const [expired, stale, admitted, status, drawDue, turn] = (await this.admitScript(k.meta, k.waiting, k.waitLive, k.running, k.admitLog, k.slots, k.lapsed, k.departed, k.departedTrim, now, this.cfg.slotTtlMs, this.cfg.waiterTimeoutMs)) as [number, number, number, string, number, number];
     const issued = turn > 0 ? await this.issueOnTurn(eventId, turn, now) : 0;
     if (admitted > 0) this.onAdmitted?.(eventId, admitted, "scheduler");
     this.onTicked?.(eventId, { expired, stale });

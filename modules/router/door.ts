@@ -114,8 +114,9 @@ export const nearHead = (v: EventSnapshot) => 2 * v.admitPerSecond;
 
 /**
  * A poll answered from the view, or null when only the exact script can answer. The estimate is
- * seq − head + 1: every arrival sequence between the head and the user is at most one user ahead
- * (leavers and dropped waiters leave holes), and the head only moves forward, so it is never
+ * seq − head + 1 + the users back at a lapsed slot's place (all ahead of everyone; the head is the
+ * first waiter after them, so it only moves forward): every arrival sequence between the head and
+ * the user is at most one user ahead (leavers and dropped waiters leave holes), so it is never
  * better than the user's true place (docs/how-it-works.md: waiting room accuracy). A pre-queued user's ticket
  * is answered from the view until the places are drawn (the line's head means nothing while they
  * are being moved); then their next poll runs the exact script, which hands them a ticket for
@@ -126,13 +127,14 @@ export function cheapPoll(cfg: PollCfg, v: EventSnapshot, seq: number, now = Dat
   const status = eventStatus(v, now);
   if (status === "sold_out") return { status: "sold_out" };
   if (status === "closed" || status === "cancelled") return { status: "closed" };
-  if (v.departed.has(seq)) return null;
+  if (v.departed.has(seq) || seq <= v.departedFloor) return null;
   const phase = preQueuePhase(v, now);
   if (phase === "open" || (phase === "drawing" && v.preEnd >= 0 && seq <= 2 * v.preEnd)) return seq > 0 ? preQueueBody(cfg, v, { remaining: Math.max(0, v.remaining), size: v.waiting }, now) : null;
   if (phase === "drawing") return null;
   if (status !== "open" && status !== "paused") return null;
   if (seq < 1 || v.headSeq < 1 || seq < v.headSeq || seq > v.tailSeq) return null;
-  const ahead = seq - v.headSeq;
+  // users back at a lapsed slot's place are ahead of everyone
+  const ahead = seq - v.headSeq + v.rejoined;
   if (ahead < nearHead(v)) return null;
   return waitingBody(cfg, v, { position: ahead + 1, remaining: Math.max(0, v.remaining), admitRate: v.admitRate, admitPerSecond: v.admitPerSecond, paused: status === "paused" });
 }

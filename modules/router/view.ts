@@ -36,8 +36,10 @@ export type EventSnapshot = {
   graceSeconds: number;
   /** users in the line */
   waiting: number;
-  /** arrival sequence of the user at the head of the line (0: empty line) */
+  /** arrival sequence of the first waiter not back at a lapsed slot's place (0: none known): never moves back */
   headSeq: number;
+  /** users back at a lapsed slot's place, ahead of the head (and of everyone) */
+  rejoined: number;
   /** the last arrival sequence handed out */
   tailSeq: number;
   /** live running slots */
@@ -48,11 +50,13 @@ export type EventSnapshot = {
    * naming one is out of date, and only the exact poll may answer it.
    */
   departed: ReadonlySet<number>;
+  /** no ticket at or below this sequence is answered from the view (departures dropped from the bounded list: leave-7.lua) */
+  departedFloor: number;
 };
 
 type Entry = { snap: EventSnapshot; at: number; lastHit: number };
-/** The departures of one event this process knows: how many of the list it has read, those still ahead of the head. */
-type Departures = { read: number; seqs: Set<number>; head: number };
+/** The departures of one event this process knows: how many of the list it has read, those still ahead of the head and above the floor. */
+type Departures = { read: number; seqs: Set<number>; head: number; floor: number };
 // departures taken per read: a burst of leavers is caught up over a few flushes, never in one huge reply
 const DEPARTURES_PER_READ = 10_000;
 
@@ -173,19 +177,20 @@ export class EventView {
 
   private departuresOf(id: number): Departures {
     let d = this.departures.get(id);
-    if (!d) this.departures.set(id, (d = { read: 0, seqs: new Set(), head: 0 }));
+    if (!d) this.departures.set(id, (d = { read: 0, seqs: new Set(), head: 0, floor: 0 }));
     return d;
   }
 
-  /** Takes in the departures a read returned (from index `from` of the list) and forgets those the head has passed. */
-  private depart(d: Departures, from: number, seqs: (string | number | null)[], head: number) {
+  /** Takes in the departures a read returned (from position `from` of the list) and forgets those the head has passed or the floor covers. */
+  private depart(d: Departures, from: number, seqs: (string | number | null)[], head: number, floor: number) {
     // a list shorter than what was read before was lost and is written anew: start over
     if (from < d.read) d.seqs.clear();
     for (const s of seqs) d.seqs.add(Number(s));
     d.read = from + seqs.length;
-    if (head > d.head) {
-      d.head = head;
-      for (const s of d.seqs) if (s < head) d.seqs.delete(s);
+    if (head > d.head || floor > d.floor) {
+      d.head = Math.max(d.head, head);
+      d.floor = Math.max(d.floor, floor);
+      for (const s of d.seqs) if (s < d.head || s <= d.floor) d.seqs.delete(s);
     }
   }
 
@@ -194,9 +199,9 @@ export class EventView {
     const started = performance.now();
     const k = eventKeys(this.prefix, id);
     const d = this.departuresOf(id);
-    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, k.departed, now, d.read, DEPARTURES_PER_READ)) as (string | number | null)[];
+    const r = (await this.script(k.meta, k.waiting, k.waitSeq, k.running, k.departed, k.departedTrim, k.lapsed, now, d.read, DEPARTURES_PER_READ)) as (string | number | null)[];
     const snap = r.length ? parse(id, now, r, d.seqs) : null;
-    if (snap) this.depart(d, Number(r[DEPARTURES_AT]), r.slice(DEPARTURES_AT + 1), snap.headSeq);
+    if (snap) this.depart(d, Number(r[DEPARTURES_AT]), r.slice(DEPARTURES_AT + 1), snap.headSeq, snap.departedFloor);
     else this.departures.delete(id);
     if (started <= this.clearedAt || started <= (this.droppedAt.get(id) ?? -1)) return snap;
     if (snap || missingIsUnknown) this.remember(id, snap, now);
@@ -263,8 +268,8 @@ export class EventView {
   }
 }
 
-// view-5.lua's reply: the meta fields, the line and the slots (up to `running`), then where the departures start and the departures
-const DEPARTURES_AT = 27;
+// view-7.lua's reply: the meta fields, the line and the slots (up to `rejoined`), the departures' floor, then where the departures start and the departures
+const DEPARTURES_AT = 29;
 
 function parse(id: number, at: number, r: (string | number | null)[], departed: ReadonlySet<number>): EventSnapshot {
   const s = (i: number) => (r[i] === null || r[i] === undefined ? null : String(r[i]));
@@ -299,6 +304,8 @@ function parse(id: number, at: number, r: (string | number | null)[], departed: 
     headSeq: num(s(24)),
     tailSeq: num(s(25)),
     running: num(s(26)),
+    rejoined: num(s(27)),
+    departedFloor: num(s(28)),
     departed,
   };
 }

@@ -18,6 +18,8 @@
     KEYS[5] admissions per second (hash: unix second -> count)
     KEYS[6] slot holders' arrival sequences
     KEYS[7] lapsed places
+    KEYS[8] departures (modules/queue/leave-7.lua)
+    KEYS[9] departures' trim record
     ARGV[1] now (ms)
     ARGV[2] running slot ttl (ms) by default (the event's slotSeconds wins)
     ARGV[3] waiter timeout (ms) by default (the event's graceSeconds wins)
@@ -39,9 +41,10 @@ local status = eventStatus(ev, now)
 local lapsed, admitted, stale, drawDue, turn = 0, 0, 0, 0, 0
 if ev.queueOpensAt > 0 and status ~= 'scheduled' and status ~= 'closed' and status ~= 'cancelled' and redis.call('HEXISTS', KEYS[1], 'drawSeed') == 0 then drawDue = 1 end
 if status == 'sold_out' or status == 'closed' or status == 'cancelled' then
-  -- nobody more can get in or be issued: empty the line and the slots (polls answer with the status from meta)
+  -- nobody more can get in or be issued: empty the line, the slots and the departures (polls answer
+  -- with the status from meta; a line started again hands out sequences past every old ticket's)
   -- UNLINK: a line of a million is freed in the background, not inside this script
-  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7])
+  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
 elseif ev.onTurn then
   if status == 'open' and preQueuePhase(KEYS[1], nil, ev, now) ~= 'drawing' then
     local used = tonumber(redis.call('HGET', KEYS[5], math.floor(now / 1000))) or 0
