@@ -3,39 +3,21 @@
 // on_turn event it shows the coupon the platform issued meanwhile (and so does the event page opened
 // afresh later); on a manual event it says the turn ran out while away and that the user kept the
 // front, then gives the turn back. The last test locks two phones for three minutes at once.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Browser, BrowserContext, CDPSession, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { CDPSession, Page } from "playwright-core";
 import { ADMIN_TOKEN, NO_USER_LIMITS, startServer, stopServer, token, waitFor, type Started } from "../../scripts/testkit";
-import { launchChromium, phone, seeText } from "./browser-kit";
+import { browserPages, seeText } from "./browser-kit";
 
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
-const shots = mkdtempSync(join(tmpdir(), "coupon-asleep-"));
-const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const kit = browserPages("asleep");
 let s: Started;
 beforeAll(async () => {
-  browser = await launchChromium();
-  console.log("screenshots in", shots);
   s = await startServer(NO_USER_LIMITS);
 }, 30_000);
-afterAll(async () => {
-  await browser?.close();
-  await stopServer(s);
-});
-afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()));
-  expect(problems.splice(0)).toEqual([]);
-});
+afterAll(() => stopServer(s));
 
+/** A phone in Seoul (the pages' times say Asia/Seoul) on `url`. */
 async function open(url: string) {
-  const p = await phone(browser);
-  contexts.push(p.ctx);
-  p.page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  p.page.on("console", (m) => m.type() === "error" && !/^Failed to load resource/.test(m.text()) && problems.push(m.text()));
+  const p = await kit.phone();
   await p.page.goto(url);
   return p;
 }
@@ -175,7 +157,7 @@ describe("two phones locked for three minutes through their turns, at once", () 
     expect((await admin(`/admin/events/${manual}/resume`)).status).toBe(200);
     await m.waitForURL(`${s.url}/events/${manual}`, { timeout: 30_000 });
     await seeText(m, "#slot", /^Your turn: 0:[0-5]\d left to press Get coupon$/);
-    await Promise.all([shot(a, "locked-on-turn-before"), shot(m, "locked-manual-before")]);
+    await Promise.all([kit.shot(a, "locked-on-turn-before"), kit.shot(m, "locked-manual-before")]);
 
     const [ca, cm] = await Promise.all([lock(a), lock(m)]);
     const lockedAt = Date.now();
@@ -206,7 +188,7 @@ describe("two phones locked for three minutes through their turns, at once", () 
     expect(await m.getByRole("button", { name: "Get coupon" }).isDisabled()).toBe(true);
     expect(await m.getByRole("button", { name: "Take my turn back" }).isVisible()).toBe(true);
     expect((await s.api.poll(manual, second!)).body).toMatchObject({ status: "waiting", position: 1 });
-    await Promise.all([shot(a, "locked-on-turn-after"), shot(m, "locked-manual-after")]);
+    await Promise.all([kit.shot(a, "locked-on-turn-after"), kit.shot(m, "locked-manual-after")]);
 
     // taking it back: the presser is at the front again, ahead of the two who came later
     await m.getByRole("button", { name: "Take my turn back" }).click();
@@ -215,7 +197,7 @@ describe("two phones locked for three minutes through their turns, at once", () 
     await seeText(m, "#lapsed-note", /^Your turn came while this page was away and ran out at \d\d:\d\d:\d\d \(Asia\/Seoul, UTC\+9\)\. You keep your place at the front/);
     expect((await s.api.poll(manual, second!)).body).toMatchObject({ status: "waiting", position: 2 });
     expect((await s.api.poll(manual, third!)).body).toMatchObject({ status: "waiting", position: 3 });
-    await shot(m, "locked-manual-taken-back");
+    await kit.shot(m, "locked-manual-taken-back");
 
     // the slot frees: the turn is the presser's, not the second's
     expect((await s.api.issue(manual, first!)).status).toBe(201);
@@ -225,6 +207,6 @@ describe("two phones locked for three minutes through their turns, at once", () 
     await m.getByRole("button", { name: "Get coupon" }).click();
     await seeText(m, "#result", /^Coupon issued/);
     expect((await s.api.coupon(manual, presser)).body.issued).toBe(true);
-    await shot(m, "locked-manual-issued");
+    await kit.shot(m, "locked-manual-issued");
   }, 300_000);
 });
