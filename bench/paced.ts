@@ -35,11 +35,15 @@ const prefix = b.prefix("paced");
 const server = await startServer("paced", { ...b.env, prefix }, extraEnv);
 const admin = adminClient(server.url, b.env.adminToken);
 const id = await directEvent(admin, "bench paced");
+// the burst's promises are checked with the paced window's: one event, one set of rows
+const burstOut = newOutcomes();
+const statuses: Record<string, number> = {};
+const addStatuses = (from: Record<string, number>) => Object.entries(from).forEach(([k, n]) => (statuses[k] = (statuses[k] ?? 0) + n));
 try {
   if (burstS > 0) {
     const users = new Users(b.env.jwtSecret, `pb${id}`).prepare(60_000);
-    const out = newOutcomes();
-    const burst = await hammer({ url: server.url, connections: 500, durationS: burstS, steps: enterThenIssue(id, users, out) });
+    const burst = await hammer({ url: server.url, connections: 500, durationS: burstS, steps: enterThenIssue(id, users, burstOut) });
+    addStatuses(burst.all.statuses);
     console.log(`burst: ${burst.all.count} requests in ${burstS} s (${Math.round(burst.all.rps)}/s) just before the paced window`);
   }
   const users = new Users(b.env.jwtSecret, `pv${id}`).prepare(Math.ceil(vus * (durationS / (thinkMs / 1000) + 2)));
@@ -55,7 +59,9 @@ try {
   });
   const f = (x: number) => `${x.toFixed(1)} ms`;
   const a = load.all;
-  const verdict = await verify(b.db, admin, id, 10_000_000, out.promised, out.inFlight, { exactRedisView: true, statuses: load.all.statuses });
+  const promised = new Set([...burstOut.promised, ...out.promised]);
+  const inFlight = new Set([...burstOut.inFlight, ...out.inFlight]);
+  const verdict = await verify(b.db, admin, id, 10_000_000, promised, inFlight, { exactRedisView: true, statuses: (addStatuses(a.statuses), statuses) });
   console.log(`paced: ${vus} VUs, think ${thinkMs} ms, ${durationS} s; pending issuances at the start ${pendingAtStart}; env ${JSON.stringify(extraEnv)}`);
   console.log(`${Math.round(a.rps)} req/s, p50 ${f(a.p50)}, p95 ${f(a.p95)}, p97.5 ${f(a.p975)}, p99 ${f(a.p99)}, max ${f(a.max)}; statuses ${JSON.stringify(load.all.statuses)}; invariants ${verdict.ok ? "OK" : verdict.failures.join("; ")}`);
 } finally {
