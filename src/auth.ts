@@ -31,8 +31,22 @@ export function isCanonicalJwt(token: string): boolean {
   if (token.length > 4096) return false;
   const parts = token.split(".");
   if (parts.length !== 3) return false;
-  for (const p of parts) if (!PART.test(p) || Buffer.from(p, "base64url").toString("base64url") !== p) return false;
+  for (const p of parts) if (!PART.test(p) || !canonicalTail(p)) return false;
   return true;
+}
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/**
+ * Whether unpadded base64url (alphabet already checked) decodes and re-encodes to itself: its length
+ * is not 1 mod 4 (a lone character carries no whole byte) and the spare low bits of its last
+ * character are zero (4 of them after 2 characters of a group, 2 after 3). The same answer as a
+ * decode and re-encode, without either (on every never-seen token).
+ */
+function canonicalTail(p: string): boolean {
+  const rest = p.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  return B64URL.indexOf(p[p.length - 1]!) % (rest === 2 ? 16 : 4) === 0;
 }
 
 export type JwtOptions = { secret: string; issuer?: string; audience?: string };
@@ -51,18 +65,33 @@ export function hs256Header(token: string, key: Buffer): Record<string, unknown>
   if (!isCanonicalJwt(token)) return null;
   const dot = token.indexOf(".");
   const last = token.lastIndexOf(".");
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString("utf8"));
-  } catch {
-    return null;
-  }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) return null;
-  const h = header as Record<string, unknown>;
-  if (h.alg !== "HS256" || h.crit !== undefined) return null;
+  const h = acceptedHeader(token.slice(0, dot));
+  if (!h) return null;
   const given = Buffer.from(token.slice(last + 1), "base64url");
   const expected = createHmac("sha256", key).update(token.slice(0, last)).digest();
   return given.length === expected.length && timingSafeEqual(given, expected) ? h : null;
+}
+
+// Nearly every token carries the same header segment: its verdict is kept (a few shapes at most,
+// so headers made up to fill it cost a clear, not memory).
+const HEADERS_KEPT = 16;
+const headerVerdicts = new Map<string, Record<string, unknown> | null>();
+
+/** The header as JSON, if it is an object with `alg` HS256 and no `crit`; else null. */
+function acceptedHeader(segment: string): Record<string, unknown> | null {
+  const known = headerVerdicts.get(segment);
+  if (known !== undefined) return known;
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+  } catch {
+    header = null;
+  }
+  const h = typeof header === "object" && header !== null && !Array.isArray(header) ? (header as Record<string, unknown>) : null;
+  const verdict = h && h.alg === "HS256" && h.crit === undefined ? Object.freeze(h) : null;
+  if (headerVerdicts.size >= HEADERS_KEPT) headerVerdicts.clear();
+  headerVerdicts.set(segment, verdict);
+  return verdict;
 }
 
 /**

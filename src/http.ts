@@ -46,6 +46,24 @@ function holdsLoneSurrogate(v: unknown): boolean {
   return false;
 }
 
+/** The body, read as JSON (see the parse hook below): the parsed value, or NOT_JSON with the request marked. */
+async function parseJson(request: Request): Promise<unknown> {
+  const text = await request.text();
+  rawBodies.set(request, text);
+  if (text === "") return null;
+  try {
+    const body = JSON.parse(text);
+    // only a \uD800–\uDFFF escape can make one (a raw one in UTF-8 is decoded as U+FFFD): walk the body only then
+    if (/\\u[dD][89a-fA-F]/.test(text) && holdsLoneSurrogate(body)) badText.add(request);
+    return body;
+  } catch {
+    // Parsing runs before a route's guards (Elysia's order: parse, transform, validation), so the
+    // verdict waits: a caller without the admin token learns nothing about the body it sent.
+    badJson.add(request);
+    return NOT_JSON;
+  }
+}
+
 /**
  * Maps every failure to the contract's JSON error shape: our own ApiErrors keep their status, bad
  * input is a 4xx, an unreachable dependency is a 503, and nothing else ever leaks a stack trace.
@@ -73,24 +91,9 @@ export const errors = (maxBodyBytes: number) =>
   // Every body is read as JSON, whatever its Content-Type claims (fetch sends text/plain, curl -d a
   // form type): one strict parser, so a form or text body can never be coerced into a valid-looking
   // request, and a client that forgot the header is not punished for it.
-  .onParse({ as: "global" }, async ({ request }) => {
-    // most requests (enter, issue) carry no body: do not touch the stream at all
-    if (!Number(request.headers.get("content-length"))) return null;
-    const text = await request.text();
-    rawBodies.set(request, text);
-    if (text === "") return null;
-    try {
-      const body = JSON.parse(text);
-      // only a \uD800–\uDFFF escape can make one (a raw one in UTF-8 is decoded as U+FFFD): walk the body only then
-      if (/\\u[dD][89a-fA-F]/.test(text) && holdsLoneSurrogate(body)) badText.add(request);
-      return body;
-    } catch {
-      // Parsing runs before a route's guards (Elysia's order: parse, transform, validation), so the
-      // verdict waits: a caller without the admin token learns nothing about the body it sent.
-      badJson.add(request);
-      return NOT_JSON;
-    }
-  })
+  // most requests (enter, issue) carry no body: answered at once, without touching the stream or
+  // making a promise (Elysia awaits a parser only when it returns one)
+  .onParse({ as: "global" }, ({ request }) => (Number(request.headers.get("content-length")) ? parseJson(request) : null))
   .onBeforeHandle({ as: "global" }, ({ request }) => {
     if (badJson.has(request)) throw invalidJson();
     if (badText.has(request)) throw new ApiError(400, "bad_request", "a string in the body is not valid Unicode (a lone surrogate such as \\ud800)");

@@ -213,12 +213,58 @@ export class LightHistogram {
 }
 
 /**
- * A counter or histogram labelled by event: the children of an event are removed (at scrape time)
- * once it has been idle for the retention time, so past events leave the series. Ids that name no
- * event are never counted (callers pass only outcomes that prove the event exists), which keeps the
- * label set bounded.
+ * A counter labelled by event and one more label, on the hot path (each enter's and each issue's
+ * outcome): an increment is two Map lookups. prom-client's `inc` validated and hashed the labels on
+ * every call, after a JSON key of its own here (~2 µs in a sold-out rush, bench/results/2026-12-07-door.md).
+ * An event's series leave (at scrape time) once it has been idle for the retention time; ids that
+ * name no event are never counted (callers pass only outcomes that prove the event exists).
  */
-class PerEvent<M extends Counter<string> | Histogram<string>> {
+class EventCounter {
+  readonly type = "counter";
+  readonly aggregator = "sum";
+  private readonly events = new Map<number, { at: number; counts: Map<string, number> }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly label: string,
+    private readonly retentionMs: number,
+    registers: Registry[],
+  ) {
+    for (const r of registers) r.registerMetric(this as never);
+  }
+
+  inc(eventId: number, value: string, n = 1) {
+    let ev = this.events.get(eventId);
+    if (!ev) this.events.set(eventId, (ev = { at: 0, counts: new Map() }));
+    ev.at = Date.now();
+    ev.counts.set(value, (ev.counts.get(value) ?? 0) + n);
+  }
+
+  knows(eventId: number) {
+    return this.events.has(eventId);
+  }
+
+  get(): Exported {
+    const now = Date.now();
+    const values: Exported["values"] = [];
+    for (const [id, ev] of this.events) {
+      if (now - ev.at > this.retentionMs) this.events.delete(id);
+      else for (const [v, n] of ev.counts) values.push({ labels: { event_id: String(id), [this.label]: v }, value: n });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset() {
+    this.events.clear();
+  }
+}
+
+/**
+ * A histogram labelled by event: the children of an event are removed (at scrape time) once it has
+ * been idle for the retention time, so past events leave the series.
+ */
+class PerEvent<M extends Histogram<string>> {
   private readonly seen = new Map<number, { at: number; labels: Map<string, Record<string, string>> }>();
   readonly metric: M;
 
@@ -299,10 +345,10 @@ export function createMetrics(opts: MetricsOptions) {
 
   // ---- coupon: counters of this process, gauges from the cached snapshot
   const couponGauges = has("coupon");
-  const issueOutcomes = new PerEvent((collect) => new Counter({ name: "coupon_issue_outcomes_total", help: "Issue attempts this process decided, by event and outcome (issued, sold_out, already_issued, not_admitted, not_open, …)", labelNames: ["event_id", "outcome"], registers: only(couponGauges), collect }), retentionMs);
-  const admissions = new PerEvent((collect) => new Counter({ name: "coupon_event_admissions_total", help: "Users this process moved into a running slot, by event and source: direct (at enter, nobody waiting), scheduler (tick from the line), refill (a slot freed by an issue, refilled from the line); on_turn: users of an on_turn line issued their coupon on their turn (no slot)", labelNames: ["event_id", "source"], registers: only(has("queue") || has("coupon")), collect }), retentionMs);
+  const issueOutcomes = new EventCounter("coupon_issue_outcomes_total", "Issue attempts this process decided, by event and outcome (issued, sold_out, already_issued, not_admitted, not_open, …)", "outcome", retentionMs, only(couponGauges));
+  const admissions = new EventCounter("coupon_event_admissions_total", "Users this process moved into a running slot, by event and source: direct (at enter, nobody waiting), scheduler (tick from the line), refill (a slot freed by an issue, refilled from the line); on_turn: users of an on_turn line issued their coupon on their turn (no slot)", "source", retentionMs, only(has("queue") || has("coupon")));
   const waitTime = new PerEvent((collect) => new Histogram({ name: "coupon_queue_wait_seconds", help: "Seconds a user waited in the line, from joining it to admission", labelNames: ["event_id"], buckets: WAIT, registers: only(has("router")), collect }), retentionMs);
-  const doorOutcomes = new PerEvent((collect) => new Counter({ name: "coupon_door_outcomes_total", help: "Enter requests this router answered, by event and outcome (admitted, issued (on_turn), waiting, sold_out, not_open, already_issued, rate_limited, …)", labelNames: ["event_id", "outcome"], registers: only(has("router")), collect }), retentionMs);
+  const doorOutcomes = new EventCounter("coupon_door_outcomes_total", "Enter requests this router answered, by event and outcome (admitted, issued (on_turn), waiting, sold_out, not_open, already_issued, rate_limited, …)", "outcome", retentionMs, only(has("router")));
 
   /** A gauge set from a snapshot at each scrape, by the lease holder of its role only (others export no sample at all). */
   function snapshotGauge<T>(role: "coupon" | "queue" | "router", name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, rows: T[]) => void) {
@@ -401,21 +447,21 @@ export function createMetrics(opts: MetricsOptions) {
     issuerDeadLettered: (reason: string) => issuerDead.inc({ reason: deadReason(reason) }),
     /** One issue attempt's outcome; `event_not_found` names no event and is not counted per event. */
     issueOutcome(eventId: number, outcome: string) {
-      if (outcome !== "event_not_found") issueOutcomes.metric.inc(issueOutcomes.labels(eventId, { outcome }));
+      if (outcome !== "event_not_found") issueOutcomes.inc(eventId, outcome);
     },
     /** One enter request's outcome at the router. */
     doorOutcome(eventId: number, outcome: string) {
-      if (outcome !== "event_not_found" && outcome !== "not_found") doorOutcomes.metric.inc(doorOutcomes.labels(eventId, { outcome }));
+      if (outcome !== "event_not_found" && outcome !== "not_found") doorOutcomes.inc(eventId, outcome);
     },
     /**
      * An enter that failed before the event was looked at (rate limited, upstream down): the id is
      * unchecked, so it is counted only for events this router has already answered for.
      */
     doorRefused(eventId: number, outcome: string) {
-      if (doorOutcomes.knows(eventId)) doorOutcomes.metric.inc(doorOutcomes.labels(eventId, { outcome }));
+      if (doorOutcomes.knows(eventId)) doorOutcomes.inc(eventId, outcome);
     },
     admitted(eventId: number, n: number, source: "direct" | "scheduler" | "refill" | "on_turn") {
-      if (n > 0) admissions.metric.inc(admissions.labels(eventId, { source }), n);
+      if (n > 0) admissions.inc(eventId, source, n);
     },
     /** Time from joining the line to admission (fed once waiters carry their join time). */
     observeWait: (eventId: number, seconds: number) => waitTime.metric.observe(waitTime.labels(eventId), seconds),

@@ -49,9 +49,24 @@ export async function checkEvictionPolicy(redis: RedisClient): Promise<void> {
   }
 }
 
+// Every request names its event's keys (twenty-odd strings): built once per event and kept, by
+// prefix then id. Bounded (cleared when full) because ids come from URLs, also ids that name no event.
+const KEYS_KEPT = 10_000;
+const keysMade = new Map<string, Map<number, EventKeys>>();
+
 /** Key builder: every key of one event shares the `{eventId}` hash tag, so all its scripts run on one Cluster slot. */
-export function eventKeys(prefix: string, eventId: number) {
-  const base = `${prefix}:{${eventId}}`;
+export function eventKeys(prefix: string, eventId: number): EventKeys {
+  let ofPrefix = keysMade.get(prefix);
+  if (!ofPrefix) keysMade.set(prefix, (ofPrefix = new Map()));
+  let keys = ofPrefix.get(eventId);
+  if (!keys) {
+    if (ofPrefix.size >= KEYS_KEPT) ofPrefix.clear();
+    ofPrefix.set(eventId, (keys = Object.freeze(makeEventKeys(`${prefix}:{${eventId}}`))));
+  }
+  return keys;
+}
+
+function makeEventKeys(base: string) {
   return {
     meta: `${base}:meta`,
     // hash: user id -> coupon code, for every user promised a coupon (the one-per-user check)
@@ -87,7 +102,7 @@ export function eventKeys(prefix: string, eventId: number) {
     seen: `${base}:seen`,
   };
 }
-export type EventKeys = ReturnType<typeof eventKeys>;
+export type EventKeys = Readonly<ReturnType<typeof makeEventKeys>>;
 
 /** Keys that are not per event (never used inside a per-event script). */
 export function globalKeys(prefix: string) {

@@ -1,6 +1,6 @@
 import type { RowDataPacket } from "mysql2";
 import type { Mysql } from "../../src/db";
-import { eventKeys, type RedisClient } from "../../src/redis";
+import { eventKeys, runScript, type RedisClient } from "../../src/redis";
 
 export type MyCoupon = { eventId: number; eventName: string; code: string; issuedAt: string | null; redeemedAt: string | null; validUntil: string | null; persisted: boolean };
 
@@ -13,6 +13,8 @@ const PROMISES_TTL_MS = 30 * 24 * 3600_000;
 /** The per-user index of promises (hash: event id → code), one key per user (its own hash tag: any Cluster slot). */
 export const promisesKey = (prefix: string, userId: string) => `${prefix}:mine:{${userId}}`;
 
+const recorders = new WeakMap<RedisClient, ReturnType<typeof runScript>>();
+
 /**
  * Records a promise (a 201 issue, a grant, an on-turn issue) in the user's index, right after the
  * script that made it and before the reply: GET /api/me/coupons finds the coupons not yet stored
@@ -20,9 +22,10 @@ export const promisesKey = (prefix: string, userId: string) => `${prefix}:mine:{
  * the coupon's listing until its row is stored: the promise itself is already safe in the stream.
  */
 export async function recordPromise(redis: RedisClient, prefix: string, userId: string, eventId: number, code: string): Promise<void> {
-  const key = promisesKey(prefix, userId);
+  let record = recorders.get(redis);
+  if (!record) recorders.set(redis, (record = runScript(redis, "recordPromise")));
   try {
-    await redis.multi().hset(key, String(eventId), code).pexpire(key, PROMISES_TTL_MS).exec();
+    await record(promisesKey(prefix, userId), eventId, code, PROMISES_TTL_MS);
   } catch (e) {
     console.error(`my coupons: promise of event ${eventId} not indexed (${(e as Error)?.message}); listed once persisted`);
   }
