@@ -66,10 +66,11 @@ export async function list(this: EventService, opts: { status?: EventStatus; lim
       .orderBy(desc(couponEvents.id))
       .limit(BATCH);
     if (!rows.length) break;
-    const remaining = await Promise.all(rows.map((r) => this.redis.hget(this.keys(r.id).meta, "remaining")));
+    const live = await Promise.all(rows.map((r) => this.redis.hmget(this.keys(r.id).meta, "remaining", "hold")));
     rows.forEach((row, i) => {
+      const [remaining, hold] = live[i]!;
       // an event Redis does not hold (ended long ago, or a wiped Redis): MySQL's rows are what was sold
-      const m = metaFromRow(row, remaining[i] == null ? row.stock - row.persisted : Number(remaining[i]));
+      const m = { ...metaFromRow(row, remaining == null ? row.stock - row.persisted : Number(remaining)), hold: hold === "1" };
       const view = this.adminView(m, now.getTime());
       if (!opts.status || view.status === opts.status) found.push({ ...view, remaining: Math.max(0, m.remaining) });
     });
@@ -126,6 +127,7 @@ export async function stats(this: EventService, id: number) {
     admittedThisSecond: admitsNow,
     admittedLastSecond: admitsBefore,
     stall: stallReason(live),
+    control: meta.control ?? null,
     webhooksDelivered: hooks.delivered,
     webhooksPending: hooks.pending,
     webhookFailedAttempts: hooks.failedAttempts,

@@ -18,7 +18,18 @@ export function toLocalInput(iso) {
 }
 export const fromLocalInput = (v) => (v ? new Date(v).toISOString() : null);
 
+// a control recorded in the database and not yet in force everywhere (a slow database; or its process
+// died and another settles it within seconds): the status is what users are answered meanwhile
+const CONTROL_TEXT = {
+  cancel: "Cancelling: the cancel is being recorded; the event does not open meanwhile.",
+  close: "Closing: the close is being recorded; until it is in force the event goes on as before.",
+  pause: "Pausing: the pause is being recorded; until it is in force the event goes on as before.",
+  resume: "Resuming: the resume is being recorded; until it is in force the event stays paused.",
+};
+export const CONTROL_WORD = { cancel: "cancelling", close: "closing", pause: "pausing", resume: "resuming" };
+
 export function stallText(ev) {
+  if (ev.control) return CONTROL_TEXT[ev.control];
   if (ev.status === "closed" || ev.status === "cancelled") return `The event is ${STATUS_TEXT[ev.status]}: nobody more is admitted.`;
   if (ev.status === "sold_out") return "Sold out: nobody more is admitted.";
   switch (ev.stall) {
