@@ -218,6 +218,10 @@ export const EventStats = t.Object({
     description: "why users are waiting and nobody is admitted: paused, not started, every running slot held, or admitPerSecond reached; null when the line moves or is empty",
   }),
   control: Control,
+  unaccounted: Int({
+    description:
+      "units gone (stock − remaining) that no user in Redis holds; once the event is reconciled, no user anywhere (Redis, MySQL, the streams): it sells nothing while this is above 0, so none is sold twice, until an operator releases them (POST /admin/events/{id}/release-unaccounted) or closes it",
+  }),
   webhooksDelivered: Int({ description: "webhook deliveries (a persisted batch, a redeem, a void, a status change…) the receiver accepted" }),
   webhooksPending: Int({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
   webhookFailedAttempts: Int({ description: "attempts that failed (non-2xx, timeout, unreachable)" }),

@@ -6,7 +6,7 @@ import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/re
 import { control, settleAbandoned } from "./controls";
 import { patch } from "./edit";
 import { botGate, checkBrand, type ControlAction, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
-import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, repairLoss } from "./reconcile-event";
+import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, releaseUnaccounted, repairLoss, unaccounted } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
@@ -310,6 +310,8 @@ export class EventService {
   reconcileFresh = reconcileFresh;
   recordFailure = recordFailure;
   repairLoss = repairLoss;
+  releaseUnaccounted = releaseUnaccounted;
+  unaccounted = unaccounted;
   closeInRedis = closeInRedis;
   allEvents = allEvents;
 }

@@ -111,6 +111,7 @@ export async function stats(this: EventService, id: number) {
     ]),
   ]);
   const view = this.adminView(meta, now);
+  const lost = await this.unaccounted(id, meta);
   const live = { status: view.status, waiting, running, runningCapacity: meta.runningCapacity, admittedThisSecond: admitsNow, admittedLastSecond: admitsBefore, admitPerSecond: meta.admitPerSecond };
   return {
     ...view,
@@ -128,6 +129,7 @@ export async function stats(this: EventService, id: number) {
     admittedLastSecond: admitsBefore,
     stall: stallReason(live),
     control: meta.control ?? null,
+    unaccounted: lost,
     webhooksDelivered: hooks.delivered,
     webhooksPending: hooks.pending,
     webhookFailedAttempts: hooks.failedAttempts,

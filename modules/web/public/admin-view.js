@@ -29,6 +29,7 @@ const CONTROL_TEXT = {
 export const CONTROL_WORD = { cancel: "cancelling", close: "closing", pause: "pausing", resume: "resuming" };
 
 export function stallText(ev) {
+  if (ev.unaccounted > 0) return unaccountedText(ev);
   if (ev.control) return CONTROL_TEXT[ev.control];
   if (ev.status === "closed" || ev.status === "cancelled") return `The event is ${STATUS_TEXT[ev.status]}: nobody more is admitted.`;
   if (ev.status === "sold_out") return "Sold out: nobody more is admitted.";
@@ -46,6 +47,11 @@ export function stallText(ev) {
   if (ev.status === "scheduled") return `Not started: opens at ${when(ev.startsAt)}.`;
   return ev.waiting > 0 ? `Admitting from the line: ${num(ev.waiting)} waiting.` : "Nobody waiting.";
 }
+
+// units gone with no user for them anywhere: the event refuses every sale until the operator acts (docs/runbook.md)
+const unaccountedText = (ev) =>
+  `${num(ev.unaccounted)} ${ev.unaccounted === 1 ? "unit is" : "units are"} gone with no user for ${ev.unaccounted === 1 ? "it" : "them"} in Redis, MySQL or the streams: nothing is sold, so that none is sold twice. ` +
+  `To sell ${ev.unaccounted === 1 ? "it" : "them"} again: POST /admin/events/${ev.id}/release-unaccounted; or close the event (runbook: CouponUnitsUnaccounted).`;
 
 // slots held by users admitted from the line who never came back: named, so a full house of them is not taken for a crowd
 const ghosts = (ev) =>

@@ -202,7 +202,7 @@ function render(ev) {
   const stall = $("#stall");
   const text = stallText(ev);
   if (stall.textContent !== text) stall.textContent = text;
-  stall.dataset.kind = ev.stall || ev.control ? "warn" : "info";
+  stall.dataset.kind = ev.stall || ev.control || ev.unaccounted > 0 ? "warn" : "info";
 
   // the live request rate against trafficRpm (what decides between admitting directly and the line)
   $("#rate-text").textContent = `Request rate ${num(ev.requestRate)}/min of trafficRpm ${num(ev.trafficRpm)}`;
