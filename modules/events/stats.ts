@@ -43,7 +43,8 @@ export async function list(this: EventService, opts: { status?: EventStatus; lim
       where.push(eq(couponEvents.cancelled, false), or(eq(couponEvents.closed, true), lte(couponEvents.endsAt, now)));
       break;
     case "scheduled":
-      where.push(live, gt(couponEvents.startsAt, now));
+      // not by startsAt: a cancel being settled holds a started event scheduled (Redis's hold, read below)
+      where.push(live);
       break;
     case "open":
       where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, false));

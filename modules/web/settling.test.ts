@@ -42,6 +42,9 @@ describe("a control being settled", () => {
 
     const during = (await s.api.call("GET", `/admin/events/${id}`, admin)).body;
     expect({ status: during.status, control: during.control }).toEqual({ status: "scheduled", control: "cancel" });
+    // the list says the same, with and without its status filter
+    const listed = async (q: string) => ((await s.api.call("GET", `/admin/events?${q}limit=100`, admin)).body.events as { id: number; status: string }[]).find((e) => e.id === id)?.status;
+    expect([await listed(""), await listed("status=scheduled&"), await listed("status=open&")]).toEqual(["scheduled", "scheduled", undefined]);
     // the router's view is refreshed every flush
     await waitFor("the public view", async () => (await s.api.call("GET", `/api/events/${id}`)).body.status === "scheduled", 2000);
     expect((await s.api.call("GET", `/api/events/${id}`)).body.status).toBe("scheduled");
