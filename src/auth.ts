@@ -169,7 +169,7 @@ export type Auth = ReturnType<typeof createAuth>;
 /**
  * What an API key may do (contract, "API keys"). ADMIN_TOKEN is the root key: every scope.
  * - events:read   list and read events, their winners, dead letters, history, webhook deliveries' state
- * - events:write  create, patch, pause/resume/close/cancel, restore, grants, dead-letter retry
+ * - events:write  create, patch, pause/resume/close/cancel, restore, release-unaccounted, grants, dead-letter retry
  * - coupons:read  look a coupon up by its code
  * - coupons:redeem redeem and unredeem
  * - coupons:void  void a coupon

@@ -84,7 +84,7 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
         const st = state.get(id) ?? { endedAt: null, restUntil: 0, deadLen: -1, dead: { over_stock: 0, duplicate_user: 0, entry_fault: 0 } };
         state.set(id, st);
         const status = eventStatus(meta, now);
-        const [pending, deadLen, funnel, ghostSlots] = await Promise.all([pendingCount(redis, k.stream), redis.xlen(k.dead), readFunnel(redis, prefix, id), countGhostSlots(redis, prefix, id, events.opts.ghost, now)]);
+        const [pending, deadLen, funnel, ghostSlots, unaccounted] = await Promise.all([pendingCount(redis, k.stream), redis.xlen(k.dead), readFunnel(redis, prefix, id), countGhostSlots(redis, prefix, id, events.opts.ghost, now), events.unaccounted(id, meta)]);
         const ended = pending === 0 && !["scheduled", "open", "paused"].includes(status);
         if (!ended) st.endedAt = null;
         else if (st.endedAt === null) st.endedAt = Math.max(meta.endsAt > 0 && meta.endsAt <= now ? meta.endsAt : 0, await lastIssuance(redis, k.stream)) || now;
@@ -108,6 +108,7 @@ export function couponEventSource(redis: RedisClient, mysql: Mysql, events: Even
           maxWaiting: meta.maxWaiting,
           funnel,
           ghostSlots,
+          unaccounted,
         } satisfies CouponEventStats;
       }),
     );

@@ -39,6 +39,7 @@ export type CouponEventStats = {
   /** the funnel's counts (modules/events/funnel.ts) and the ghost slots */
   funnel: Funnel;
   ghostSlots: number;
+  unaccounted: number;
 };
 /** Per-event state read by the queue role. */
 export type QueueEventStats = { eventId: number; waiting: number; running: number; admitRate: number };
@@ -402,6 +403,7 @@ export function createMetrics(opts: MetricsOptions) {
     g.set(oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
   });
 
+  coupon("coupon_event_unaccounted_units", "Units gone (stock - remaining) that no issued user in Redis holds; after a reconciliation, no user anywhere (Redis, MySQL, streams): the event sells nothing while it is above 0, until an operator releases them (POST /admin/events/:id/release-unaccounted) or closes it", (r) => r.unaccounted);
   coupon("coupon_event_ghost_slots", "Running slots held by users admitted from the line who never came back (they stopped polling): each frees only when it lapses", (r) => r.ghostSlots);
   const STAGES = [["joined", "joined"], ["admitted", "admitted"], ["issued", "issued"], ["slots_lapsed", "slotsLapsed"], ["dropped_silent", "droppedSilent"], ["left", "left"]] as const;
   snapshotGauge<CouponEventStats>("coupon", "coupon_event_funnel_users", "The event's funnel, counted by the server: users who joined, were admitted, hold a coupon (issued), whose slot lapsed unused (slots_lapsed), were dropped for not polling (dropped_silent), or left; by stage", ["event_id", "stage"], (g, rows) => {

@@ -20,7 +20,7 @@ export const AuditEntryReply = t.Object(
     id: Int({ minimum: 1 }),
     at: t.String({ description: "when (ISO-8601, UTC)" }),
     actor: t.String({ description: "the API key's name, or `root` for ADMIN_TOKEN" }),
-    action: t.String({ description: "create, patch, pause, resume, close, cancel, restore, grant, void, unredeem, redeliver, dead_letter_retry, key_create, key_revoke" }),
+    action: t.String({ description: "create, patch, pause, resume, close, cancel, restore, release_unaccounted, grant, void, unredeem, redeliver, dead_letter_retry, key_create, key_revoke" }),
     eventId: t.Union([Int({ minimum: 1 }), t.Null()]),
     target: t.Union([t.String(), t.Null()], { description: "what else the write was about: a coupon code, a key id, a delivery id" }),
     before: Json,

@@ -2,7 +2,7 @@ import type { ResultSetHeader, RowDataPacket } from "mysql2";
 import type { Principal } from "../../src/auth";
 import type { Mysql } from "../../src/db";
 
-/** Every admin write the contract audits (CONTRACT.md, "Operator" → Audit), plus `restore`. */
+/** Every admin write the contract audits (CONTRACT.md, "Operator" → Audit), plus `restore` and `release_unaccounted`. */
 export type AuditAction =
   | "create"
   | "patch"
@@ -11,6 +11,7 @@ export type AuditAction =
   | "close"
   | "cancel"
   | "restore"
+  | "release_unaccounted"
   | "grant"
   | "void"
   | "unredeem"

@@ -138,6 +138,7 @@ describe("admin API and event view", () => {
       "GET /admin/events/{id}",
       "PATCH /admin/events/{id}",
       "POST /admin/events/{id}/restore",
+      "POST /admin/events/{id}/release-unaccounted",
       "GET /admin/events/{id}/dead",
       "POST /admin/events/{id}/dead/{entry}/retry",
       "GET /api/me/coupons",

@@ -3,7 +3,8 @@
   takes the event's control lease, so controls reach Redis in the order MySQL commits them, and for
   a cancel checks, atomically and against Redis's own clock, that the event is still scheduled and
   nothing was sold, then holds its start (event.lua: status `scheduled` while `hold` is set) until
-  the control is settled. A cancel that passes here therefore takes effect before any sale; one that
+  the control is settled. The action is kept with the lease (ctlAction) so the admin view can say
+  which control is in progress until it is settled. A cancel that passes here therefore takes effect before any sale; one that
   does not is refused. The lease is short and renewed by its process (control-renew-1.lua) while
   MySQL works; one that lapsed was abandoned (the process died), and any process settles it from
   MySQL (control-end-1.lua under the event's row lock); a new control may also take it over.
@@ -31,5 +32,5 @@ if ARGV[1] == 'cancel' then
   if tonumber(v[2]) < tonumber(v[1]) or redis.call('HLEN', KEYS[2]) > 0 then return {'not_scheduled', 'sold'} end
   redis.call('HSET', KEYS[1], 'hold', '1')
 end
-redis.call('HSET', KEYS[1], 'ctlToken', ARGV[2], 'ctlUntil', now + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'ctlToken', ARGV[2], 'ctlUntil', now + tonumber(ARGV[3]), 'ctlAction', ARGV[1])
 return {'ok'}

@@ -3,11 +3,10 @@ import { eq } from "drizzle-orm";
 import { couponEvents } from "../../src/db/schema";
 import { ApiError } from "../../src/http";
 import { globalKeys, runScript } from "../../src/redis";
-import { eventStatus, type EventMeta } from "./model";
+import { eventStatus, type ControlAction, type EventMeta } from "./model";
 import { metaFromRow, notFound, type EventService } from "./service";
 
-/** The operator's switches (POST /admin/events/:id/pause|resume|close, DELETE /admin/events/:id). */
-export type ControlAction = "pause" | "resume" | "close" | "cancel";
+export type { ControlAction };
 
 // a control's lease on the event: renewed every LEASE_MS / 3 while its process lives; once lapsed, the
 // control counts as abandoned (its process died) and any process settles it from MySQL

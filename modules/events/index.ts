@@ -118,6 +118,16 @@ export const eventRoutes = {
     response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
     detail: { ...adminDoc("events:write"), operationId: "restoreEvent", summary: "Reconcile the event's Redis state with MySQL and its streams now (it also happens on every start and reconnect): never raises remaining stock" },
   }),
+  releaseUnaccounted: route("POST", "/admin/events/:id/release-unaccounted", {
+    params: EventIdParams,
+    response: { 200: EventStats, 401: unauthorized, 404: notFound404, 503: unavailable },
+    detail: {
+      ...adminDoc("events:write"),
+      operationId: "releaseUnaccountedUnits",
+      summary:
+        "Put back on sale the units gone with no user for them anywhere (`unaccounted` in the stats; the event sells nothing while it is above 0): reconciles the event, then sets remaining to stock − every user Redis, MySQL and the streams know. Whoever was promised one of those units holds a code no record has (docs/runbook.md)",
+    },
+  }),
 };
 const R = eventRoutes;
 
@@ -196,6 +206,16 @@ export function eventsModule(k: Kernel) {
           const stats = await events.stats(id);
           await k.audit(request, { action: "restore", eventId: id, before: null, after: { remaining: stats.remaining, issued: stats.issued } });
           return stats;
-        }, R.restore.hook),
+        }, R.restore.hook)
+        .post(R.releaseUnaccounted.path, async ({ params, request }) => {
+          const id = eventId(params.id);
+          const before = await events.ensureLoaded(id);
+          if (!before) throw notFound();
+          const lost = await events.unaccounted(id, before);
+          if (!(await events.releaseUnaccounted(id))) throw notFound();
+          const stats = await events.stats(id);
+          await k.audit(request, { action: "release_unaccounted", eventId: id, before: { remaining: Math.max(0, before.remaining), unaccounted: lost }, after: { remaining: stats.remaining, unaccounted: stats.unaccounted } });
+          return stats;
+        }, R.releaseUnaccounted.hook),
     );
 }

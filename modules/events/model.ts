@@ -66,6 +66,12 @@ export const Err = (...codes: ErrorCode[]) =>
 
 export const EventStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("sold_out"), t.Literal("closed"), t.Literal("cancelled")]);
 export type EventStatus = "scheduled" | "open" | "paused" | "sold_out" | "closed" | "cancelled";
+/** The operator's switches (POST /admin/events/:id/pause|resume|close, DELETE /admin/events/:id). */
+export type ControlAction = "pause" | "resume" | "close" | "cancel";
+export const Control = t.Union([t.Literal("pause"), t.Literal("resume"), t.Literal("close"), t.Literal("cancel"), t.Null()], {
+  description:
+    "the operator's control being applied right now (recorded in the database, then put in force; a cancel holds the start meanwhile, so the event stays scheduled), also when its process died and another settles it within seconds; null when none",
+});
 
 const IsoDate = t.String({ maxLength: 40, description: "ISO-8601 date-time with an offset", examples: ["2026-12-01T12:00:00Z"] });
 const NullableIsoDate = t.Union([IsoDate, t.Null()]);
@@ -210,6 +216,11 @@ export const EventStats = t.Object({
   admittedLastSecond: Int({ description: "admitted from the line in the second before" }),
   stall: t.Union([t.Literal("paused"), t.Literal("scheduled"), t.Literal("capacity_full"), t.Literal("admit_per_second"), t.Null()], {
     description: "why users are waiting and nobody is admitted: paused, not started, every running slot held, or admitPerSecond reached; null when the line moves or is empty",
+  }),
+  control: Control,
+  unaccounted: Int({
+    description:
+      "units gone (stock − remaining) that no user in Redis holds; once the event is reconciled, no user anywhere (Redis, MySQL, the streams): it sells nothing while this is above 0, so none is sold twice, until an operator releases them (POST /admin/events/{id}/release-unaccounted) or closes it",
   }),
   webhooksDelivered: Int({ description: "webhook deliveries (a persisted batch, a redeem, a void, a status change…) the receiver accepted" }),
   webhooksPending: Int({ description: "webhook deliveries not yet accepted (waiting for their next attempt)" }),
@@ -371,19 +382,23 @@ export type EventMeta = {
   /** the reconciliation this state comes from (coupon_events.redis_epoch) */
   epoch: number;
   admitRate: number;
+  /** a cancel being settled holds the start (control-begin-2.lua): the event stays scheduled until then */
+  hold?: boolean;
+  /** the control whose lease is taken and not yet released (control-end-1.lua); read from Redis only */
+  control?: ControlAction | null;
 };
 
 /** Same rule as `eventStatus` in lua/event.lua. */
-export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt" | "startsAt" | "remaining" | "paused">, now = Date.now()): EventStatus {
+export function eventStatus(ev: Pick<EventMeta, "cancelled" | "closed" | "endsAt" | "startsAt" | "remaining" | "paused" | "hold">, now = Date.now()): EventStatus {
   if (ev.cancelled) return "cancelled";
   if (ev.closed || (ev.endsAt > 0 && now >= ev.endsAt)) return "closed";
-  if (now < ev.startsAt) return "scheduled";
+  if (now < ev.startsAt || ev.hold) return "scheduled";
   if (ev.remaining <= 0) return "sold_out";
   if (ev.paused) return "paused";
   return "open";
 }
 
-type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "botPow" | "message" | "claim" | "slotSeconds" | "graceSeconds">;
+type PublicFields = Pick<EventMeta, "id" | "name" | "stock" | "remaining" | "startsAt" | "endsAt" | "queueOpensAt" | "couponValidUntil" | "brand" | "cancelled" | "closed" | "paused" | "hold" | "botPow" | "message" | "claim" | "slotSeconds" | "graceSeconds">;
 
 /** The API's `botGate` from the meta's difficulty (0 = off). */
 export const botGate = (pow: number) => (pow > 0 ? { pow } : null);

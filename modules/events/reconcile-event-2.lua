@@ -3,7 +3,8 @@
   row lock and has already put into the issued hash every user MySQL and the streams know of, so
   "stock − issued users" bounds what may still be sold. A missing or partial meta is written whole
   with remaining at that bound; an existing one gets its settings from MySQL (the record) and its
-  remaining only ever lowered to the bound, never raised: safe while the event is live.
+  remaining only ever lowered to the bound, never raised (but by the operator's release): safe while
+  the event is live.
   The epoch only moves forward (two reconciliations may finish in either order). When Redis is
   known or suspected to have lost writes, sales are fenced for a while, so that issuances read by an
   issuer before the loss are persisted and counted before anyone new is promised a coupon.
@@ -14,14 +15,16 @@
     ARGV[1] now (ms)
     ARGV[2] fence (ms)
     ARGV[3] 1 if writes may have been lost, else 0
-    ARGV[4…] field, value, … of the meta hash from MySQL, without remaining (stock and epoch included)
+    ARGV[4] 1 when the operator releases the units no user holds anywhere (POST …/release-unaccounted):
+            remaining is then set to the bound, raised if need be; else 0 (never raised)
+    ARGV[5…] field, value, … of the meta hash from MySQL, without remaining (stock and epoch included)
 
-  Output: {repaired (1 if the meta was rebuilt or its remaining lowered, else 0), remaining}
+  Output: {repaired (1 if the meta was rebuilt or its remaining moved, else 0), remaining}
 ]]
-local now, fence, lost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+local now, fence, lost, release = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4] == '1'
 local fields = {}
 local epoch, stock
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   if ARGV[i] == 'epoch' then epoch = tonumber(ARGV[i + 1])
   else
     fields[#fields + 1] = ARGV[i]
@@ -35,7 +38,7 @@ local repaired = 0
 local remaining = bound
 if whole then
   remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining'))
-  if bound < remaining then
+  if bound < remaining or (release and bound > remaining) then
     remaining = bound
     repaired = 1
   end

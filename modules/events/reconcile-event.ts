@@ -28,10 +28,36 @@ export function reconcile(this: EventService, id: number): Promise<EventMeta | n
  * safe from many processes at once. A run of its own, never joined to one already running (see
  * Reconciler). Returns the event's meta as rebuilt, or null when MySQL has no such event.
  */
-export async function reconcileFresh(this: EventService, id: number, lossSuspected: boolean): Promise<EventMeta | null> {
-  const r = await reconcileNow.call(this, id, lossSuspected);
+export async function reconcileFresh(this: EventService, id: number, lossSuspected: boolean, release = false): Promise<EventMeta | null> {
+  const r = await reconcileNow.call(this, id, lossSuspected, release);
   this.reconcileFailures.delete(id);
   return r;
+}
+
+/**
+ * Units gone (stock − remaining) that no user in the issued hash holds. After a reconciliation the
+ * hash names every user Redis, MySQL and the streams know: what is left then has no user anywhere,
+ * and the event sells nothing (includes/take.lua, keys_lost) until the operator releases them.
+ */
+export async function unaccounted(this: EventService, id: number, m: Pick<EventMeta, "stock" | "remaining">): Promise<number> {
+  // an issued key that is not a hash (WRONGTYPE) fails the event's reconciliation, and reconcileError
+  // says so: the stats and the metrics of the event (and of the others) still answer
+  const users = await this.redis.hlen(this.keys(id).issued).catch(() => null);
+  return users === null ? 0 : Math.max(0, m.stock - Math.max(0, m.remaining) - users);
+}
+
+/**
+ * The operator's way out of units gone with no user anywhere (POST /admin/events/:id/release-unaccounted):
+ * a reconciliation that first puts back every user MySQL and the streams know, then sets remaining
+ * to stock − those users, so the units nobody holds are sold again. Whoever got a 201 for one of them
+ * holds a code no record has (docs/runbook.md, CouponUnitsUnaccounted).
+ */
+export async function releaseUnaccounted(this: EventService, id: number): Promise<EventMeta | null> {
+  const before = await this.readMeta(id);
+  const lost = before ? await unaccounted.call(this, id, before) : 0;
+  const m = await this.reconcileFresh(id, true, true);
+  if (m) console.error(`event ${id}: the operator released the units no user held anywhere (${lost} before the reconciliation); remaining is now ${m.remaining}`);
+  return m;
 }
 
 /**
@@ -44,7 +70,12 @@ export function repairLoss(this: EventService, id: number, found: string): Promi
   if (!run) {
     console.error(`event ${id}: ${found} (keys lost); reconciling before it sells again`);
     run = this.reconcileFresh(id, true)
-      .then(() => {}, (e) => this.recordFailure(id, e))
+      .then(async (m) => {
+        const lost = m ? await unaccounted.call(this, id, m) : 0;
+        // reconciled and still short: no user anywhere for these units, and repairing again cannot help
+        if (lost > 0)
+          console.error(`event ${id}: ${lost} units gone with no user for them in Redis, MySQL or the streams: it sells nothing until an operator releases them (POST /admin/events/${id}/release-unaccounted) or closes it`);
+      }, (e) => this.recordFailure(id, e))
       .finally(() => this.repairing.delete(id));
     this.repairing.set(id, run);
   }
@@ -63,7 +94,7 @@ export async function closeInRedis(this: EventService, ev: { id: number; closed:
   this.onChange?.(ev.id);
 }
 
-async function reconcileNow(this: EventService, id: number, lossSuspected: boolean): Promise<EventMeta | null> {
+async function reconcileNow(this: EventService, id: number, lossSuspected: boolean, release: boolean): Promise<EventMeta | null> {
   const k = this.keys(id);
   return this.mysql.db.transaction(async (tx) => {
     const [ev] = await tx.select().from(couponEvents).where(eq(couponEvents.id, id)).for("update");
@@ -98,7 +129,7 @@ async function reconcileNow(this: EventService, id: number, lossSuspected: boole
     }
     const meta = metaFromRow({ ...ev, redisEpoch: epoch }, 0);
     const fields = metaFields(meta).filter((_, i, all) => all[i - (i % 2)] !== "remaining");
-    await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, ...fields);
+    await this.reconcileScript(k.meta, k.issued, Date.now(), this.opts.fenceMs, lossSuspected || added > 0 ? 1 : 0, release ? 1 : 0, ...fields);
     await this.redis.sadd(globalKeys(this.prefix).events, String(id));
     this.onChange?.(id);
     await this.settingsChanged();

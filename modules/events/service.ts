@@ -5,8 +5,8 @@ import { ApiError } from "../../src/http";
 import { eventKeys, globalKeys, runScript, type RedisClient } from "../../src/redis";
 import { control, settleAbandoned } from "./controls";
 import { patch } from "./edit";
-import { botGate, checkBrand, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
-import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, repairLoss } from "./reconcile-event";
+import { botGate, checkBrand, type ControlAction, eventStatus, parseBrand, parseDate, publicEvent, refusal, type BrandValue, type Claim, type EventMeta } from "./model";
+import { allEvents, closeInRedis, reconcile, reconcileFresh, recordFailure, releaseUnaccounted, repairLoss, unaccounted } from "./reconcile-event";
 import { list, persistedCount, stats } from "./stats";
 import { checkTarget, ForbiddenTarget } from "../webhooks/guard";
 
@@ -253,6 +253,8 @@ export class EventService {
       cancelled: h.cancelled === "1",
       epoch: Number(h.epoch || 0),
       admitRate: Number(h.admitRate || 0),
+      hold: h.hold === "1",
+      control: CONTROLS.has(h.ctlAction as ControlAction) ? (h.ctlAction as ControlAction) : null,
     };
   }
 
@@ -308,6 +310,8 @@ export class EventService {
   reconcileFresh = reconcileFresh;
   recordFailure = recordFailure;
   repairLoss = repairLoss;
+  releaseUnaccounted = releaseUnaccounted;
+  unaccounted = unaccounted;
   closeInRedis = closeInRedis;
   allEvents = allEvents;
 }
@@ -343,6 +347,8 @@ export function metaFromRow(ev: EventRow, remaining: number): EventMeta {
 }
 
 /** The whole meta hash as field, value pairs (admitRate belongs to the scheduler and is left out). */
+const CONTROLS = new Set<ControlAction>(["pause", "resume", "close", "cancel"]);
+
 export function metaFields(m: EventMeta): string[] {
   return [
     "name", m.name,

@@ -43,7 +43,8 @@ export async function list(this: EventService, opts: { status?: EventStatus; lim
       where.push(eq(couponEvents.cancelled, false), or(eq(couponEvents.closed, true), lte(couponEvents.endsAt, now)));
       break;
     case "scheduled":
-      where.push(live, gt(couponEvents.startsAt, now));
+      // not by startsAt: a cancel being settled holds a started event scheduled (Redis's hold, read below)
+      where.push(live);
       break;
     case "open":
       where.push(live, lte(couponEvents.startsAt, now), eq(couponEvents.paused, false));
@@ -66,10 +67,11 @@ export async function list(this: EventService, opts: { status?: EventStatus; lim
       .orderBy(desc(couponEvents.id))
       .limit(BATCH);
     if (!rows.length) break;
-    const remaining = await Promise.all(rows.map((r) => this.redis.hget(this.keys(r.id).meta, "remaining")));
+    const live = await Promise.all(rows.map((r) => this.redis.hmget(this.keys(r.id).meta, "remaining", "hold")));
     rows.forEach((row, i) => {
+      const [remaining, hold] = live[i]!;
       // an event Redis does not hold (ended long ago, or a wiped Redis): MySQL's rows are what was sold
-      const m = metaFromRow(row, remaining[i] == null ? row.stock - row.persisted : Number(remaining[i]));
+      const m = { ...metaFromRow(row, remaining == null ? row.stock - row.persisted : Number(remaining)), hold: hold === "1" };
       const view = this.adminView(m, now.getTime());
       if (!opts.status || view.status === opts.status) found.push({ ...view, remaining: Math.max(0, m.remaining) });
     });
@@ -110,6 +112,7 @@ export async function stats(this: EventService, id: number) {
     ]),
   ]);
   const view = this.adminView(meta, now);
+  const lost = await this.unaccounted(id, meta);
   const live = { status: view.status, waiting, running, runningCapacity: meta.runningCapacity, admittedThisSecond: admitsNow, admittedLastSecond: admitsBefore, admitPerSecond: meta.admitPerSecond };
   return {
     ...view,
@@ -126,6 +129,8 @@ export async function stats(this: EventService, id: number) {
     admittedThisSecond: admitsNow,
     admittedLastSecond: admitsBefore,
     stall: stallReason(live),
+    control: meta.control ?? null,
+    unaccounted: lost,
     webhooksDelivered: hooks.delivered,
     webhooksPending: hooks.pending,
     webhookFailedAttempts: hooks.failedAttempts,

@@ -24,7 +24,7 @@
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'stock', 'remaining', 'startsAt', 'endsAt', 'closed',
   'trafficRpm', 'runningCapacity', 'admitPerSecond', 'admitRate', 'paused', 'cancelled',
-  'queueOpensAt', 'maxWaiting', 'name', 'preEnd', 'drawn', 'couponValidUntil', 'brand', 'botPow', 'message', 'claim', 'slotSeconds', 'graceSeconds')
+  'queueOpensAt', 'maxWaiting', 'name', 'preEnd', 'drawn', 'couponValidUntil', 'brand', 'botPow', 'message', 'claim', 'slotSeconds', 'graceSeconds', 'hold')
 -- a hash without stock or remaining is not an event (see events/lua/event.lua)
 if not fields[1] or not fields[2] then return {} end
 -- Users back at the place of a slot that lapsed unused sit at the front with sequences the head had

@@ -18,6 +18,8 @@ export type EventSnapshot = {
   admitRate: number;
   paused: boolean;
   cancelled: boolean;
+  /** a cancel being settled holds the start (modules/events/control-begin-2.lua): scheduled until then */
+  hold: boolean;
   queueOpensAt: number;
   maxWaiting: number;
   /** the pre-queue's last arrival sequence, once it closed at the start (-1 before; modules/queue/includes/prequeue.lua) */
@@ -269,7 +271,7 @@ export class EventView {
 }
 
 // view-7.lua's reply: the meta fields, the line and the slots (up to `rejoined`), the departures' floor, then where the departures start and the departures
-const DEPARTURES_AT = 29;
+const DEPARTURES_AT = 30;
 
 function parse(id: number, at: number, r: (string | number | null)[], departed: ReadonlySet<number>): EventSnapshot {
   const s = (i: number) => (r[i] === null || r[i] === undefined ? null : String(r[i]));
@@ -299,13 +301,14 @@ function parse(id: number, at: number, r: (string | number | null)[], departed: 
     claim: s(20) === "on_turn" ? "on_turn" : "manual",
     slotSeconds: num(s(21)),
     graceSeconds: num(s(22)),
+    hold: s(23) === "1",
     // after the meta fields (their count above): the line and the slots
-    waiting: num(s(23)),
-    headSeq: num(s(24)),
-    tailSeq: num(s(25)),
-    running: num(s(26)),
-    rejoined: num(s(27)),
-    departedFloor: num(s(28)),
+    waiting: num(s(24)),
+    headSeq: num(s(25)),
+    tailSeq: num(s(26)),
+    running: num(s(27)),
+    rejoined: num(s(28)),
+    departedFloor: num(s(29)),
     departed,
   };
 }

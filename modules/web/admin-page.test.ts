@@ -156,6 +156,21 @@ describe("admin page", () => {
     for (const b of ["Pause", "Resume", "Close now", "Cancel event"]) expect(await page.getByRole("button", { name: b, exact: true }).isDisabled()).toBe(true);
   }, 60_000);
 
+  // the page said "Nobody waiting." for an event that refused every sale
+  test("units gone with no user anywhere: the stall line says so and names the call that sells them again", async () => {
+    const id = await s.api.newEvent({ name: "Unaccounted", stock: 10, trafficRpm: 1_000_000_000, runningCapacity: 100 });
+    const u = `web-ua-${id}`;
+    expect((await s.api.enter(id, u), await s.api.issue(id, u)).status).toBe(201);
+    await s.redis.hset(eventKeys(s.prefix, id).meta, "remaining", "6");
+    const page = await signedIn({ hash: `#event-${id}` });
+    await seeText(page, "#detail-title", new RegExp(`^#${id} Unaccounted$`));
+    await seeText(page, "#stall", new RegExp(`^3 units are gone with no user for them in Redis, MySQL or the streams: nothing is sold, so that none is sold twice\\. To sell them again: POST /admin/events/${id}/release-unaccounted; or close the event \\(runbook: CouponUnitsUnaccounted\\)\\.$`));
+    expect(await page.locator("#stall").getAttribute("data-kind")).toBe("warn");
+    await shot(page, "admin-unaccounted");
+    expect((await s.api.call("POST", `/admin/events/${id}/release-unaccounted`, { token: ADMIN_TOKEN })).body.unaccounted).toBe(0);
+    await seeText(page, "#stall", /^Nobody waiting\.$/);
+  }, 60_000);
+
   test("the live chart draws issued per second, waiting and admissions from the line", async () => {
     const id = await s.api.newEvent({ name: "Charted", stock: 1000, trafficRpm: 0, runningCapacity: 4, admitPerSecond: 4 });
     const page = await signedIn({ hash: `#event-${id}` });

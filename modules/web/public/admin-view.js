@@ -18,7 +18,19 @@ export function toLocalInput(iso) {
 }
 export const fromLocalInput = (v) => (v ? new Date(v).toISOString() : null);
 
+// a control recorded in the database and not yet in force everywhere (a slow database; or its process
+// died and another settles it within seconds): the status is what users are answered meanwhile
+const CONTROL_TEXT = {
+  cancel: "Cancelling: the cancel is being recorded; the event does not open meanwhile.",
+  close: "Closing: the close is being recorded; until it is in force the event goes on as before.",
+  pause: "Pausing: the pause is being recorded; until it is in force the event goes on as before.",
+  resume: "Resuming: the resume is being recorded; until it is in force the event stays paused.",
+};
+export const CONTROL_WORD = { cancel: "cancelling", close: "closing", pause: "pausing", resume: "resuming" };
+
 export function stallText(ev) {
+  if (ev.unaccounted > 0) return unaccountedText(ev);
+  if (ev.control) return CONTROL_TEXT[ev.control];
   if (ev.status === "closed" || ev.status === "cancelled") return `The event is ${STATUS_TEXT[ev.status]}: nobody more is admitted.`;
   if (ev.status === "sold_out") return "Sold out: nobody more is admitted.";
   switch (ev.stall) {
@@ -35,6 +47,11 @@ export function stallText(ev) {
   if (ev.status === "scheduled") return `Not started: opens at ${when(ev.startsAt)}.`;
   return ev.waiting > 0 ? `Admitting from the line: ${num(ev.waiting)} waiting.` : "Nobody waiting.";
 }
+
+// units gone with no user for them anywhere: the event refuses every sale until the operator acts (docs/runbook.md)
+const unaccountedText = (ev) =>
+  `${num(ev.unaccounted)} ${ev.unaccounted === 1 ? "unit is" : "units are"} gone with no user for ${ev.unaccounted === 1 ? "it" : "them"} in Redis, MySQL or the streams: nothing is sold, so that none is sold twice. ` +
+  `To sell ${ev.unaccounted === 1 ? "it" : "them"} again: POST /admin/events/${ev.id}/release-unaccounted; or close the event (runbook: CouponUnitsUnaccounted).`;
 
 // slots held by users admitted from the line who never came back: named, so a full house of them is not taken for a crowd
 const ghosts = (ev) =>

@@ -3,7 +3,7 @@
 // address (#event-42), so a reload comes back to it.
 import { announce } from "./common.js";
 import { adminApi, authorization, storedToken, TOKEN_KEY } from "./admin-api.js";
-import { $, fromLocalInput, funnelText, num, problem, stallText, STATUS_TEXT, toLocalInput, when } from "./admin-view.js";
+import { $, CONTROL_WORD, fromLocalInput, funnelText, num, problem, stallText, STATUS_TEXT, toLocalInput, when } from "./admin-view.js";
 
 const REFRESH_MS = 1000;
 const LIST_REFRESH_MS = 5000;
@@ -175,7 +175,7 @@ function render(ev) {
   current = ev;
   $("#detail-title").textContent = `#${ev.id} ${ev.name}`;
   const badge = $("#detail-status");
-  badge.textContent = STATUS_TEXT[ev.status] + (ev.paused && ev.status === "scheduled" ? " (paused)" : "");
+  badge.textContent = STATUS_TEXT[ev.status] + (ev.control ? ` (${CONTROL_WORD[ev.control]}…)` : ev.paused && ev.status === "scheduled" ? " (paused)" : "");
   badge.dataset.status = ev.status;
   for (const dd of document.querySelectorAll("#detail dd[data-stat]")) {
     const k = dd.dataset.stat;
@@ -202,7 +202,7 @@ function render(ev) {
   const stall = $("#stall");
   const text = stallText(ev);
   if (stall.textContent !== text) stall.textContent = text;
-  stall.dataset.kind = ev.stall ? "warn" : "info";
+  stall.dataset.kind = ev.stall || ev.control || ev.unaccounted > 0 ? "warn" : "info";
 
   // the live request rate against trafficRpm (what decides between admitting directly and the line)
   $("#rate-text").textContent = `Request rate ${num(ev.requestRate)}/min of trafficRpm ${num(ev.trafficRpm)}`;
