@@ -54,6 +54,14 @@ describe("codes", () => {
   });
 });
 
+/** A new user with a coupon promised on a new event of `q` (a server without an issuer: no row yet). */
+async function promisedOnly(q: Started, who: string, eventName: string) {
+  const user = `${who}-${Date.now().toString(36)}`;
+  const id = (await q.api.createEvent({ name: eventName, stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
+  await q.api.enter(id, user);
+  return { user, id, code: (await q.api.issue(id, user)).body.code as string };
+}
+
 describe("GET /api/me/coupons", () => {
   test("a user's coupons across events, newest first, with event name, validity and redemption", async () => {
     const user = `me-${Date.now().toString(36)}`;
@@ -85,10 +93,7 @@ describe("GET /api/me/coupons", () => {
   test("a coupon promised but not yet persisted is listed (and GET …/coupon shows its code) before its row exists", async () => {
     const q = await startServer({ ISSUER: "off" });
     try {
-      const user = `pending-${Date.now().toString(36)}`;
-      const id = (await q.api.createEvent({ name: "Just now", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
-      await q.api.enter(id, user);
-      const code = (await q.api.issue(id, user)).body.code;
+      const { user, id, code } = await promisedOnly(q, "pending", "Just now");
       expect((await q.api.coupon(id, user)).body).toEqual({ issued: true, persisted: false, code, redeemedAt: null });
       const listed = await q.api.call("GET", "/api/me/coupons", { token: token(user) });
       expect(listed.body.coupons).toEqual([{ eventId: id, eventName: "Just now", code, issuedAt: null, redeemedAt: null, validUntil: null, persisted: false }]);
@@ -100,10 +105,7 @@ describe("GET /api/me/coupons", () => {
   test("a coupon whose row the issuer stores between the list's two reads is listed, as stored", async () => {
     const q = await startServer({ ISSUER: "off" });
     try {
-      const user = `between-${Date.now().toString(36)}`;
-      const id = (await q.api.createEvent({ name: "In between", stock: 5, trafficRpm: 1_000_000_000, runningCapacity: 10 })).body.id as number;
-      await q.api.enter(id, user);
-      const code = (await q.api.issue(id, user)).body.code;
+      const { user, id, code } = await promisedOnly(q, "between", "In between");
       const issuer = new IssuerService(q.redis, q.mysql!, q.prefix, async () => [id], { ...q.config.issuer, enabled: true, consumerName: `between-${id}` });
       // the list's first MySQL read answers from before the row; the issuer stores the row before that answer arrives
       let reads = 0;
